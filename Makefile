@@ -1,0 +1,50 @@
+# ovs-run: `make demo` tries it end to end in a private sandbox, `make test`
+# runs every test (starting the daemons they need), `make build` builds the
+# binary and scripts/*.wasm, `make bench` runs the benchmark.
+
+SHELL := /bin/bash
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+BIN := $(TARGET_DIR)/release/ovs-run
+WASM_DIR := $(TARGET_DIR)/wasm32-wasip2/release
+SCRIPTS := attach detach detach-all set-vlan seed-demo
+TEST_GUESTS := hostile probe ungranted
+
+.PHONY: all build deps wasm-target test demo bench lint fmt clean
+
+all: build
+
+# Debian packages the daemons and the tests need (root, apt): idempotent.
+deps:
+	@bash tests/support/install-deps.sh
+
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+build: wasm-target
+	cargo build --release -p ovs-run
+	cargo build --release --target wasm32-wasip2 $(addprefix -p ,$(SCRIPTS) $(TEST_GUESTS))
+	@for s in $(SCRIPTS); do cp "$(WASM_DIR)/$$(echo $$s | tr - _).wasm" scripts/$$s.wasm; done
+	@for g in $(TEST_GUESTS); do cp "$(WASM_DIR)/$$g.wasm" tests/guests/$$g.wasm; done
+	@if [ "$(TARGET_DIR)" != "$(CURDIR)/target" ]; then mkdir -p target/release && ln -sf "$(BIN)" target/release/ovs-run; fi
+	@echo "built $(BIN) and scripts/{$(shell echo $(SCRIPTS) | tr ' ' ',')}.wasm"
+
+test: deps build
+	bash tests/run-tests.sh
+
+demo: deps build
+	bash tests/demo.sh
+
+bench: deps build
+	bash tests/bench.sh
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --release -p ovs-run --all-targets -- -D warnings
+	cargo clippy --release --target wasm32-wasip2 $(addprefix -p ,ovs-run-sdk $(SCRIPTS) $(TEST_GUESTS)) -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean
+	rm -f scripts/*.wasm tests/guests/*.wasm

@@ -1,0 +1,46 @@
+//! Links and their addresses inside a target (WIT interface `links`).
+
+use crate::bindings::ovs_run::net::links as wit;
+use crate::net::{Cidr, Mac, Mtu};
+use crate::{Error, Target};
+
+pub use wit::LinkInfo;
+
+/// Adds `cidr` to `ifname`; false when it was already there.
+pub fn set_address(target: &Target, ifname: impl AsRef<str>, cidr: &Cidr) -> Result<bool, Error> {
+    Ok(wit::set_address(
+        target,
+        ifname.as_ref(),
+        &cidr.to_string(),
+    )?)
+}
+
+/// Removes `cidr` from `ifname`; false when it was not there.
+pub fn del_address(target: &Target, ifname: impl AsRef<str>, cidr: &Cidr) -> Result<bool, Error> {
+    Ok(wit::del_address(
+        target,
+        ifname.as_ref(),
+        &cidr.to_string(),
+    )?)
+}
+
+pub fn set_mtu(target: &Target, ifname: impl AsRef<str>, mtu: Mtu) -> Result<(), Error> {
+    Ok(wit::set_mtu(target, ifname.as_ref(), mtu.get())?)
+}
+
+pub fn set_mac(target: &Target, ifname: impl AsRef<str>, mac: Mac) -> Result<(), Error> {
+    Ok(wit::set_mac(target, ifname.as_ref(), &mac.to_string())?)
+}
+
+pub fn set_up(target: &Target, ifname: impl AsRef<str>) -> Result<(), Error> {
+    Ok(wit::set_link_up(target, ifname.as_ref())?)
+}
+
+pub fn set_down(target: &Target, ifname: impl AsRef<str>) -> Result<(), Error> {
+    Ok(wit::set_link_down(target, ifname.as_ref())?)
+}
+
+/// Links of `target` with their addresses; `ifname` narrows to one link.
+pub fn list(target: &Target, ifname: Option<&str>) -> Result<Vec<LinkInfo>, Error> {
+    Ok(wit::list_links(target, ifname)?)
+}

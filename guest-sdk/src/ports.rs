@@ -1,0 +1,101 @@
+//! Ports on bridges (WIT interface `ports`): a veth pair per container or
+//! netns interface, and a [`PortOptions`] builder for the optional settings.
+
+use crate::bindings::ovs_run::net::ports as wit;
+use crate::net::{Mac, Mtu, VlanId};
+use crate::{Error, Target};
+
+pub use wit::{PortInfo, PortOptions};
+
+impl PortOptions {
+    /// No MTU, MAC or VLAN set; trunk list empty (all VLANs, as OVS does).
+    pub fn new() -> Self {
+        PortOptions {
+            mtu: None,
+            mac: None,
+            vlan: None,
+            trunks: Vec::new(),
+        }
+    }
+
+    /// MTU of both veth ends. Takes `Mtu` or `Option<Mtu>` (none: leave default).
+    pub fn mtu(mut self, mtu: impl Into<Option<Mtu>>) -> Self {
+        self.mtu = mtu.into().map(Mtu::get);
+        self
+    }
+
+    /// MAC address of the inner end. Takes `Mac` or `Option<Mac>`.
+    pub fn mac(mut self, mac: impl Into<Option<Mac>>) -> Self {
+        self.mac = mac.into().map(|m| m.to_string());
+        self
+    }
+
+    /// Access VLAN tag. Takes `VlanId` or `Option<VlanId>`.
+    pub fn vlan(mut self, vlan: impl Into<Option<VlanId>>) -> Self {
+        self.vlan = vlan.into().map(VlanId::get);
+        self
+    }
+
+    /// Trunk VLANs (empty: all).
+    pub fn trunks(mut self, trunks: impl IntoIterator<Item = VlanId>) -> Self {
+        self.trunks = trunks.into_iter().map(VlanId::get).collect();
+        self
+    }
+}
+
+impl Default for PortOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Attaches `target` to `bridge` through an interface `ifname` inside it.
+/// For [`Target::host()`], `ifname` is an existing host interface.
+pub fn add(
+    bridge: impl AsRef<str>,
+    target: &Target,
+    ifname: impl AsRef<str>,
+    options: &PortOptions,
+) -> Result<PortInfo, Error> {
+    Ok(wit::add_port(
+        bridge.as_ref(),
+        target,
+        ifname.as_ref(),
+        options,
+    )?)
+}
+
+/// Removes the port connecting `target`'s `ifname` to `bridge`; false when
+/// there was none. A container that no longer exists is not an error.
+pub fn del(
+    bridge: impl AsRef<str>,
+    target: &Target,
+    ifname: impl AsRef<str>,
+) -> Result<bool, Error> {
+    Ok(wit::del_port(bridge.as_ref(), target, ifname.as_ref())?)
+}
+
+/// Removes every port of `container` on `bridge`; returns how many.
+pub fn del_all(bridge: impl AsRef<str>, container: impl AsRef<str>) -> Result<u32, Error> {
+    Ok(wit::del_ports(bridge.as_ref(), container.as_ref())?)
+}
+
+/// Sets (some) or clears (none) the access VLAN of `target`'s `ifname` port.
+pub fn set_vlan(
+    bridge: impl AsRef<str>,
+    target: &Target,
+    ifname: impl AsRef<str>,
+    vlan: Option<VlanId>,
+) -> Result<(), Error> {
+    Ok(wit::set_vlan(
+        bridge.as_ref(),
+        target,
+        ifname.as_ref(),
+        vlan.map(VlanId::get),
+    )?)
+}
+
+/// The ports of `bridge`.
+pub fn list(bridge: impl AsRef<str>) -> Result<Vec<PortInfo>, Error> {
+    Ok(wit::list_ports(bridge.as_ref())?)
+}

@@ -1,0 +1,417 @@
+//! The dry-run planner: an in-memory model of bridges, ports, namespaces,
+//! links, addresses and routes. Every change is checked against the model the
+//! way the real system would check it (a port on a missing bridge fails, a
+//! duplicate port fails) and nothing outside the process is touched. The
+//! changes that succeed, in order, are the plan.
+//!
+//! With a `reader` (the real system) the model starts as a copy of what is
+//! there, read lazily; without one it starts empty, containers come from
+//! `--assume-container`, and links in namespaces it has not seen are assumed
+//! to exist.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use super::{port_external_ids, Applied, Backend, BridgeInfo, LinkInfo, Op, PingStats, PortInfo};
+use crate::error::{CapError, CapResult};
+use crate::types::{Cidr, ContainerInfo, ContainerRef, IfName, RouteSpec, Target};
+
+#[derive(Clone, Debug)]
+struct BridgeModel {
+    datapath: String,
+    ports: BTreeMap<String, PortInfo>,
+}
+
+#[derive(Clone, Debug)]
+struct NsModel {
+    /// False when we never saw the real namespace: unknown links are assumed.
+    known: bool,
+    links: BTreeMap<String, LinkInfo>,
+    routes: Vec<RouteSpec>,
+}
+
+#[derive(Default)]
+struct Model {
+    bridges: Option<BTreeMap<String, BridgeModel>>,
+    namespaces: HashMap<String, NsModel>,
+}
+
+pub struct DryRunBackend {
+    model: Mutex<Model>,
+    reader: Option<Arc<dyn Backend>>,
+    assumed: Vec<ContainerInfo>,
+}
+
+/// Parse `NAME[,label=value...]` from `--assume-container`.
+pub fn parse_assumed_container(spec: &str) -> CapResult<ContainerInfo> {
+    let mut parts = spec.split(',');
+    let name = ContainerRef::parse(parts.next().unwrap_or_default())?;
+    let mut labels = Vec::new();
+    for p in parts {
+        let (k, v) = p.split_once('=').ok_or_else(|| {
+            CapError::invalid(format!("--assume-container label '{p}' is not KEY=VALUE"))
+        })?;
+        labels.push((k.to_string(), v.to_string()));
+    }
+    // A made-up but stable id, so plans (and port names) are reproducible.
+    let id = hex::encode(Sha256::digest(format!("assumed-container/{name}").as_bytes()));
+    Ok(ContainerInfo { id, name: name.to_string(), pid: 1, running: true, labels })
+}
+
+fn new_link(name: &str, mtu: u32, up: bool) -> LinkInfo {
+    LinkInfo { name: name.to_string(), mtu, mac: None, up, addresses: vec![] }
+}
+
+impl DryRunBackend {
+    pub fn new(reader: Option<Arc<dyn Backend>>, assumed: Vec<ContainerInfo>) -> Self {
+        Self { model: Mutex::new(Model::default()), reader, assumed }
+    }
+
+    async fn bridges<'a>(&self, m: &'a mut Model) -> CapResult<&'a mut BTreeMap<String, BridgeModel>> {
+        if m.bridges.is_none() {
+            let mut bridges = BTreeMap::new();
+            if let Some(r) = &self.reader {
+                for b in r.list_bridges().await? {
+                    let name = IfName::parse(&b.name)?;
+                    let ports = r.list_ports(&name).await?.into_iter().map(|p| (p.name.clone(), p)).collect();
+                    bridges.insert(b.name, BridgeModel { datapath: b.datapath_type, ports });
+                }
+            }
+            m.bridges = Some(bridges);
+        }
+        Ok(m.bridges.as_mut().expect("just set"))
+    }
+
+    async fn ns<'a>(&self, m: &'a mut Model, target: &Target) -> CapResult<&'a mut NsModel> {
+        let key = target.key();
+        if !m.namespaces.contains_key(&key) {
+            let assumed = matches!(target, Target::Container { id, .. } if self.assumed.iter().any(|c| &c.id == id));
+            let ns = match &self.reader {
+                Some(r) if !assumed => NsModel {
+                    known: true,
+                    links: r.list_links(target, None).await?.into_iter().map(|l| (l.name.clone(), l)).collect(),
+                    routes: r.list_routes(target).await?,
+                },
+                // A `--net=none` container has only its loopback.
+                _ if matches!(target, Target::Container { .. }) => NsModel {
+                    known: true,
+                    links: [("lo".to_string(), new_link("lo", 65536, true))].into(),
+                    routes: vec![],
+                },
+                _ => NsModel { known: false, links: BTreeMap::new(), routes: vec![] },
+            };
+            m.namespaces.insert(key.clone(), ns);
+        }
+        Ok(m.namespaces.get_mut(&key).expect("just inserted"))
+    }
+
+    async fn link<'a>(&self, m: &'a mut Model, target: &Target, name: &IfName) -> CapResult<&'a mut LinkInfo> {
+        let ns = self.ns(m, target).await?;
+        if !ns.known && !ns.links.contains_key(name.as_str()) {
+            ns.links.insert(name.to_string(), new_link(name.as_str(), 1500, false));
+        }
+        ns.links
+            .get_mut(name.as_str())
+            .ok_or_else(|| CapError::not_found(format!("link {name} not found in {target}")))
+    }
+
+    async fn apply_locked(&self, m: &mut Model, op: &Op) -> CapResult<Applied> {
+        match op {
+            Op::CreateBridge { name, datapath, may_exist } => {
+                let bridges = self.bridges(m).await?;
+                if bridges.contains_key(name.as_str()) {
+                    return if *may_exist {
+                        Ok(Applied::unchanged())
+                    } else {
+                        Err(CapError::exists(format!("bridge {name} already exists")))
+                    };
+                }
+                if bridges.values().any(|b| b.ports.contains_key(name.as_str())) {
+                    return Err(CapError::exists(format!("a port named {name} already exists")));
+                }
+                let internal = PortInfo {
+                    name: name.to_string(),
+                    bridge: name.to_string(),
+                    tag: None,
+                    trunks: vec![],
+                    external_ids: BTreeMap::new(),
+                    ofport: Some(65534),
+                    error: None,
+                };
+                let ports = [(name.to_string(), internal)].into();
+                bridges.insert(name.to_string(), BridgeModel { datapath: datapath.to_string(), ports });
+                let host = self.ns(m, &Target::Host).await?;
+                host.links.insert(name.to_string(), new_link(name.as_str(), 1500, false));
+                Ok(Applied::changed(vec![Op::DeleteBridge { name: name.clone(), if_exists: true }]))
+            }
+            Op::DeleteBridge { name, if_exists } => {
+                let bridges = self.bridges(m).await?;
+                let Some(b) = bridges.remove(name.as_str()) else {
+                    return if *if_exists {
+                        Ok(Applied::unchanged())
+                    } else {
+                        Err(CapError::not_found(format!("bridge {name} does not exist")))
+                    };
+                };
+                let host = self.ns(m, &Target::Host).await?;
+                for p in b.ports.keys() {
+                    host.links.remove(p);
+                }
+                Ok(Applied::irreversible())
+            }
+            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } => {
+                let bridges = self.bridges(m).await?;
+                if !bridges.contains_key(bridge.as_str()) {
+                    return Err(CapError::not_found(format!("bridge {bridge} does not exist")));
+                }
+                if let Some(b) = bridges.values().find(|b| b.ports.contains_key(port.as_str())) {
+                    let on = b.ports[port.as_str()].bridge.clone();
+                    return Err(CapError::exists(format!("port {port} already exists on bridge {on}")));
+                }
+                let info = PortInfo {
+                    name: port.to_string(),
+                    bridge: bridge.to_string(),
+                    tag: vlan.map(|v| v.get()),
+                    trunks: trunks.iter().map(|v| v.get()).collect(),
+                    external_ids: port_external_ids(target, ifname),
+                    ofport: Some(1),
+                    error: None,
+                };
+                if *target == Target::Host {
+                    self.link(m, target, ifname).await?;
+                } else {
+                    let ns = self.ns(m, target).await?;
+                    if ns.links.contains_key(ifname.as_str()) {
+                        return Err(CapError::exists(format!("interface {ifname} already exists in {target}")));
+                    }
+                    let mtu = mtu.map(|m| m.get()).unwrap_or(1500);
+                    let mut inner = new_link(ifname.as_str(), mtu, true);
+                    inner.mac = *mac;
+                    ns.links.insert(ifname.to_string(), inner);
+                    let host = self.ns(m, &Target::Host).await?;
+                    host.links.insert(port.to_string(), new_link(port.as_str(), mtu, true));
+                }
+                let bridges = self.bridges(m).await?;
+                bridges.get_mut(bridge.as_str()).expect("checked").ports.insert(port.to_string(), info.clone());
+                let mut a = Applied::changed(vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }]);
+                a.port = Some(info);
+                Ok(a)
+            }
+            Op::DelPort { bridge, port } => {
+                let bridges = self.bridges(m).await?;
+                let Some(info) = bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.remove(port.as_str())) else {
+                    return Ok(Applied::unchanged());
+                };
+                let host = self.ns(m, &Target::Host).await?;
+                if let Some(inner) = info.container_iface() {
+                    host.links.remove(port.as_str());
+                    // The peer goes with it, and so do its routes.
+                    let ids = &info.external_ids;
+                    let key = match (ids.get(super::ext::CONTAINER_FULL_ID), ids.get(super::ext::NETNS)) {
+                        (Some(id), _) => Some(format!("container:{id}")),
+                        (None, Some(n)) => Some(format!("netns:{n}")),
+                        _ => None,
+                    };
+                    if let Some(ns) = key.and_then(|k| m.namespaces.get_mut(&k)) {
+                        ns.links.remove(inner);
+                        ns.routes.retain(|r| r.device.as_ref().map(|d| d.as_str()) != Some(inner));
+                    }
+                }
+                Ok(Applied::irreversible())
+            }
+            Op::SetVlan { bridge, port, vlan } => {
+                let bridges = self.bridges(m).await?;
+                let p = bridges
+                    .get_mut(bridge.as_str())
+                    .and_then(|b| b.ports.get_mut(port.as_str()))
+                    .ok_or_else(|| CapError::not_found(format!("port {port} not found on bridge {bridge}")))?;
+                let old = p.tag;
+                let new = vlan.map(|v| v.get());
+                if old == new {
+                    return Ok(Applied::unchanged());
+                }
+                p.tag = new;
+                let old = old.map(crate::types::VlanId::new).transpose()?;
+                Ok(Applied::changed(vec![Op::SetVlan { bridge: bridge.clone(), port: port.clone(), vlan: old }]))
+            }
+            Op::AddAddress { target, ifname, cidr } => {
+                let l = self.link(m, target, ifname).await?;
+                if l.addresses.contains(cidr) {
+                    return Ok(Applied::unchanged());
+                }
+                l.addresses.push(*cidr);
+                Ok(Applied::changed(vec![Op::DelAddress { target: target.clone(), ifname: ifname.clone(), cidr: *cidr }]))
+            }
+            Op::DelAddress { target, ifname, cidr } => {
+                let l = self.link(m, target, ifname).await?;
+                let before = l.addresses.len();
+                l.addresses.retain(|a| a != cidr);
+                if l.addresses.len() == before {
+                    return Ok(Applied::unchanged());
+                }
+                Ok(Applied::changed(vec![Op::AddAddress { target: target.clone(), ifname: ifname.clone(), cidr: *cidr }]))
+            }
+            Op::SetMtu { target, ifname, mtu } => {
+                let l = self.link(m, target, ifname).await?;
+                if l.mtu == mtu.get() {
+                    return Ok(Applied::unchanged());
+                }
+                let old = crate::types::Mtu::new(l.mtu)?;
+                l.mtu = mtu.get();
+                Ok(Applied::changed(vec![Op::SetMtu { target: target.clone(), ifname: ifname.clone(), mtu: old }]))
+            }
+            Op::SetMac { target, ifname, mac } => {
+                let l = self.link(m, target, ifname).await?;
+                if l.mac == Some(*mac) {
+                    return Ok(Applied::unchanged());
+                }
+                let undo = l
+                    .mac
+                    .map(|old| Op::SetMac { target: target.clone(), ifname: ifname.clone(), mac: old })
+                    .into_iter()
+                    .collect();
+                l.mac = Some(*mac);
+                Ok(Applied::changed(undo))
+            }
+            Op::SetLinkState { target, ifname, up } => {
+                let l = self.link(m, target, ifname).await?;
+                if l.up == *up {
+                    return Ok(Applied::unchanged());
+                }
+                l.up = *up;
+                Ok(Applied::changed(vec![Op::SetLinkState { target: target.clone(), ifname: ifname.clone(), up: !up }]))
+            }
+            Op::AddRoute { target, route } => {
+                if let Some(dev) = &route.device {
+                    self.link(m, target, dev).await?;
+                }
+                let ns = self.ns(m, target).await?;
+                check_gateway(ns, target, route)?;
+                let dest = route.normalized_destination();
+                if let Some(existing) = ns.routes.iter().find(|r| r.normalized_destination() == dest) {
+                    return if existing.satisfies(route) {
+                        Ok(Applied::unchanged())
+                    } else {
+                        Err(CapError::exists(format!("{target} already has a route to {existing}")))
+                    };
+                }
+                ns.routes.push(route.clone());
+                Ok(Applied::changed(vec![Op::DelRoute { target: target.clone(), route: route.clone() }]))
+            }
+            Op::DelRoute { target, route } => {
+                let ns = self.ns(m, target).await?;
+                let before = ns.routes.len();
+                ns.routes.retain(|r| !r.satisfies(route));
+                if ns.routes.len() == before {
+                    return Ok(Applied::unchanged());
+                }
+                Ok(Applied::changed(vec![Op::AddRoute { target: target.clone(), route: route.clone() }]))
+            }
+        }
+    }
+}
+
+/// The kernel refuses a gateway that no link's subnet reaches.
+fn check_gateway(ns: &NsModel, target: &Target, route: &RouteSpec) -> CapResult<()> {
+    let Some(via) = route.via else { return Ok(()) };
+    if !ns.known {
+        return Ok(());
+    }
+    let links: Vec<&LinkInfo> = match &route.device {
+        Some(d) => ns.links.get(d.as_str()).into_iter().collect(),
+        None => ns.links.values().collect(),
+    };
+    if links.iter().any(|l| l.addresses.iter().any(|a: &Cidr| a.contains(via))) {
+        Ok(())
+    } else {
+        Err(CapError::invalid(format!(
+            "gateway {via} is not in any subnet of {}in {target}",
+            route.device.as_ref().map(|d| format!("{d} ")).unwrap_or_default()
+        )))
+    }
+}
+
+#[async_trait]
+impl Backend for DryRunBackend {
+    fn name(&self) -> &'static str {
+        "dry-run"
+    }
+
+    async fn apply(&self, op: &Op) -> CapResult<Applied> {
+        let mut m = self.model.lock().await;
+        self.apply_locked(&mut m, op).await
+    }
+
+    async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {
+        let mut m = self.model.lock().await;
+        Ok(self
+            .bridges(&mut m)
+            .await?
+            .iter()
+            .map(|(name, b)| BridgeInfo {
+                name: name.clone(),
+                datapath_type: b.datapath.clone(),
+                ports: b.ports.keys().cloned().collect(),
+            })
+            .collect())
+    }
+
+    async fn list_ports(&self, bridge: &IfName) -> CapResult<Vec<PortInfo>> {
+        let mut m = self.model.lock().await;
+        let b = self
+            .bridges(&mut m)
+            .await?
+            .get(bridge.as_str())
+            .ok_or_else(|| CapError::not_found(format!("bridge {bridge} does not exist")))?;
+        Ok(b.ports.values().cloned().collect())
+    }
+
+    async fn list_links(&self, target: &Target, ifname: Option<&IfName>) -> CapResult<Vec<LinkInfo>> {
+        let mut m = self.model.lock().await;
+        if let Some(n) = ifname {
+            return Ok(vec![self.link(&mut m, target, n).await?.clone()]);
+        }
+        Ok(self.ns(&mut m, target).await?.links.values().cloned().collect())
+    }
+
+    async fn list_routes(&self, target: &Target) -> CapResult<Vec<RouteSpec>> {
+        let mut m = self.model.lock().await;
+        Ok(self.ns(&mut m, target).await?.routes.clone())
+    }
+
+    async fn lookup_container(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {
+        if let Some(c) = self.assumed.iter().find(|c| c.name == name.as_str() || c.id.starts_with(name.as_str())) {
+            return Ok(c.clone());
+        }
+        match &self.reader {
+            Some(r) => r.lookup_container(name).await,
+            None => Err(CapError::not_found(format!(
+                "container {name} not found (in a dry-run without Docker, declare it: --assume-container {name})"
+            ))),
+        }
+    }
+
+    async fn list_containers(&self, labels: &[(String, String)]) -> CapResult<Vec<ContainerInfo>> {
+        let mut found: Vec<ContainerInfo> = self
+            .assumed
+            .iter()
+            .filter(|c| labels.iter().all(|l| c.labels.contains(l)))
+            .cloned()
+            .collect();
+        if let Some(r) = &self.reader {
+            found.extend(r.list_containers(labels).await?);
+        }
+        Ok(found)
+    }
+
+    /// Nothing is sent in a dry-run: every echo is assumed answered.
+    async fn ping(&self, _target: &Target, _addr: IpAddr, count: u32, _timeout: Duration) -> CapResult<PingStats> {
+        Ok(PingStats { sent: count, received: count, ..Default::default() })
+    }
+}

@@ -1,0 +1,353 @@
+//! The one interface between the engine and whatever carries changes out.
+//!
+//! Every change is an [`Op`]: a plain, serialisable value (no Wasm, no
+//! bindings) that the dry-run planner records, the journal stores with its
+//! inverse, and the real system applies. Reads are separate methods. The
+//! dry-run model ([`dryrun`]) and the real system ([`system`]) are two
+//! implementations of the same [`Backend`] trait.
+
+pub mod docker;
+pub mod dryrun;
+pub mod netlink;
+pub mod ovsdb;
+pub mod ping;
+pub mod system;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::CapResult;
+use crate::types::{
+    Cidr, ContainerInfo, ContainerRef, Datapath, IfName, MacAddr, Mtu, RouteSpec, Target, VlanId,
+};
+
+/// A change to the network. `changed: false` outcomes (create with may-exist
+/// on an existing bridge, an address already present) are not in the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "op")]
+pub enum Op {
+    CreateBridge {
+        name: IfName,
+        datapath: Datapath,
+        may_exist: bool,
+    },
+    DeleteBridge {
+        name: IfName,
+        if_exists: bool,
+    },
+    /// Connect `target`'s `ifname` to `bridge` through OVS port `port`.
+    /// For the host target `port == ifname` and the link must exist; for a
+    /// container or netns a veth pair is made: `port` on the host side,
+    /// `ifname` created directly inside the target namespace.
+    AddPort {
+        bridge: IfName,
+        port: IfName,
+        target: Target,
+        ifname: IfName,
+        mtu: Option<Mtu>,
+        mac: Option<MacAddr>,
+        vlan: Option<VlanId>,
+        trunks: Vec<VlanId>,
+    },
+    /// Remove OVS port `port` from `bridge`, and its host-side veth if it has one.
+    DelPort {
+        bridge: IfName,
+        port: IfName,
+    },
+    SetVlan {
+        bridge: IfName,
+        port: IfName,
+        vlan: Option<VlanId>,
+    },
+    AddAddress {
+        target: Target,
+        ifname: IfName,
+        cidr: Cidr,
+    },
+    DelAddress {
+        target: Target,
+        ifname: IfName,
+        cidr: Cidr,
+    },
+    SetMtu {
+        target: Target,
+        ifname: IfName,
+        mtu: Mtu,
+    },
+    SetMac {
+        target: Target,
+        ifname: IfName,
+        mac: MacAddr,
+    },
+    SetLinkState {
+        target: Target,
+        ifname: IfName,
+        up: bool,
+    },
+    AddRoute {
+        target: Target,
+        route: RouteSpec,
+    },
+    DelRoute {
+        target: Target,
+        route: RouteSpec,
+    },
+}
+
+impl Op {
+    /// The capability name (as in the WIT contract and the policy schema).
+    pub fn action(&self) -> &'static str {
+        match self {
+            Op::CreateBridge { .. } => "create-bridge",
+            Op::DeleteBridge { .. } => "delete-bridge",
+            Op::AddPort { .. } => "add-port",
+            Op::DelPort { .. } => "del-port",
+            Op::SetVlan { .. } => "set-vlan",
+            Op::AddAddress { .. } => "set-address",
+            Op::DelAddress { .. } => "del-address",
+            Op::SetMtu { .. } => "set-mtu",
+            Op::SetMac { .. } => "set-mac",
+            Op::SetLinkState { up: true, .. } => "set-link-up",
+            Op::SetLinkState { up: false, .. } => "set-link-down",
+            Op::AddRoute { .. } => "set-route",
+            Op::DelRoute { .. } => "del-route",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::CreateBridge { name, datapath, .. } => {
+                write!(f, "create bridge {name} (datapath {datapath})")
+            }
+            Op::DeleteBridge { name, .. } => write!(f, "delete bridge {name}"),
+            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } => {
+                match target {
+                    Target::Host => write!(f, "add host interface {ifname} to bridge {bridge}")?,
+                    _ => write!(
+                        f,
+                        "create veth {port} <-> {ifname} in {target}, add port {port} to bridge {bridge}"
+                    )?,
+                }
+                if let Some(m) = mtu {
+                    write!(f, ", mtu {m}")?;
+                }
+                if let Some(m) = mac {
+                    write!(f, ", mac {m}")?;
+                }
+                if let Some(v) = vlan {
+                    write!(f, ", vlan tag {v}")?;
+                }
+                if !trunks.is_empty() {
+                    let t: Vec<String> = trunks.iter().map(|v| v.to_string()).collect();
+                    write!(f, ", trunks {}", t.join(","))?;
+                }
+                Ok(())
+            }
+            Op::DelPort { bridge, port } => write!(f, "remove port {port} from bridge {bridge}"),
+            Op::SetVlan { bridge, port, vlan: Some(v) } => {
+                write!(f, "set vlan tag {v} on port {port} of bridge {bridge}")
+            }
+            Op::SetVlan { bridge, port, vlan: None } => {
+                write!(f, "clear vlan tag on port {port} of bridge {bridge}")
+            }
+            Op::AddAddress { target, ifname, cidr } => {
+                write!(f, "add address {cidr} to {ifname} in {target}")
+            }
+            Op::DelAddress { target, ifname, cidr } => {
+                write!(f, "remove address {cidr} from {ifname} in {target}")
+            }
+            Op::SetMtu { target, ifname, mtu } => write!(f, "set mtu {mtu} on {ifname} in {target}"),
+            Op::SetMac { target, ifname, mac } => write!(f, "set mac {mac} on {ifname} in {target}"),
+            Op::SetLinkState { target, ifname, up } => {
+                write!(f, "set {ifname} {} in {target}", if *up { "up" } else { "down" })
+            }
+            Op::AddRoute { target, route } => write!(f, "add route {route} in {target}"),
+            Op::DelRoute { target, route } => write!(f, "remove route {route} in {target}"),
+        }
+    }
+}
+
+/// What applying an [`Op`] did.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    /// False when the system already was as asked (nothing to undo).
+    pub changed: bool,
+    /// Ops that put things back, in the order to run them.
+    pub undo: Vec<Op>,
+    /// False when the change cannot be undone (a deleted bridge's ports).
+    pub reversible: bool,
+    /// For add-port: the port as created.
+    pub port: Option<PortInfo>,
+}
+
+impl Applied {
+    pub fn unchanged() -> Self {
+        Self { changed: false, undo: vec![], reversible: true, port: None }
+    }
+    pub fn changed(undo: Vec<Op>) -> Self {
+        Self { changed: true, undo, reversible: true, port: None }
+    }
+    pub fn irreversible() -> Self {
+        Self { changed: true, undo: vec![], reversible: false, port: None }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeInfo {
+    pub name: String,
+    pub datapath_type: String,
+    pub ports: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortInfo {
+    pub name: String,
+    pub bridge: String,
+    pub tag: Option<u16>,
+    pub trunks: Vec<u16>,
+    /// The Interface row's external_ids.
+    pub external_ids: BTreeMap<String, String>,
+    pub ofport: Option<i32>,
+    pub error: Option<String>,
+}
+
+impl PortInfo {
+    /// The interface name inside the container or netns, when the port has one.
+    pub fn container_iface(&self) -> Option<&str> {
+        self.external_ids.get(ext::CONTAINER_IFACE).map(|s| s.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkInfo {
+    pub name: String,
+    pub mtu: u32,
+    pub mac: Option<MacAddr>,
+    pub up: bool,
+    pub addresses: Vec<Cidr>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingStats {
+    pub sent: u32,
+    pub received: u32,
+    pub rtt_min: Duration,
+    pub rtt_avg: Duration,
+    pub rtt_max: Duration,
+}
+
+/// Carries out [`Op`]s and answers reads. Implementations know nothing of Wasm.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// A short name for messages ("dry-run", "system").
+    fn name(&self) -> &'static str;
+
+    async fn apply(&self, op: &Op) -> CapResult<Applied>;
+
+    async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>>;
+    /// Ports of `bridge` (not-found when the bridge does not exist).
+    async fn list_ports(&self, bridge: &IfName) -> CapResult<Vec<PortInfo>>;
+    async fn list_links(&self, target: &Target, ifname: Option<&IfName>) -> CapResult<Vec<LinkInfo>>;
+    async fn list_routes(&self, target: &Target) -> CapResult<Vec<RouteSpec>>;
+    /// A container by name or id; not-found when Docker does not know it.
+    async fn lookup_container(&self, name: &ContainerRef) -> CapResult<ContainerInfo>;
+    async fn list_containers(&self, labels: &[(String, String)]) -> CapResult<Vec<ContainerInfo>>;
+    async fn ping(
+        &self,
+        target: &Target,
+        addr: IpAddr,
+        count: u32,
+        timeout: Duration,
+    ) -> CapResult<PingStats>;
+}
+
+/// Interface external_ids keys. The first two are ovs-docker's, so ports made
+/// by either tool are found and removed by the other.
+pub mod ext {
+    /// What the user called the container (ovs-docker stores exactly this).
+    pub const CONTAINER_ID: &str = "container_id";
+    /// Interface name inside the container.
+    pub const CONTAINER_IFACE: &str = "container_iface";
+    /// The full 64-digit container id, so lookups by name and by id both match.
+    pub const CONTAINER_FULL_ID: &str = "container_full_id";
+    pub const CONTAINER_NAME: &str = "container_name";
+    /// Named netns the port leads to (ovs-run only).
+    pub const NETNS: &str = "netns";
+    /// Marks ports that ovs-run created.
+    pub const CREATED_BY: &str = "created_by";
+}
+
+/// The host-side veth / OVS port name for `ifname` inside `target`:
+/// deterministic, so a re-run or a detach computes the same name, and at
+/// most 15 bytes ("ovr" + 10 hex digits + "_l", like ovs-docker's `_l`).
+pub fn host_port_name(target: &Target, ifname: &IfName) -> IfName {
+    let key = match target {
+        Target::Host => return ifname.clone(),
+        Target::Netns { name } => format!("netns/{name}/{ifname}"),
+        Target::Container { id, .. } => format!("container/{id}/{ifname}"),
+    };
+    let h = hex::encode(Sha256::digest(key.as_bytes()));
+    IfName::parse(&format!("ovr{}_l", &h[..10])).expect("generated name is valid")
+}
+
+/// The external_ids a port for `target`/`ifname` carries.
+pub fn port_external_ids(target: &Target, ifname: &IfName) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    match target {
+        Target::Host => return m,
+        Target::Netns { name } => {
+            m.insert(ext::NETNS.into(), name.to_string());
+        }
+        Target::Container { given, id, name, .. } => {
+            m.insert(ext::CONTAINER_ID.into(), given.to_string());
+            m.insert(ext::CONTAINER_FULL_ID.into(), id.clone());
+            m.insert(ext::CONTAINER_NAME.into(), name.clone());
+        }
+    }
+    m.insert(ext::CONTAINER_IFACE.into(), ifname.to_string());
+    m.insert(ext::CREATED_BY.into(), "ovs-run".into());
+    m
+}
+
+/// Who a port belongs to, for finding ports to remove. A container that no
+/// longer exists is known only by the names the user gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortOwner {
+    Host,
+    Netns(String),
+    /// Any of these strings matching container_id, container_full_id or
+    /// container_name (the given name, and the full id/name when Docker knew it).
+    Container(Vec<String>),
+}
+
+impl PortOwner {
+    pub fn owns(&self, port: &PortInfo) -> bool {
+        let ids = &port.external_ids;
+        match self {
+            PortOwner::Host => !ids.contains_key(ext::CONTAINER_IFACE),
+            PortOwner::Netns(n) => ids.get(ext::NETNS) == Some(n),
+            PortOwner::Container(keys) => {
+                [ext::CONTAINER_ID, ext::CONTAINER_FULL_ID, ext::CONTAINER_NAME]
+                    .iter()
+                    .filter_map(|k| ids.get(*k))
+                    .any(|v| keys.iter().any(|k| k == v))
+            }
+        }
+    }
+}
+
+/// The port on `ports` that connects `owner`'s `ifname`, if any.
+pub fn find_port<'a>(ports: &'a [PortInfo], owner: &PortOwner, ifname: &IfName) -> Option<&'a PortInfo> {
+    ports.iter().find(|p| match owner {
+        PortOwner::Host => p.name == ifname.as_str() && owner.owns(p),
+        _ => owner.owns(p) && p.container_iface() == Some(ifname.as_str()),
+    })
+}

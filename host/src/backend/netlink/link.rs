@@ -1,0 +1,273 @@
+//! Links: veth pairs across namespaces, deletion, listing, and the up/mtu/mac
+//! setters. Setters read the link first so they can say what changed and
+//! return the old value for the journal.
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+
+use futures::TryStreamExt;
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkLayerType, LinkMessage,
+};
+use rtnetlink::{LinkMessageBuilder, LinkUnspec};
+
+use super::{errno, get_link, is_not_found, link_not_found, nl_error, Netlink};
+use crate::backend::LinkInfo;
+use crate::error::{CapError, CapResult, ErrorKind};
+use crate::types::{IfName, MacAddr, Mtu, Target};
+
+impl Netlink {
+    /// A veth pair: `host_name` in the host namespace, `peer` created directly
+    /// in `target`'s namespace under its final name by the same RTM_NEWLINK
+    /// (IFLA_NET_NS_FD in the peer's attributes), then both up. If the peer
+    /// cannot be brought up the pair is deleted again.
+    pub async fn create_veth(
+        &self,
+        host_name: &IfName,
+        peer: &IfName,
+        target: &Target,
+        mtu: Option<Mtu>,
+        peer_mac: Option<MacAddr>,
+    ) -> CapResult<()> {
+        let ns = self.namespace(target)?;
+        let host = self.handle(&Target::Host).await?;
+        let inside = self.handle(target).await?;
+
+        // IFF_UP in the request brings the host end up once the pair exists.
+        // It cannot do the same for the peer: the kernel configures the peer
+        // before pairing it, and opening an unpaired veth fails (ENOTCONN).
+        let mut peer_msg =
+            LinkUnspec::new_with_name(peer.as_str()).setns_by_fd(ns.fd().as_raw_fd());
+        let mut msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
+            .name(host_name.as_str())
+            .up();
+        if let Some(m) = mtu {
+            peer_msg = peer_msg.mtu(m.get());
+            msg = msg.mtu(m.get());
+        }
+        if let Some(mac) = peer_mac {
+            peer_msg = peer_msg.address(mac.0.to_vec());
+        }
+        let msg = msg
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
+            .build();
+
+        let what = format!("create veth {host_name} <-> {peer} in {target}");
+        match host.link().add(msg).execute().await {
+            Ok(()) => {}
+            // EEXIST does not say which end clashed: ask the host side.
+            Err(e) if errno(&e) == Some(libc::EEXIST) => {
+                return match get_link(&host, &Target::Host, host_name).await {
+                    Ok(_) => Err(CapError::exists(format!(
+                        "{what}: link {host_name} already exists in host"
+                    ))),
+                    Err(_) => Err(CapError::exists(format!(
+                        "{what}: link {peer} already exists in {target}"
+                    ))),
+                };
+            }
+            Err(e) => return Err(nl_error(e, what)),
+        }
+        // By name: saves looking up the new peer's index.
+        let up = LinkUnspec::new_with_name(peer.as_str()).up().build();
+        if let Err(e) = change(
+            &inside,
+            up,
+            target,
+            peer,
+            format!("set {peer} up in {target}"),
+        )
+        .await
+        {
+            // Deleting either end removes both.
+            let _ = self.delete_link(&Target::Host, host_name).await;
+            return Err(e.context(what));
+        }
+        Ok(())
+    }
+
+    /// Delete link `name`. Ok(false) when it, or its whole namespace, is gone.
+    pub async fn delete_link(&self, target: &Target, name: &IfName) -> CapResult<bool> {
+        let handle = match self.handle(target).await {
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
+            other => other?,
+        };
+        let index = match get_link(&handle, target, name).await {
+            Ok(link) => link.header.index,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        match handle.link().del(index).execute().await {
+            Ok(()) => Ok(true),
+            // Deleted meanwhile (or its veth peer was).
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(nl_error(e, format!("delete link {name} in {target}"))),
+        }
+    }
+
+    /// Links in `target` with their addresses; `name` narrows to one link
+    /// (not-found when it does not exist).
+    pub async fn links(&self, target: &Target, name: Option<&IfName>) -> CapResult<Vec<LinkInfo>> {
+        let handle = self.handle(target).await?;
+        let (msgs, only) = match name {
+            Some(n) => {
+                let link = get_link(&handle, target, n).await?;
+                let index = link.header.index;
+                (vec![link], Some(index))
+            }
+            None => (dump_links(&handle, target).await?, None),
+        };
+        let mut addrs = super::addr::dump(&handle, target, only).await?;
+        Ok(msgs
+            .into_iter()
+            .map(|m| {
+                let addresses = addrs.remove(&m.header.index).unwrap_or_default();
+                to_link_info(&m, addresses)
+            })
+            .collect())
+    }
+
+    /// Bring `name` up or down; false when it already was.
+    pub async fn set_up(&self, target: &Target, name: &IfName, up: bool) -> CapResult<bool> {
+        let handle = self.handle(target).await?;
+        let link = get_link(&handle, target, name).await?;
+        if link.header.flags.contains(LinkFlags::Up) == up {
+            return Ok(false);
+        }
+        let b = LinkUnspec::new_with_index(link.header.index);
+        let msg = if up { b.up() } else { b.down() }.build();
+        let state = if up { "up" } else { "down" };
+        change(
+            &handle,
+            msg,
+            target,
+            name,
+            format!("set {name} {state} in {target}"),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Set the MTU; returns the old one.
+    pub async fn set_mtu(&self, target: &Target, name: &IfName, mtu: Mtu) -> CapResult<u32> {
+        let handle = self.handle(target).await?;
+        let link = get_link(&handle, target, name).await?;
+        let old = link_mtu(&link);
+        if old != mtu.get() {
+            let msg = LinkUnspec::new_with_index(link.header.index)
+                .mtu(mtu.get())
+                .build();
+            change(
+                &handle,
+                msg,
+                target,
+                name,
+                format!("set mtu {mtu} on {name} in {target}"),
+            )
+            .await?;
+        }
+        Ok(old)
+    }
+
+    /// Set the MAC address; returns the old one.
+    pub async fn set_mac(
+        &self,
+        target: &Target,
+        name: &IfName,
+        mac: MacAddr,
+    ) -> CapResult<Option<MacAddr>> {
+        let handle = self.handle(target).await?;
+        let link = get_link(&handle, target, name).await?;
+        let old = link_mac(&link);
+        if old != Some(mac) {
+            let msg = LinkUnspec::new_with_index(link.header.index)
+                .address(mac.0.to_vec())
+                .build();
+            change(
+                &handle,
+                msg,
+                target,
+                name,
+                format!("set mac {mac} on {name} in {target}"),
+            )
+            .await?;
+        }
+        Ok(old)
+    }
+}
+
+/// RTM_NEWLINK without NLM_F_CREATE on an existing link (what `ip link set` sends).
+async fn change(
+    handle: &rtnetlink::Handle,
+    msg: LinkMessage,
+    target: &Target,
+    name: &IfName,
+    what: impl std::fmt::Display,
+) -> CapResult<()> {
+    match handle.link().change(msg).execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Err(link_not_found(target, name)),
+        Err(e) => Err(nl_error(e, what)),
+    }
+}
+
+fn to_link_info(m: &LinkMessage, addresses: Vec<crate::types::Cidr>) -> LinkInfo {
+    let name = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("if{}", m.header.index));
+    LinkInfo {
+        name,
+        mtu: link_mtu(m),
+        mac: link_mac(m),
+        up: m.header.flags.contains(LinkFlags::Up),
+        addresses,
+    }
+}
+
+fn link_mtu(m: &LinkMessage) -> u32 {
+    m.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Mtu(v) => Some(*v),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// The Ethernet address; None for links without one (loopback, tunnels).
+fn link_mac(m: &LinkMessage) -> Option<MacAddr> {
+    if m.header.link_layer_type != LinkLayerType::Ether {
+        return None;
+    }
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(b) => <[u8; 6]>::try_from(b.as_slice()).ok().map(MacAddr),
+        _ => None,
+    })
+}
+
+async fn dump_links(handle: &rtnetlink::Handle, target: &Target) -> CapResult<Vec<LinkMessage>> {
+    handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| nl_error(e, format!("list links in {target}")))
+}
+
+/// Index -> name, for routes that only carry an output interface index.
+pub(super) async fn names(
+    handle: &rtnetlink::Handle,
+    target: &Target,
+) -> CapResult<HashMap<u32, String>> {
+    let msgs = dump_links(handle, target).await?;
+    Ok(msgs
+        .iter()
+        .map(|m| (m.header.index, to_link_info(m, vec![]).name))
+        .collect())
+}

@@ -1,0 +1,145 @@
+//! Namespace-aware rtnetlink: links, addresses and routes in the host, a
+//! named netns or a container, without forking `ip`.
+//!
+//! Like netavark, each namespace gets one netlink socket, created by a thread
+//! that entered the namespace (see [`netns`]); requests on that socket act in
+//! that namespace. Sockets are opened on first use and kept, keyed by the
+//! namespace's inode. A kept socket also keeps its namespace alive, so a
+//! cached inode can never be reused by a different namespace; and so that a
+//! deleted netns or stopped container is not kept alive (with its veths),
+//! its socket is dropped as soon as its namespace file is found missing.
+//!
+//! The operations live in [`link`], [`addr`] and [`route`]; this file holds
+//! the socket cache, name-to-index resolution and errno mapping.
+
+mod addr;
+mod link;
+pub mod netns;
+mod route;
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::sync::Mutex;
+
+use futures::TryStreamExt;
+use rtnetlink::packet_route::link::LinkMessage;
+use rtnetlink::Handle;
+
+use crate::error::{CapError, CapResult};
+use crate::types::{IfName, Target};
+use netns::{Namespace, NsKey};
+
+/// Netlink access to every namespace ovs-run touches. Cheap to share (`Send + Sync`).
+pub struct Netlink {
+    /// The namespace ovs-run started in: [`Target::Host`] means this one even
+    /// if the thread that asks is somewhere else.
+    host: Namespace,
+    /// Handle per namespace, with the [`Target::key`] it was opened for.
+    handles: Mutex<HashMap<NsKey, (String, Handle)>>,
+}
+
+impl Netlink {
+    /// Must be called inside a tokio runtime (sockets register with its reactor).
+    pub fn new() -> CapResult<Self> {
+        tokio::runtime::Handle::try_current()
+            .map_err(|_| CapError::failed("netlink: not inside a tokio runtime"))?;
+        Ok(Self {
+            host: Namespace::open(&Target::Host)?,
+            handles: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// `target`'s namespace file, freshly opened (so a deleted namespace is
+    /// noticed), with Host answered from the fd kept since [`Netlink::new`].
+    fn namespace(&self, target: &Target) -> CapResult<Namespace> {
+        match target {
+            Target::Host => self.host.try_clone(),
+            _ => Namespace::open(target),
+        }
+    }
+
+    /// The rtnetlink handle whose socket lives in `target`'s namespace.
+    async fn handle(&self, target: &Target) -> CapResult<Handle> {
+        let ns = match self.namespace(target) {
+            Ok(ns) => ns,
+            Err(e) => {
+                let gone = target.key();
+                self.lock().retain(|_, (opened_for, _)| *opened_for != gone);
+                return Err(e);
+            }
+        };
+        let key = ns.key();
+        if let Some((_, h)) = self.lock().get(&key) {
+            return Ok(h.clone());
+        }
+        let rt = tokio::runtime::Handle::current();
+        let (conn, handle) = ns
+            .run("opening a netlink socket", move || {
+                // The socket registers with the reactor when it is created.
+                let _guard = rt.enter();
+                let (conn, handle, _) = rtnetlink::new_connection()?;
+                Ok((conn, handle))
+            })
+            .await?;
+        // Two callers may race to open the same namespace: keep the first,
+        // the loser's connection ends when its handle is dropped.
+        let handle = self
+            .lock()
+            .entry(key)
+            .or_insert((target.key(), handle))
+            .1
+            .clone();
+        tokio::spawn(conn);
+        Ok(handle)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NsKey, (String, Handle)>> {
+        // The map holds only handles; a panic elsewhere cannot leave it half-updated.
+        self.handles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The link called `name`, fetched by name (one request, no dump).
+/// Not-found names the link and the target.
+async fn get_link(handle: &Handle, target: &Target, name: &IfName) -> CapResult<LinkMessage> {
+    let mut links = handle.link().get().match_name(name.as_str()).execute();
+    match links.try_next().await {
+        Ok(Some(msg)) => Ok(msg),
+        Ok(None) => Err(link_not_found(target, name)),
+        Err(e) if is_not_found(&e) => Err(link_not_found(target, name)),
+        Err(e) => Err(nl_error(e, format!("looking up link {name} in {target}"))),
+    }
+}
+
+fn link_not_found(target: &Target, name: &IfName) -> CapError {
+    CapError::not_found(format!("link {name} not found in {target}"))
+}
+
+/// The positive errno of a netlink error reply, if it is one.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(m.raw_code().abs()),
+        _ => None,
+    }
+}
+
+fn is_not_found(e: &rtnetlink::Error) -> bool {
+    matches!(errno(e), Some(libc::ENODEV | libc::ENOENT))
+}
+
+/// Map a netlink error for operation `what` ("set mtu 1400 on eth0 in host").
+/// Callers that can say more (which link is missing) check the errno first.
+fn nl_error(e: rtnetlink::Error, what: impl Display) -> CapError {
+    let text = match &e {
+        rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
+        other => other.to_string(),
+    };
+    match errno(&e) {
+        Some(libc::EPERM | libc::EACCES) => {
+            CapError::failed(format!("{what}: needs root (CAP_NET_ADMIN)"))
+        }
+        Some(libc::EEXIST) => CapError::exists(format!("{what}: {text}")),
+        Some(libc::ENODEV | libc::ENOENT) => CapError::not_found(format!("{what}: {text}")),
+        _ => CapError::failed(format!("{what}: {text}")),
+    }
+}

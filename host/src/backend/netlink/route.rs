@@ -1,0 +1,226 @@
+//! Main-table unicast routes as [`RouteSpec`]s, idempotent add and delete.
+
+use std::net::IpAddr;
+
+use futures::TryStreamExt;
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteVia,
+};
+use rtnetlink::packet_route::AddressFamily;
+
+use super::{errno, get_link, link::names, nl_error, Netlink};
+use crate::error::{CapError, CapResult, ErrorKind};
+use crate::types::{Cidr, IfName, RouteSpec, Target};
+
+impl Netlink {
+    /// Unicast routes of the main table, v4 and v6, kernel link routes included.
+    /// A multipath route gives one entry per next hop.
+    pub async fn routes(&self, target: &Target) -> CapResult<Vec<RouteSpec>> {
+        let handle = self.handle(target).await?;
+        let msgs: Vec<RouteMessage> = handle
+            .route()
+            .get(RouteMessage::default())
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| nl_error(e, format!("list routes in {target}")))?;
+        let names = names(&handle, target).await?;
+        let dev = |i: u32| names.get(&i).and_then(|n| IfName::parse(n).ok());
+        let mut out = Vec::new();
+        for m in msgs.iter().filter(|m| is_main_unicast(m)) {
+            let destination = destination(m);
+            let hops = m.attributes.iter().find_map(|a| match a {
+                RouteAttribute::MultiPath(hops) => Some(hops),
+                _ => None,
+            });
+            match hops {
+                Some(hops) => out.extend(hops.iter().map(|h| RouteSpec {
+                    destination,
+                    via: gateway(&h.attributes),
+                    device: dev(h.interface_index),
+                })),
+                None => out.push(RouteSpec {
+                    destination,
+                    via: gateway(&m.attributes),
+                    device: oif(m).and_then(dev),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Add `route` to the main table. False when the same route (destination,
+    /// gateway, and device if given) is already there; a different route to
+    /// the same destination is already-exists naming it.
+    pub async fn add_route(&self, target: &Target, route: &RouteSpec) -> CapResult<bool> {
+        route.validate()?;
+        let handle = self.handle(target).await?;
+        let oif = match &route.device {
+            Some(d) => Some(get_link(&handle, target, d).await?.header.index),
+            None => None,
+        };
+        let what = format!("add route {route} in {target}");
+        match handle
+            .route()
+            .add(message(route, oif, false))
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => {
+                let dest = route.normalized_destination();
+                let same_dest: Vec<RouteSpec> = self
+                    .routes(target)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.normalized_destination() == dest)
+                    .collect();
+                let identical = same_dest.iter().any(|r| {
+                    r.via == route.via && (route.device.is_none() || r.device == route.device)
+                });
+                if identical {
+                    return Ok(false);
+                }
+                let have: Vec<String> = same_dest.iter().map(|r| r.to_string()).collect();
+                Err(CapError::exists(format!(
+                    "{what}: a different route exists: {}",
+                    if have.is_empty() {
+                        "(not visible)".into()
+                    } else {
+                        have.join(", ")
+                    }
+                )))
+            }
+            Err(e) => Err(nl_error(e, what)),
+        }
+    }
+
+    /// Delete `route` from the main table; false when there is no such route
+    /// (including when its device does not exist).
+    pub async fn del_route(&self, target: &Target, route: &RouteSpec) -> CapResult<bool> {
+        route.validate()?;
+        let handle = self.handle(target).await?;
+        let oif = match &route.device {
+            Some(d) => match get_link(&handle, target, d).await {
+                Ok(link) => Some(link.header.index),
+                Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        match handle
+            .route()
+            .del(message(route, oif, true))
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::ESRCH) => Ok(false),
+            Err(e) => Err(nl_error(e, format!("remove route {route} in {target}"))),
+        }
+    }
+}
+
+/// The RTM_NEWROUTE / RTM_DELROUTE message for `route`, as iproute2 builds it.
+fn message(route: &RouteSpec, oif: Option<u32>, delete: bool) -> RouteMessage {
+    let dest = route.normalized_destination();
+    let mut m = RouteMessage::default();
+    let h = &mut m.header;
+    h.address_family = if dest.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    h.table = RouteHeader::RT_TABLE_MAIN;
+    h.destination_prefix_length = dest.prefix;
+    if delete {
+        // Wildcards: match kernel ("proto kernel scope link") routes too.
+        h.protocol = RouteProtocol::Unspec;
+        h.scope = RouteScope::NoWhere;
+        h.kind = RouteType::Unspec;
+    } else {
+        h.protocol = RouteProtocol::Static;
+        // Like `ip route add X dev Y`: without a gateway the route is on-link.
+        h.scope = if route.via.is_none() && dest.is_ipv4() {
+            RouteScope::Link
+        } else {
+            RouteScope::Universe
+        };
+        h.kind = RouteType::Unicast;
+    }
+    if dest.prefix > 0 {
+        m.attributes
+            .push(RouteAttribute::Destination(dest.addr.into()));
+    }
+    match (route.via, dest.is_ipv4()) {
+        // An IPv4 route via an IPv6 gateway (RFC 5549) needs RTA_VIA.
+        (Some(IpAddr::V6(v6)), true) => m.attributes.push(RouteAttribute::Via(RouteVia::Inet6(v6))),
+        (Some(gw), _) => m.attributes.push(RouteAttribute::Gateway(gw.into())),
+        (None, _) => {}
+    }
+    if let Some(i) = oif {
+        m.attributes.push(RouteAttribute::Oif(i));
+    }
+    m
+}
+
+fn is_main_unicast(m: &RouteMessage) -> bool {
+    let table = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(m.header.table));
+    table == u32::from(RouteHeader::RT_TABLE_MAIN)
+        && m.header.kind == RouteType::Unicast
+        && matches!(
+            m.header.address_family,
+            AddressFamily::Inet | AddressFamily::Inet6
+        )
+}
+
+/// None for default routes (prefix length 0), except an IPv6 default route
+/// without a gateway: a [`RouteSpec`] with neither reads as IPv4, so that
+/// one keeps `::/0` to stay IPv6.
+fn destination(m: &RouteMessage) -> Option<Cidr> {
+    let prefix = m.header.destination_prefix_length;
+    if prefix == 0 {
+        let v6_dev_only =
+            m.header.address_family == AddressFamily::Inet6 && gateway(&m.attributes).is_none();
+        return v6_dev_only.then_some(Cidr {
+            addr: IpAddr::V6(0u128.into()),
+            prefix: 0,
+        });
+    }
+    m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Destination(addr) => ip(addr).map(|addr| Cidr { addr, prefix }),
+        _ => None,
+    })
+}
+
+fn gateway(attrs: &[RouteAttribute]) -> Option<IpAddr> {
+    attrs.iter().find_map(|a| match a {
+        RouteAttribute::Gateway(addr) => ip(addr),
+        RouteAttribute::Via(RouteVia::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        RouteAttribute::Via(RouteVia::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    })
+}
+
+fn oif(m: &RouteMessage) -> Option<u32> {
+    m.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Oif(i) => Some(*i),
+        _ => None,
+    })
+}
+
+fn ip(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}

@@ -1,0 +1,131 @@
+//! The WIT bindings: one module per interface of `wit/ovs-run.wit`, each
+//! turning Wasm values into typed requests (parsed once, errors naming the
+//! value) and handing them to the [`Gate`]. Nothing here touches the system.
+//!
+//! Only interfaces added to the linker exist for a script: a component that
+//! imports anything else is refused before it runs.
+
+mod bridges;
+mod containers;
+mod diagnostics;
+mod links;
+mod log;
+mod ports;
+mod routes;
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::error::{CapError, CapResult, ErrorKind};
+use crate::gate::Gate;
+use crate::types::{ContainerRef, Datapath, IfName, NetnsName, TargetRef};
+
+pub use self::log::LogLevel;
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "script",
+    imports: { default: async | trappable },
+    exports: { default: async },
+});
+
+pub use ovs_run::net::types::{Error as WitError, Pair, Target as WitTarget};
+
+/// The fully qualified names of the interfaces this host grants.
+pub const GRANTED: &[&str] = &[
+    "ovs-run:net/types@0.1.0",
+    "ovs-run:net/bridges@0.1.0",
+    "ovs-run:net/ports@0.1.0",
+    "ovs-run:net/links@0.1.0",
+    "ovs-run:net/routes@0.1.0",
+    "ovs-run:net/containers@0.1.0",
+    "ovs-run:net/diagnostics@0.1.0",
+    "ovs-run:net/log@0.1.0",
+];
+
+/// Per-run state of the capability interfaces.
+pub struct Caps {
+    gate: Arc<Gate>,
+    default_datapath: Datapath,
+    log_level: LogLevel,
+    calls: u64,
+    max_calls: u64,
+}
+
+/// What a trappable host function returns: the outer error traps the guest.
+type Trappable<T> = wasmtime::Result<Result<T, WitError>>;
+
+impl Caps {
+    pub fn new(gate: Arc<Gate>, default_datapath: Datapath, log_level: LogLevel, max_calls: u64) -> Self {
+        Self { gate, default_datapath, log_level, calls: 0, max_calls }
+    }
+
+    /// Count a call; a runaway script is stopped (trapped) at `max_calls`.
+    fn tick(&mut self) -> wasmtime::Result<()> {
+        self.calls += 1;
+        if self.calls > self.max_calls {
+            return Err(wasmtime::Error::msg(format!(
+                "call limit reached: the script made more than {} capability calls",
+                self.max_calls
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls
+    }
+}
+
+/// Add every capability interface to `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut Caps,
+) -> wasmtime::Result<()> {
+    ovs_run::net::types::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::bridges::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::ports::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::links::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::routes::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::containers::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::diagnostics::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::log::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    Ok(())
+}
+
+impl ovs_run::net::types::Host for Caps {}
+
+impl From<CapError> for WitError {
+    fn from(e: CapError) -> Self {
+        let m = e.message;
+        match e.kind {
+            ErrorKind::InvalidArgument => WitError::InvalidArgument(m),
+            ErrorKind::NotFound => WitError::NotFound(m),
+            ErrorKind::AlreadyExists => WitError::AlreadyExists(m),
+            ErrorKind::Denied => WitError::Denied(m),
+            ErrorKind::Failed => WitError::Failed(m),
+        }
+    }
+}
+
+/// Hand a capability result to the guest (never traps).
+fn wit<T>(r: CapResult<T>) -> Trappable<T> {
+    Ok(r.map_err(WitError::from))
+}
+
+fn target_ref(t: &WitTarget) -> CapResult<TargetRef> {
+    Ok(match t {
+        WitTarget::Host => TargetRef::Host,
+        WitTarget::Container(c) => TargetRef::Container(ContainerRef::parse(c)?),
+        WitTarget::Netns(n) => TargetRef::Netns(NetnsName::parse(n)?),
+    })
+}
+
+fn ifname(s: &str) -> CapResult<IfName> {
+    IfName::parse(s)
+}
+
+fn pairs(v: &[(String, String)]) -> Vec<Pair> {
+    v.iter().map(|(k, val)| Pair { key: k.clone(), value: val.clone() }).collect()
+}

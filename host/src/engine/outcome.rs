@@ -1,0 +1,58 @@
+//! How a run ended, and how a trap is explained to the user (which limit,
+//! with a Wasm backtrace naming functions when the component has names).
+
+use wasmtime::{Trap, WasmBacktrace};
+
+use super::Limits;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrapReason {
+    Timeout,
+    Memory,
+    StackOverflow,
+    CallLimit,
+    /// Any other trap: a panic, an abort, an out-of-bounds access.
+    Trap,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Ok,
+    /// `run` returned `err(message)`.
+    ScriptError(String),
+    Trapped { reason: TrapReason, message: String, backtrace: Option<String> },
+}
+
+impl Outcome {
+    pub fn from_result(r: wasmtime::Result<Result<(), String>>, limits: &Limits) -> Outcome {
+        let e = match r {
+            Ok(Ok(())) => return Outcome::Ok,
+            Ok(Err(m)) => return Outcome::ScriptError(m),
+            Err(e) => e,
+        };
+        let backtrace = e.downcast_ref::<WasmBacktrace>().map(|b| b.to_string());
+        let text = format!("{e:#}");
+        let (reason, message) = match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => (
+                TrapReason::Timeout,
+                format!("timeout: the script ran longer than {} s (--timeout)", limits.timeout.as_secs_f64()),
+            ),
+            Some(Trap::StackOverflow) => (
+                TrapReason::StackOverflow,
+                "stack limit: the script overflowed its Wasm stack (deep recursion?)".to_string(),
+            ),
+            _ if text.contains("forcing trap when growing memory") => (
+                TrapReason::Memory,
+                format!("memory limit: the script tried to use more than {} MiB (--memory)", limits.memory >> 20),
+            ),
+            _ if text.contains("call limit reached") => (TrapReason::CallLimit, first_line(&text)),
+            Some(t) => (TrapReason::Trap, format!("the script trapped: {t}")),
+            None => (TrapReason::Trap, format!("the script failed: {}", first_line(&text))),
+        };
+        Outcome::Trapped { reason, message, backtrace }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).to_string()
+}

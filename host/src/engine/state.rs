@@ -1,0 +1,39 @@
+//! What a script's store holds: the sandboxed WASI context, the resource
+//! table, the memory limiter and the capability state (the wasmtime-wasi
+//! host-state pattern: one struct, a view trait per subsystem).
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::capabilities::Caps;
+
+pub struct RunState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(crate) caps: Caps,
+}
+
+impl RunState {
+    pub fn new(caps: Caps, memory: usize) -> Self {
+        // Nothing is opened: no preopened directories, no environment, no
+        // arguments (the script gets them through `run`), no network, no name
+        // lookup. Only the user's terminal for output.
+        let wasi = WasiCtx::builder()
+            .inherit_stdout()
+            .inherit_stderr()
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        let limits = StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build();
+        Self { wasi, table: ResourceTable::new(), limits, caps }
+    }
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}

@@ -1,0 +1,22 @@
+//! ovs-run: run network automation written as sandboxed WebAssembly components.
+//!
+//! The layers, outermost first, each a folder or file here:
+//! - [`engine`]: wasmtime, the sandbox (WASI with nothing open, limits), the compile cache.
+//! - [`capabilities`]: one module per WIT interface; turns Wasm values into typed requests.
+//! - [`gate`]: the single choke point every capability call passes: policy check,
+//!   journal entry, backend call, in that order.
+//! - [`policy`] and [`journal`]: what the gate consults and records (rollback lives in the journal).
+//! - [`backend`]: the [`backend::Backend`] trait and its implementations: the dry-run
+//!   planner and the real system (OVSDB, netlink, Docker). No backend knows Wasm.
+
+pub mod backend;
+pub mod capabilities;
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod gate;
+pub mod journal;
+pub mod policy;
+pub mod sandbox;
+pub mod types;
+pub mod verbose;

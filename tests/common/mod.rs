@@ -1,0 +1,284 @@
+//! Test harness: run the real `ovs-run` binary, start private Open vSwitch
+//! instances and Docker containers, and look at the system through
+//! independent tools (ovs-vsctl, ip, nsenter). Everything a test creates is
+//! removed on drop, also when the test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ovs-run")
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A built script or test guest; missing ones fail loudly.
+pub fn wasm(rel: &str) -> PathBuf {
+    let p = root().join(rel);
+    assert!(p.exists(), "{} is missing: run `make build` first", p.display());
+    p
+}
+
+pub fn script(name: &str) -> PathBuf {
+    wasm(&format!("scripts/{name}.wasm"))
+}
+
+pub fn guest(name: &str) -> PathBuf {
+    wasm(&format!("tests/guests/{name}.wasm"))
+}
+
+/// A short unique name (interface names are at most 15 bytes).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{}{n}", std::process::id() % 100_000)
+}
+
+pub fn require_root() {
+    assert!(nix_is_root(), "these tests need root (netns, veth, Open vSwitch); run them through `make test`");
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+fn to_run(out: Output, elapsed: Duration) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed,
+    }
+}
+
+/// The compile cache all of this test process's runs share.
+pub fn cache_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("ovs-run-test-cache-{}", std::process::id()))
+}
+
+/// Run ovs-run with `args` (a per-process compile cache unless `args` picks
+/// one), without any OVS socket from the environment unless `env` gives one.
+pub fn ovs_run(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(bin());
+    if !args.iter().any(|a| a.starts_with("--cache-dir") || *a == "--no-cache") {
+        cmd.arg("--cache-dir").arg(cache_dir());
+    }
+    cmd.args(args);
+    cmd.env_remove("OVS_RUNDIR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let t = Instant::now();
+    let out = cmd.output().expect("run ovs-run");
+    to_run(out, t.elapsed())
+}
+
+/// Run a command, panicking with its output when it fails.
+pub fn sh(prog: &str, args: &[&str]) -> String {
+    let out = Command::new(prog).args(args).output().unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
+    assert!(
+        out.status.success(),
+        "{prog} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run a command and return (success, stdout+stderr).
+pub fn try_sh(prog: &str, args: &[&str]) -> (bool, String) {
+    match Command::new(prog).args(args).output() {
+        Ok(out) => (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        ),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// A private Open vSwitch (ovsdb-server + ovs-vswitchd), stopped on drop.
+pub struct Ovs {
+    pub dir: PathBuf,
+}
+
+impl Ovs {
+    pub fn start() -> Ovs {
+        require_root();
+        let dir = std::env::temp_dir().join(unique("ovs-run-t-ovs"));
+        let out = Command::new(bin())
+            .args(["sandbox", "up", "--dir"])
+            .arg(&dir)
+            .output()
+            .expect("run ovs-run sandbox up");
+        assert!(out.status.success(), "sandbox up failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ovs { dir }
+    }
+
+    pub fn rundir(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        vec![("OVS_RUNDIR", self.rundir())]
+    }
+
+    pub fn db(&self) -> String {
+        format!("--db=unix:{}/db.sock", self.rundir())
+    }
+
+    /// ovs-vsctl against this instance: the independent view.
+    pub fn vsctl(&self, args: &[&str]) -> String {
+        let db = self.db();
+        let mut a = vec![db.as_str(), "--timeout=10"];
+        a.extend_from_slice(args);
+        sh("ovs-vsctl", &a)
+    }
+
+    pub fn try_vsctl(&self, args: &[&str]) -> (bool, String) {
+        let db = self.db();
+        let mut a = vec![db.as_str(), "--timeout=10"];
+        a.extend_from_slice(args);
+        try_sh("ovs-vsctl", &a)
+    }
+
+    /// Run ovs-run against this instance.
+    pub fn run(&self, args: &[&str]) -> Run {
+        ovs_run(args, &self.env())
+    }
+
+    pub fn add_bridge(&self, name: &str) {
+        self.vsctl(&["add-br", name, "--", "set", "bridge", name, "datapath_type=netdev"]);
+    }
+
+    /// Ports with their Interface external_ids and tag, sorted: a snapshot to
+    /// compare before/after.
+    pub fn snapshot(&self) -> String {
+        let mut s = self.vsctl(&["--format=csv", "--columns=name,external_ids", "list", "Interface"]);
+        s += &self.vsctl(&["--format=csv", "--columns=name,tag", "list", "Port"]);
+        let mut lines: Vec<&str> = s.lines().collect();
+        lines.sort();
+        lines.join("\n")
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        let _ = Command::new(bin()).args(["sandbox", "down", "--dir"]).arg(&self.dir).output();
+    }
+}
+
+/// A named network namespace, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        require_root();
+        let name = unique("ovsrt-ns");
+        sh("ip", &["netns", "add", &name]);
+        Netns { name }
+    }
+
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut a = vec!["-n", self.name.as_str()];
+        a.extend_from_slice(args);
+        sh("ip", &a)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+pub fn image() -> String {
+    std::env::var("OVS_RUN_TEST_IMAGE").unwrap_or_else(|_| "ovsrun-test:latest".into())
+}
+
+/// A `--net=none` busybox container, removed on drop.
+pub struct Container {
+    pub name: String,
+}
+
+impl Container {
+    pub fn start() -> Container {
+        require_root();
+        let (ok, out) = try_sh("docker", &["info", "--format", "{{.ServerVersion}}"]);
+        assert!(ok, "these tests need dockerd (DOCKER_HOST={:?}); run them through `make test`: {out}", std::env::var("DOCKER_HOST"));
+        let name = unique("ovsrt-c");
+        sh("docker", &["run", "-d", "--net=none", "--name", &name, &image(), "/bin/sleep", "3600"]);
+        Container { name }
+    }
+
+    pub fn pid(&self) -> String {
+        sh("docker", &["inspect", "-f", "{{.State.Pid}}", &self.name]).trim().to_string()
+    }
+
+    pub fn id(&self) -> String {
+        sh("docker", &["inspect", "-f", "{{.Id}}", &self.name]).trim().to_string()
+    }
+
+    /// `ip ARGS` inside the container's netns, through nsenter (not docker exec,
+    /// not ovs-run): the independent view.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let pid = self.pid();
+        let mut a = vec!["-t", pid.as_str(), "-n", "ip"];
+        a.extend_from_slice(args);
+        sh("nsenter", &a)
+    }
+
+    /// Ping from inside the container's netns; true when a reply came back.
+    pub fn ping(&self, addr: &str) -> bool {
+        let pid = self.pid();
+        try_sh("nsenter", &["-t", &pid, "-n", "ping", "-c", "2", "-W", "2", "-i", "0.2", addr]).0
+    }
+
+    pub fn stop(&self) {
+        sh("docker", &["stop", "-t", "0", &self.name]);
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
+    }
+}
+
+/// Host links, one name per line, sorted (for before/after comparisons).
+pub fn host_links() -> String {
+    let out = sh("ip", &["-o", "link", "show"]);
+    let mut names: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect();
+    names.sort();
+    names.join("\n")
+}

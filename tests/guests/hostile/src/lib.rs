@@ -1,0 +1,118 @@
+//! `hostile`: misbehaving script for the host's sandbox tests. The first
+//! argument picks the misbehaviour; each one prints what it saw on stdout.
+
+use std::hint::black_box;
+
+use ovs_run_sdk::{bridges, log, Args, Error};
+
+const USAGE: &str = "\
+Usage: hostile MODE [N] [KIND]
+
+Modes:
+  loop        spin forever without calling the host
+  membomb     allocate and write 1 MiB chunks until allocation fails
+  readfile    read /etc/passwd (Ok only if that worked)
+  env         print env-count=N (the number of environment variables)
+  socket      connect to 127.0.0.1:9 (Ok only if that worked)
+  trap        panic
+  recurse     recurse without bound
+  calls N [KIND]  make N host calls; KIND is log (default) or list-bridges";
+
+const MIB: usize = 1 << 20;
+
+fn main(args: Args) -> Result<(), Error> {
+    let mode = args
+        .positional()
+        .first()
+        .ok_or_else(|| args.usage_error("missing argument MODE"))?;
+    match mode.as_str() {
+        "loop" => spin(),
+        "membomb" => membomb(),
+        "readfile" => match std::fs::read("/etc/passwd") {
+            Ok(content) => {
+                println!("readfile: read {} bytes", content.len());
+                Ok(())
+            }
+            Err(e) => {
+                println!("readfile: {e}");
+                Err(Error::msg(format!("readfile: {e}")))
+            }
+        },
+        "env" => {
+            println!("env-count={}", std::env::vars().count());
+            Ok(())
+        }
+        "socket" => match std::net::TcpStream::connect("127.0.0.1:9") {
+            Ok(_) => {
+                println!("socket: connected");
+                Ok(())
+            }
+            Err(e) => {
+                println!("socket: {e}");
+                Err(Error::msg(format!("socket: {e}")))
+            }
+        },
+        "trap" => panic!("boom from script"),
+        "recurse" => {
+            let depth = recurse(black_box(0));
+            Err(Error::msg(format!("recurse returned at depth {depth}")))
+        }
+        "calls" => calls(&args),
+        other => Err(args.usage_error(format!("unknown mode '{other}'"))),
+    }
+}
+
+fn spin() -> Result<(), Error> {
+    let mut n: u64 = 0;
+    loop {
+        // black_box keeps the loop from being optimised into anything cheaper.
+        n = black_box(n.wrapping_add(1));
+    }
+}
+
+fn membomb() -> Result<(), Error> {
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk: Vec<u8> = Vec::new();
+        if chunk.try_reserve_exact(MIB).is_err() || chunks.try_reserve(1).is_err() {
+            println!("membomb: allocation failed after {} MiB", chunks.len());
+            return Err(Error::msg(format!(
+                "membomb: out of memory after {} MiB",
+                chunks.len()
+            )));
+        }
+        // Writing every page makes the memory real, not just reserved.
+        chunk.resize(MIB, chunks.len() as u8 | 1);
+        chunks.push(black_box(chunk));
+    }
+}
+
+/// Not a tail call: the addition after the call keeps every frame alive.
+#[allow(unconditional_recursion)] // the point of the `recurse` mode
+fn recurse(depth: u64) -> u64 {
+    recurse(black_box(depth + 1)) + black_box(depth)
+}
+
+fn calls(args: &Args) -> Result<(), Error> {
+    let [_, n, kind] = match args.positional() {
+        [mode, n] => [mode.as_str(), n.as_str(), "log"],
+        [mode, n, kind] => [mode.as_str(), n.as_str(), kind.as_str()],
+        _ => return Err(args.usage_error("calls needs N")),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|e| Error::invalid(format!("N: '{n}': {e}")))?;
+    for i in 0..n {
+        match kind {
+            "log" => log::debug(format!("call {i}")),
+            "list-bridges" => {
+                black_box(bridges::list()?);
+            }
+            other => return Err(args.usage_error(format!("unknown call kind '{other}'"))),
+        }
+    }
+    println!("calls={n}");
+    Ok(())
+}
+
+ovs_run_sdk::script!(main, usage: USAGE);

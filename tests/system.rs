@@ -1,0 +1,289 @@
+//! End to end against real daemons: a private ovsdb-server + ovs-vswitchd per
+//! test, real network namespaces, real Docker containers. Every check goes
+//! through an independent view (ovs-vsctl, ip, nsenter), never through ovs-run.
+
+mod common;
+
+use common::*;
+
+fn attach(ovs: &Ovs, bridge: &str, ifname: &str, container: &str, opts: &[&str]) -> Run {
+    let s = script("attach");
+    let mut a = vec!["--datapath", "netdev", s.to_str().unwrap(), bridge, ifname, container];
+    a.extend_from_slice(opts);
+    ovs.run(&a)
+}
+
+fn iface_ids(ovs: &Ovs, port: &str) -> String {
+    ovs.vsctl(&["get", "Interface", port, "external_ids"])
+}
+
+/// The OVS port carrying `ifname` of `container` (by ovs-docker's external ids).
+fn port_of(ovs: &Ovs, container: &str, ifname: &str) -> Option<String> {
+    let out = ovs.vsctl(&[
+        "--data=bare",
+        "--no-heading",
+        "--columns=name",
+        "find",
+        "interface",
+        &format!("external_ids:container_id={container}"),
+        &format!("external_ids:container_iface={ifname}"),
+    ]);
+    out.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+}
+
+#[test]
+fn attach_configures_port_address_mac_mtu_route_and_pings() {
+    let ovs = Ovs::start();
+    let c = Container::start();
+    let br = unique("tb");
+    let r = attach(
+        &ovs,
+        &br,
+        "eth0",
+        &c.name,
+        &["--ipaddress=10.61.0.2/24", "--gateway=10.61.0.1", "--mtu=1450", "--macaddress=02:61:00:00:00:02"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+
+    // OVS: the bridge exists (netdev), the port carries both external ids.
+    assert_eq!(ovs.vsctl(&["get", "bridge", &br, "datapath_type"]).trim(), "netdev");
+    let port = port_of(&ovs, &c.name, "eth0").expect("port with ovs-docker external ids");
+    assert!(ovs.vsctl(&["list-ports", &br]).lines().any(|l| l == port));
+    let ids = iface_ids(&ovs, &port);
+    assert!(ids.contains(&c.id()), "full id recorded: {ids}");
+    let ofport: i64 = ovs.vsctl(&["get", "Interface", &port, "ofport"]).trim().parse().unwrap();
+    assert!(ofport > 0, "ovs-vswitchd attached the port: ofport {ofport}");
+
+    // Inside the container, through nsenter.
+    let link = c.ip(&["link", "show", "eth0"]);
+    assert!(link.contains("mtu 1450") && link.contains("02:61:00:00:00:02") && link.contains("UP"), "{link}");
+    assert!(c.ip(&["-4", "addr", "show", "eth0"]).contains("10.61.0.2/24"));
+    assert!(c.ip(&["route"]).contains("default via 10.61.0.1 dev eth0"));
+
+    // The bridge's own address, then a ping from the container.
+    sh("ip", &["addr", "add", "10.61.0.1/24", "dev", &br]);
+    sh("ip", &["link", "set", &br, "up"]);
+    assert!(c.ping("10.61.0.1"), "ping from the container to the bridge");
+}
+
+#[test]
+fn two_containers_ping_each_other_and_vlans_isolate() {
+    let ovs = Ovs::start();
+    let br = unique("tb");
+    ovs.add_bridge(&br);
+    let (a, b, x) = (Container::start(), Container::start(), Container::start());
+    assert_eq!(attach(&ovs, &br, "eth0", &a.name, &["--ipaddress=10.62.0.2/24", "--vlan=10"]).code, 0);
+    assert_eq!(attach(&ovs, &br, "eth0", &b.name, &["--ipaddress=10.62.0.3/24", "--vlan=10"]).code, 0);
+    let r = attach(&ovs, &br, "eth0", &x.name, &["--ipaddress=10.62.0.4/24", "--vlan=20"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(ovs.vsctl(&["get", "port", &port_of(&ovs, &x.name, "eth0").unwrap(), "tag"]).trim(), "20");
+    assert!(a.ping("10.62.0.3"), "same VLAN pings");
+    assert!(!a.ping("10.62.0.4"), "different VLAN must not");
+
+    // set-vlan moves x into VLAN 10: now it answers.
+    let sv = script("set-vlan");
+    let r = ovs.run(&[sv.to_str().unwrap(), &br, "eth0", &x.name, "10"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(a.ping("10.62.0.4"), "after set-vlan");
+}
+
+#[test]
+fn detach_and_detach_all_are_idempotent() {
+    let ovs = Ovs::start();
+    let br = unique("tb");
+    let c = Container::start();
+    assert_eq!(attach(&ovs, &br, "eth0", &c.name, &["--ipaddress=10.63.0.2/24"]).code, 0);
+    assert_eq!(attach(&ovs, &br, "eth1", &c.name, &[]).code, 0);
+    let host_port = port_of(&ovs, &c.name, "eth0").unwrap();
+
+    let detach = script("detach");
+    let r = ovs.run(&[detach.to_str().unwrap(), &br, "eth0", &c.name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(port_of(&ovs, &c.name, "eth0").is_none());
+    assert!(!host_links().lines().any(|l| l == host_port), "host veth removed");
+    assert!(!c.ip(&["link"]).contains("eth0"), "container end gone");
+    let r = ovs.run(&[detach.to_str().unwrap(), &br, "eth0", &c.name]);
+    assert_eq!(r.code, 0, "detaching again succeeds: {r:?}");
+
+    let all = script("detach-all");
+    let r = ovs.run(&[all.to_str().unwrap(), &br, &c.name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(port_of(&ovs, &c.name, "eth1").is_none());
+    let r = ovs.run(&[all.to_str().unwrap(), &br, &c.name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(ovs.vsctl(&["list-ports", &br]).trim(), "");
+}
+
+#[test]
+fn detach_works_for_a_container_that_is_gone() {
+    let ovs = Ovs::start();
+    let br = unique("tb");
+    let name;
+    {
+        let c = Container::start();
+        name = c.name.clone();
+        assert_eq!(attach(&ovs, &br, "eth0", &c.name, &[]).code, 0);
+    } // removed here
+    let detach = script("detach");
+    let r = ovs.run(&[detach.to_str().unwrap(), &br, "eth0", &name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(ovs.vsctl(&["list-ports", &br]).trim(), "");
+}
+
+#[test]
+fn interop_with_ovs_docker_both_ways() {
+    let ovs = Ovs::start();
+    let br = unique("tb");
+    ovs.add_bridge(&br);
+    let c = Container::start();
+    let env = [("OVS_RUNDIR", ovs.rundir())];
+
+    // ovs-run attaches, ovs-docker removes.
+    assert_eq!(attach(&ovs, &br, "eth0", &c.name, &["--ipaddress=10.64.0.2/24"]).code, 0);
+    let out = std::process::Command::new("ovs-docker")
+        .args(["del-port", &br, "eth0", &c.name])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ovs.vsctl(&["list-ports", &br]).trim(), "", "ovs-docker removed ovs-run's port");
+
+    // ovs-docker attaches, ovs-run removes.
+    let out = std::process::Command::new("ovs-docker")
+        .args(["add-port", &br, "eth1", &c.name, "--ipaddress=10.64.0.3/24"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let detach = script("detach");
+    let r = ovs.run(&[detach.to_str().unwrap(), &br, "eth1", &c.name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(ovs.vsctl(&["list-ports", &br]).trim(), "", "ovs-run removed ovs-docker's port");
+    // Found by full id too (ovs-docker only stored the name it was given).
+    let out = std::process::Command::new("ovs-docker")
+        .args(["add-port", &br, "eth2", &c.name])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let r = ovs.run(&[detach.to_str().unwrap(), &br, "eth2", &c.id()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(ovs.vsctl(&["list-ports", &br]).trim(), "", "found by full id");
+}
+
+/// Bad input and failures leave OVS and the links exactly as they were.
+#[test]
+fn failures_leave_the_system_as_it_was() {
+    let ovs = Ovs::start();
+    let br = unique("tb");
+    ovs.add_bridge(&br);
+    let c = Container::start();
+    let stopped = Container::start();
+    stopped.stop();
+    // An existing eth0 in the container, from a first attach.
+    assert_eq!(attach(&ovs, &br, "eth0", &c.name, &["--ipaddress=10.65.0.2/24"]).code, 0);
+    let before = (ovs.snapshot(), host_links(), c.ip(&["-o", "addr"]));
+
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        ("missing container", vec![br.clone(), "eth1".into(), "no-such-container".into()], "no-such-container"),
+        ("stopped container", vec![br.clone(), "eth1".into(), stopped.name.clone()], "not running"),
+        ("bad CIDR", vec![br.clone(), "eth1".into(), c.name.clone(), "--ipaddress=10.65.0.300/24".into()], "10.65.0.300"),
+        ("interface already in the container", vec![br.clone(), "eth0".into(), c.name.clone()], "eth0"),
+        // The address works but the gateway is unreachable: add-port and the
+        // address must be rolled back.
+        (
+            "late failure",
+            vec![br.clone(), "eth1".into(), c.name.clone(), "--ipaddress=10.66.0.2/24".into(), "--gateway=10.99.0.1".into()],
+            "10.99.0.1",
+        ),
+    ];
+    let s = script("attach");
+    for (what, args, needle) in cases {
+        let mut a = vec![s.to_str().unwrap()];
+        a.extend(args.iter().map(String::as_str));
+        let r = ovs.run(&a);
+        assert_eq!(r.code, 1, "{what}: {r:?}");
+        assert!(r.stderr.contains(needle), "{what}: error names {needle}: {r:?}");
+        let after = (ovs.snapshot(), host_links(), c.ip(&["-o", "addr"]));
+        assert_eq!(before, after, "{what}: system changed");
+    }
+
+    // A bridge name that clashes with an existing port.
+    let port = port_of(&ovs, &c.name, "eth0").unwrap();
+    let c2 = Container::start();
+    let r = ovs.run(&[s.to_str().unwrap(), &port, "eth0", &c2.name]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains(&port), "{r:?}");
+    assert_eq!(before.0, ovs.snapshot());
+
+    // No ovsdb socket: a clear error naming it, nothing changed.
+    let r = ovs_run(&["--ovsdb", "unix:/nonexistent/db.sock", s.to_str().unwrap(), &br, "eth1", &c.name], &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("/nonexistent/db.sock"), "{r:?}");
+    assert_eq!(before, (ovs.snapshot(), host_links(), c.ip(&["-o", "addr"])));
+}
+
+#[test]
+fn dry_run_on_the_real_system_changes_nothing_and_matches_the_real_run() {
+    let ovs = Ovs::start();
+    let br = unique("tb");
+    ovs.add_bridge(&br);
+    let c = Container::start();
+    let s = script("attach");
+    let args = [
+        "--json",
+        "--datapath",
+        "netdev",
+        s.to_str().unwrap(),
+        &br,
+        "eth0",
+        &c.name,
+        "--ipaddress=10.67.0.2/24",
+        "--gateway=10.67.0.1",
+        "--mtu=1400",
+    ];
+    let before = (ovs.snapshot(), host_links(), c.ip(&["-o", "link"]));
+    let mut dry_args = vec!["--dry-run"];
+    dry_args.extend_from_slice(&args);
+    let plan = ovs.run(&dry_args);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert_eq!(before, (ovs.snapshot(), host_links(), c.ip(&["-o", "link"])), "dry-run changed the system");
+
+    let real = ovs.run(&args);
+    assert_eq!(real.code, 0, "{real:?}");
+    let p: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&real.stdout).unwrap();
+    assert_eq!(p["changes"], r["changes"], "plan and real run differ");
+    // The bridge existed: no create-bridge in either.
+    assert!(!plan.stdout.contains("create-bridge"), "{}", plan.stdout);
+}
+
+#[test]
+fn seed_demo_runs_the_tutorial_and_pings() {
+    let ovs = Ovs::start();
+    let c = Container::start();
+    let br = unique("tb");
+    let s = script("seed-demo");
+    let r = ovs.run(&["--datapath", "netdev", s.to_str().unwrap(), &format!("--bridge={br}"), &format!("--container={}", c.name)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(c.ip(&["addr", "show", "eth0"]).contains("10.10.0.2"), "{r:?}");
+    assert!(c.ping("10.10.0.1"), "independent ping after the demo");
+}
+
+#[test]
+fn netns_targets_work_without_docker() {
+    let ovs = Ovs::start();
+    let ns = Netns::new();
+    let br = unique("tb");
+    let probe = guest("probe");
+    let _ = probe; // the probe uses fixed names; use attach-like calls through a netns instead
+    ovs.add_bridge(&br);
+    sh("ip", &["addr", "add", "10.68.0.1/24", "dev", &br]);
+    sh("ip", &["link", "set", &br, "up"]);
+    // attach takes a container; a named netns is reached with the netns: prefix? No: use the probe-like guest.
+    let r = ovs.run(&[guest("hostile").to_str().unwrap(), "netns-attach", &br, &ns.name, "10.68.0.2/24", "10.68.0.1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(ns.ip(&["addr", "show", "eth0"]).contains("10.68.0.2/24"));
+    let (ok, out) = try_sh("ip", &["netns", "exec", &ns.name, "ping", "-c", "1", "-W", "2", "10.68.0.1"]);
+    assert!(ok, "{out}");
+}
