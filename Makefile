@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 BIN := $(TARGET_DIR)/release/ovs-run
-WASM_DIR := $(TARGET_DIR)/wasm32-wasip2/release
+WASM_DIR := $(TARGET_DIR)/wasm32-wasip2/script
 SCRIPTS := attach detach detach-all set-vlan seed-demo
 TEST_GUESTS := hostile probe ungranted
 
@@ -22,9 +22,9 @@ wasm-target:
 
 build: wasm-target
 	cargo build --release -p ovs-run
-	cargo build --release --target wasm32-wasip2 $(addprefix -p ,$(SCRIPTS) $(TEST_GUESTS))
+	cargo build --profile script --target wasm32-wasip2 $(addprefix -p ,$(SCRIPTS) $(TEST_GUESTS))
 	@for s in $(SCRIPTS); do cp "$(WASM_DIR)/$$(echo $$s | tr - _).wasm" scripts/$$s.wasm; done
-	@for g in $(TEST_GUESTS); do cp "$(WASM_DIR)/$$g.wasm" tests/guests/$$g.wasm; done
+	@for g in $(TEST_GUESTS); do cp "$(WASM_DIR)/$$(echo $$g | tr - _).wasm" tests/guests/$$g.wasm; done
 	@if [ "$(TARGET_DIR)" != "$(CURDIR)/target" ]; then mkdir -p target/release && ln -sf "$(BIN)" target/release/ovs-run; fi
 	@echo "built $(BIN) and scripts/{$(shell echo $(SCRIPTS) | tr ' ' ',')}.wasm"
 
@@ -40,7 +40,7 @@ bench: deps build
 lint:
 	cargo fmt --all --check
 	cargo clippy --release -p ovs-run --all-targets -- -D warnings
-	cargo clippy --release --target wasm32-wasip2 $(addprefix -p ,ovs-run-sdk $(SCRIPTS) $(TEST_GUESTS)) -- -D warnings
+	cargo clippy --profile script --target wasm32-wasip2 $(addprefix -p ,ovs-run-sdk $(SCRIPTS) $(TEST_GUESTS)) -- -D warnings
 
 fmt:
 	cargo fmt --all

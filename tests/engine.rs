@@ -248,7 +248,18 @@ fn second_run_uses_the_cache_and_corrupt_entries_are_recompiled() {
     let dir = std::env::temp_dir().join(unique("ovs-run-cache-t"));
     let d = dir.to_str().unwrap();
     let attach = script("attach");
-    let args = ["-v", "--cache-dir", d, "--dry-run", "--assume-container", "web", attach.to_str().unwrap(), "br0", "eth0", "web"];
+    let args = [
+        "-v",
+        "--cache-dir",
+        d,
+        "--dry-run",
+        "--assume-container",
+        "web",
+        attach.to_str().unwrap(),
+        "br0",
+        "eth0",
+        "web",
+    ];
     let first = ovs_run(&args, &[]);
     assert_eq!(first.code, 0, "{first:?}");
     assert!(first.stderr.contains("compile cache: Miss"), "{first:?}");
@@ -257,7 +268,11 @@ fn second_run_uses_the_cache_and_corrupt_entries_are_recompiled() {
     assert!(second.stderr.contains("compile cache: Hit"), "{second:?}");
 
     // Flip one byte in the middle of the entry: detected, recompiled, still runs.
-    let entry = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "cwasm")).unwrap();
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap();
     let mut bytes = std::fs::read(&entry).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
@@ -274,9 +289,26 @@ fn second_run_uses_the_cache_and_corrupt_entries_are_recompiled() {
     std::fs::create_dir_all(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
     let o = open.to_str().unwrap();
-    let r = ovs_run(&["-v", "--cache-dir", o, "--dry-run", "--assume-container", "web", attach.to_str().unwrap(), "br0", "eth0", "web"], &[]);
+    let r = ovs_run(
+        &[
+            "-v",
+            "--cache-dir",
+            o,
+            "--dry-run",
+            "--assume-container",
+            "web",
+            attach.to_str().unwrap(),
+            "br0",
+            "eth0",
+            "web",
+        ],
+        &[],
+    );
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("compile cache: Disabled") && r.stderr.contains("writable by group or others"), "{r:?}");
+    assert!(
+        r.stderr.contains("compile cache: Disabled") && r.stderr.contains("writable by group or others"),
+        "{r:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&open);
 }

@@ -185,15 +185,29 @@ fn failures_leave_the_system_as_it_was() {
     let before = (ovs.snapshot(), host_links(), c.ip(&["-o", "addr"]));
 
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
-        ("missing container", vec![br.clone(), "eth1".into(), "no-such-container".into()], "no-such-container"),
+        (
+            "missing container",
+            vec![br.clone(), "eth1".into(), "no-such-container".into()],
+            "no-such-container",
+        ),
         ("stopped container", vec![br.clone(), "eth1".into(), stopped.name.clone()], "not running"),
-        ("bad CIDR", vec![br.clone(), "eth1".into(), c.name.clone(), "--ipaddress=10.65.0.300/24".into()], "10.65.0.300"),
+        (
+            "bad CIDR",
+            vec![br.clone(), "eth1".into(), c.name.clone(), "--ipaddress=10.65.0.300/24".into()],
+            "10.65.0.300",
+        ),
         ("interface already in the container", vec![br.clone(), "eth0".into(), c.name.clone()], "eth0"),
         // The address works but the gateway is unreachable: add-port and the
         // address must be rolled back.
         (
             "late failure",
-            vec![br.clone(), "eth1".into(), c.name.clone(), "--ipaddress=10.66.0.2/24".into(), "--gateway=10.99.0.1".into()],
+            vec![
+                br.clone(),
+                "eth1".into(),
+                c.name.clone(),
+                "--ipaddress=10.66.0.2/24".into(),
+                "--gateway=10.99.0.1".into(),
+            ],
             "10.99.0.1",
         ),
     ];
@@ -217,7 +231,8 @@ fn failures_leave_the_system_as_it_was() {
     assert_eq!(before.0, ovs.snapshot());
 
     // No ovsdb socket: a clear error naming it, nothing changed.
-    let r = ovs_run(&["--ovsdb", "unix:/nonexistent/db.sock", s.to_str().unwrap(), &br, "eth1", &c.name], &[]);
+    let r =
+        ovs_run(&["--ovsdb", "unix:/nonexistent/db.sock", s.to_str().unwrap(), &br, "eth1", &c.name], &[]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("/nonexistent/db.sock"), "{r:?}");
     assert_eq!(before, (ovs.snapshot(), host_links(), c.ip(&["-o", "addr"])));
@@ -264,7 +279,13 @@ fn seed_demo_runs_the_tutorial_and_pings() {
     let c = Container::start();
     let br = unique("tb");
     let s = script("seed-demo");
-    let r = ovs.run(&["--datapath", "netdev", s.to_str().unwrap(), &format!("--bridge={br}"), &format!("--container={}", c.name)]);
+    let r = ovs.run(&[
+        "--datapath",
+        "netdev",
+        s.to_str().unwrap(),
+        &format!("--bridge={br}"),
+        &format!("--container={}", c.name),
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(c.ip(&["addr", "show", "eth0"]).contains("10.10.0.2"), "{r:?}");
     assert!(c.ping("10.10.0.1"), "independent ping after the demo");
@@ -281,7 +302,14 @@ fn netns_targets_work_without_docker() {
     sh("ip", &["addr", "add", "10.68.0.1/24", "dev", &br]);
     sh("ip", &["link", "set", &br, "up"]);
     // attach takes a container; a named netns is reached with the netns: prefix? No: use the probe-like guest.
-    let r = ovs.run(&[guest("hostile").to_str().unwrap(), "netns-attach", &br, &ns.name, "10.68.0.2/24", "10.68.0.1"]);
+    let r = ovs.run(&[
+        guest("hostile").to_str().unwrap(),
+        "netns-attach",
+        &br,
+        &ns.name,
+        "10.68.0.2/24",
+        "10.68.0.1",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(ns.ip(&["addr", "show", "eth0"]).contains("10.68.0.2/24"));
     let (ok, out) = try_sh("ip", &["netns", "exec", &ns.name, "ping", "-c", "1", "-W", "2", "10.68.0.1"]);

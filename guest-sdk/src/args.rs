@@ -37,9 +37,7 @@ impl Arg<'_> {
     where
         T::Err: fmt::Display,
     {
-        self.value
-            .parse()
-            .map_err(|e| invalid_value(self.name, self.value, e))
+        self.value.parse().map_err(|e| invalid_value(self.name, self.value, e))
     }
 
     pub fn as_str(&self) -> &str {
@@ -53,7 +51,7 @@ impl fmt::Display for Arg<'_> {
     }
 }
 
-/// `--mtu: MTU '70000' is not a number 68-65535`; the value is added
+/// `--mtu: MTU '70000' is out of range 68-65535`; the value is added
 /// (`--gateway: 'x': invalid IP address syntax`) when the message lacks it.
 fn invalid_value(name: &str, value: &str, e: impl fmt::Display) -> Error {
     let message = e.to_string();
@@ -70,17 +68,10 @@ impl Args {
     /// Parses `raw` against `spec`. `Ok(None)` means help was asked for.
     pub fn parse(raw: Vec<String>, spec: Spec) -> Result<Option<Args>, Error> {
         let before_dashes = raw.iter().take_while(|a| a.as_str() != "--");
-        if before_dashes
-            .into_iter()
-            .any(|a| a == "--help" || a == "-h")
-        {
+        if before_dashes.into_iter().any(|a| a == "--help" || a == "-h") {
             return Ok(None);
         }
-        let mut args = Args {
-            spec,
-            positional: Vec::new(),
-            options: Vec::new(),
-        };
+        let mut args = Args { spec, positional: Vec::new(), options: Vec::new() };
         let mut raw = raw.into_iter();
         while let Some(arg) = raw.next() {
             if arg == "--" {
@@ -142,10 +133,7 @@ impl Args {
         if let Some(extra) = self.positional.get(N) {
             return Err(self.usage_error(format!("unexpected argument '{}'", shorten(extra))));
         }
-        Ok(std::array::from_fn(|i| Arg {
-            name: names[i],
-            value: &self.positional[i],
-        }))
+        Ok(std::array::from_fn(|i| Arg { name: names[i], value: &self.positional[i] }))
     }
 
     /// The raw value of option `key`, if given.
@@ -154,14 +142,8 @@ impl Args {
     /// When `key` is not in the script's option list: that is a bug in the
     /// script, and silently answering "not given" would hide it.
     pub fn get(&self, key: &str) -> Option<&str> {
-        assert!(
-            self.spec.options.contains(&key),
-            "option --{key} is not in this script's option list"
-        );
-        self.options
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_str())
+        assert!(self.spec.options.contains(&key), "option --{key} is not in this script's option list");
+        self.options.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
     }
 
     /// Option `key` parsed as `T`, if given; the error names the option.
@@ -170,11 +152,7 @@ impl Args {
         T::Err: fmt::Display,
     {
         self.get(key)
-            .map(|value| {
-                value
-                    .parse()
-                    .map_err(|e| invalid_value(&format!("--{key}"), value, e))
-            })
+            .map(|value| value.parse().map_err(|e| invalid_value(&format!("--{key}"), value, e)))
             .transpose()
     }
 
@@ -184,9 +162,7 @@ impl Args {
         T::Err: fmt::Display,
     {
         let value = self.get(key).unwrap_or(default);
-        value
-            .parse()
-            .map_err(|e| invalid_value(&format!("--{key}"), value, e))
+        value.parse().map_err(|e| invalid_value(&format!("--{key}"), value, e))
     }
 }
 
@@ -195,10 +171,8 @@ mod tests {
     use super::*;
     use crate::net::{Cidr, IpAddr, Mtu};
 
-    const SPEC: Spec = Spec {
-        usage: "Usage: t A B [--mtu=N] [--gateway=IP]\nmore text",
-        options: &["mtu", "gateway"],
-    };
+    const SPEC: Spec =
+        Spec { usage: "Usage: t A B [--mtu=N] [--gateway=IP]\nmore text", options: &["mtu", "gateway"] };
 
     fn parse(raw: &[&str]) -> Result<Option<Args>, Error> {
         Args::parse(raw.iter().map(|s| s.to_string()).collect(), SPEC)
@@ -206,9 +180,7 @@ mod tests {
 
     #[test]
     fn positionals_and_both_option_forms() {
-        let args = parse(&["a", "--mtu=1400", "b", "--gateway", "10.0.0.1"])
-            .unwrap()
-            .unwrap();
+        let args = parse(&["a", "--mtu=1400", "b", "--gateway", "10.0.0.1"]).unwrap().unwrap();
         let [a, b] = args.exact(["A", "B"]).unwrap();
         assert_eq!((a.as_str(), b.as_str()), ("a", "b"));
         assert_eq!(args.opt::<Mtu>("mtu").unwrap().unwrap().get(), 1400);
@@ -228,26 +200,19 @@ mod tests {
     #[test]
     fn errors_name_the_culprit() {
         let e = parse(&["--bogus=1"]).unwrap_err().to_string();
-        assert!(
-            e.contains("unknown option --bogus") && e.contains("Usage: t A B"),
-            "{e}"
-        );
+        assert!(e.contains("unknown option --bogus") && e.contains("Usage: t A B"), "{e}");
         let e = parse(&["--mtu"]).unwrap_err().to_string();
         assert!(e.contains("--mtu needs a value"), "{e}");
-        let e = parse(&["--mtu", "--gateway=1.2.3.4"])
-            .unwrap_err()
-            .to_string();
+        let e = parse(&["--mtu", "--gateway=1.2.3.4"]).unwrap_err().to_string();
         assert!(e.contains("--mtu needs a value"), "{e}");
         let e = parse(&["--mtu=1", "--mtu=2"]).unwrap_err().to_string();
         assert!(e.contains("twice"), "{e}");
 
-        let args = parse(&["a", "--mtu=70000", "--gateway=1.2.3"])
-            .unwrap()
-            .unwrap();
+        let args = parse(&["a", "--mtu=70000", "--gateway=1.2.3"]).unwrap().unwrap();
         let e = args.exact(["A", "B"]).unwrap_err().to_string();
         assert!(e.starts_with("missing argument B"), "{e}");
         let e = args.opt::<Mtu>("mtu").unwrap_err().to_string();
-        assert_eq!(e, "--mtu: MTU '70000' is not a number 68-65535");
+        assert_eq!(e, "--mtu: MTU '70000' is out of range 68-65535");
         let e = args.opt::<IpAddr>("gateway").unwrap_err().to_string();
         assert_eq!(e, "--gateway: '1.2.3': invalid IP address syntax");
 
@@ -257,10 +222,7 @@ mod tests {
         let args = parse(&["10.1.0.300/24", "b"]).unwrap().unwrap();
         let [a, _] = args.exact(["A", "B"]).unwrap();
         let e = a.parse::<Cidr>().unwrap_err().to_string();
-        assert!(
-            e.starts_with("A: '10.1.0.300/24' is not a valid CIDR"),
-            "{e}"
-        );
+        assert!(e.starts_with("A: '10.1.0.300/24' is not a valid CIDR"), "{e}");
     }
 
     #[test]

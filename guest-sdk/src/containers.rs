@@ -14,12 +14,7 @@ pub fn lookup(name_or_id: impl AsRef<str>) -> Result<ContainerInfo, Error> {
 
 /// Running containers carrying every one of `labels` (key, value).
 pub fn list_by_label(labels: &[(&str, &str)]) -> Result<Vec<ContainerInfo>, Error> {
-    let labels: Vec<Pair> = labels
-        .iter()
-        .map(|(key, value)| Pair {
-            key: key.to_string(),
-            value: value.to_string(),
-        })
-        .collect();
+    let labels: Vec<Pair> =
+        labels.iter().map(|(key, value)| Pair { key: key.to_string(), value: value.to_string() }).collect();
     Ok(wit::list_by_label(&labels)?)
 }

@@ -10,12 +10,7 @@ pub use wit::PingStats;
 
 /// ICMP echo from inside `target` to `address`: `count` requests, waiting at
 /// most `timeout_ms` for each reply.
-pub fn ping(
-    target: &Target,
-    address: IpAddr,
-    count: u32,
-    timeout_ms: u32,
-) -> Result<PingStats, Error> {
+pub fn ping(target: &Target, address: IpAddr, count: u32, timeout_ms: u32) -> Result<PingStats, Error> {
     Ok(wit::ping(target, &address.to_string(), count, timeout_ms)?)
 }
 

@@ -46,6 +46,8 @@
 //! `cargo build --release --target wasm32-wasip2`; the `.wasm` in
 //! `target/wasm32-wasip2/release/` is the component.
 
+use std::io::Write;
+
 pub mod args;
 pub mod bindings;
 pub mod bridges;
@@ -99,15 +101,12 @@ macro_rules! script {
 
 /// The body of every `run` export; see [`script!`].
 #[doc(hidden)]
-pub fn __run(
-    raw: Vec<String>,
-    spec: Spec,
-    main: fn(Args) -> Result<(), Error>,
-) -> Result<(), String> {
+pub fn __run(raw: Vec<String>, spec: Spec, main: fn(Args) -> Result<(), Error>) -> Result<(), String> {
     match Args::parse(raw, spec) {
         Ok(Some(args)) => main(args).map_err(|e| e.to_string()),
         Ok(None) => {
-            println!("{}", spec.usage.trim_end());
+            // Not println!: it panics (traps) when the host gave no usable stdout.
+            let _ = writeln!(std::io::stdout(), "{}", spec.usage.trim_end());
             Ok(())
         }
         Err(e) => Err(e.to_string()),

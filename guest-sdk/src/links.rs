@@ -8,20 +8,12 @@ pub use wit::LinkInfo;
 
 /// Adds `cidr` to `ifname`; false when it was already there.
 pub fn set_address(target: &Target, ifname: impl AsRef<str>, cidr: &Cidr) -> Result<bool, Error> {
-    Ok(wit::set_address(
-        target,
-        ifname.as_ref(),
-        &cidr.to_string(),
-    )?)
+    Ok(wit::set_address(target, ifname.as_ref(), &cidr.to_string())?)
 }
 
 /// Removes `cidr` from `ifname`; false when it was not there.
 pub fn del_address(target: &Target, ifname: impl AsRef<str>, cidr: &Cidr) -> Result<bool, Error> {
-    Ok(wit::del_address(
-        target,
-        ifname.as_ref(),
-        &cidr.to_string(),
-    )?)
+    Ok(wit::del_address(target, ifname.as_ref(), &cidr.to_string())?)
 }
 
 pub fn set_mtu(target: &Target, ifname: impl AsRef<str>, mtu: Mtu) -> Result<(), Error> {

@@ -1,7 +1,7 @@
 //! Messages to the user running the script, through the host's `log`
 //! interface (the host adds the script name and decides what to show).
 //!
-//! Use the functions with a ready string, or the [`info!`](crate::info)-style
+//! Use the functions with a ready string, or the [`info!`](macro@crate::info)-style
 //! macros with `format!` arguments.
 
 use crate::bindings::ovs_run::net::log as wit;

@@ -27,8 +27,7 @@ pub(crate) fn shorten(s: &str) -> String {
 
 /// Parses a bare IPv4 or IPv6 address, naming it in the error.
 pub fn parse_ip(s: &str) -> Result<IpAddr, Error> {
-    s.parse()
-        .map_err(|_| Error::invalid(format!("'{}' is not a valid IP address", shorten(s))))
+    s.parse().map_err(|_| Error::invalid(format!("'{}' is not a valid IP address", shorten(s))))
 }
 
 /// A Linux interface name (also used for bridges and OVS ports): 1-15 bytes,
@@ -55,10 +54,7 @@ impl IfName {
         if s == "." || s == ".." {
             return Err(Error::invalid(format!("interface name '{s}' is reserved")));
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
-        {
+        if let Some(c) = s.chars().find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control()) {
             return Err(Error::invalid(format!(
                 "interface name '{shown}' contains {c:?}, which Linux does not allow"
             )));
@@ -81,16 +77,11 @@ impl ContainerName {
         let name = s.strip_prefix('/').unwrap_or(s);
         let ok = !name.is_empty()
             && name.len() <= 128
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if ok {
             Ok(Self(name.to_string()))
         } else {
-            Err(Error::invalid(format!(
-                "container '{}' is not a valid container name or id",
-                shorten(s)
-            )))
+            Err(Error::invalid(format!("container '{}' is not a valid container name or id", shorten(s))))
         }
     }
 
@@ -112,9 +103,7 @@ impl Cidr {
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, Error> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
-            return Err(Error::invalid(format!(
-                "prefix length {prefix} of {addr} must be 0-{max}"
-            )));
+            return Err(Error::invalid(format!("prefix length {prefix} of {addr} must be 0-{max}")));
         }
         Ok(Self { addr, prefix })
     }
@@ -122,15 +111,10 @@ impl Cidr {
     pub fn parse(s: &str) -> Result<Self, Error> {
         let shown = shorten(s);
         let (a, p) = s.split_once('/').ok_or_else(|| {
-            Error::invalid(format!(
-                "address '{shown}' has no prefix length (expected e.g. 10.1.0.2/24)"
-            ))
+            Error::invalid(format!("address '{shown}' has no prefix length (expected e.g. 10.1.0.2/24)"))
         })?;
         let addr: IpAddr = a.parse().map_err(|_| {
-            Error::invalid(format!(
-                "'{shown}' is not a valid CIDR: '{}' is not an IP address",
-                shorten(a)
-            ))
+            Error::invalid(format!("'{shown}' is not a valid CIDR: '{}' is not an IP address", shorten(a)))
         })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
@@ -177,10 +161,7 @@ impl Cidr {
     /// The network this address is on (host bits cleared), e.g. 10.1.0.0/24.
     pub fn network(&self) -> Cidr {
         let bits = Self::bits_of(self.addr) & self.mask();
-        Cidr {
-            addr: self.addr_from_bits(bits),
-            prefix: self.prefix,
-        }
+        Cidr { addr: self.addr_from_bits(bits), prefix: self.prefix }
     }
 
     /// Whether `ip` lies inside this prefix.
@@ -198,16 +179,10 @@ impl Cidr {
         // Address 0 is the network itself; an IPv4 network's last is broadcast.
         let end = if self.is_ipv4() { size - 1 } else { size };
         if n == 0 || (size != 0 && n >= end) {
-            return Err(Error::invalid(format!(
-                "{} has no host address number {n}",
-                self.network()
-            )));
+            return Err(Error::invalid(format!("{} has no host address number {n}", self.network())));
         }
         let bits = (Self::bits_of(self.addr) & self.mask()) | n;
-        Ok(Cidr {
-            addr: self.addr_from_bits(bits),
-            prefix: self.prefix,
-        })
+        Ok(Cidr { addr: self.addr_from_bits(bits), prefix: self.prefix })
     }
 }
 
@@ -242,9 +217,7 @@ impl Mac {
             )));
         }
         if octets == [0; 6] {
-            return Err(Error::invalid(format!(
-                "MAC address '{shown}' is all zeros"
-            )));
+            return Err(Error::invalid(format!("MAC address '{shown}' is all zeros")));
         }
         Ok(Self(octets))
     }
@@ -259,29 +232,22 @@ impl Mtu {
     pub const MAX: u32 = 65535;
 
     pub fn new(v: u32) -> Result<Self, Error> {
-        if (Self::MIN..=Self::MAX).contains(&v) {
-            Ok(Self(v))
-        } else {
-            Err(Error::invalid(format!(
-                "MTU {v} is out of range {}-{}",
-                Self::MIN,
-                Self::MAX
-            )))
-        }
+        Self::checked(v).ok_or_else(|| Error::invalid(Self::range_message(&v.to_string())))
     }
 
     pub fn parse(s: &str) -> Result<Self, Error> {
-        s.parse()
-            .ok()
-            .and_then(|v| Self::new(v).ok())
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "MTU '{}' is not a number {}-{}",
-                    shorten(s),
-                    Self::MIN,
-                    Self::MAX
-                ))
-            })
+        let v: u32 = s.parse().map_err(|_| {
+            Error::invalid(format!("MTU '{}' is not a number {}-{}", shorten(s), Self::MIN, Self::MAX))
+        })?;
+        Self::checked(v).ok_or_else(|| Error::invalid(Self::range_message(&format!("'{s}'"))))
+    }
+
+    fn checked(v: u32) -> Option<Self> {
+        (Self::MIN..=Self::MAX).contains(&v).then_some(Self(v))
+    }
+
+    fn range_message(shown: &str) -> String {
+        format!("MTU {shown} is out of range {}-{}", Self::MIN, Self::MAX)
     }
 
     pub fn get(self) -> u32 {
@@ -295,22 +261,18 @@ pub struct VlanId(u16);
 
 impl VlanId {
     pub fn new(v: u16) -> Result<Self, Error> {
-        if (1..=4094).contains(&v) {
-            Ok(Self(v))
-        } else {
-            Err(Error::invalid(format!(
-                "VLAN id {v} is out of range 1-4094"
-            )))
-        }
+        Self::checked(v).ok_or_else(|| Error::invalid(format!("VLAN id {v} is out of range 1-4094")))
     }
 
     pub fn parse(s: &str) -> Result<Self, Error> {
-        s.parse()
-            .ok()
-            .and_then(|v| Self::new(v).ok())
-            .ok_or_else(|| {
-                Error::invalid(format!("VLAN id '{}' is not a number 1-4094", shorten(s)))
-            })
+        let v: u16 = s
+            .parse()
+            .map_err(|_| Error::invalid(format!("VLAN id '{}' is not a number 1-4094", shorten(s))))?;
+        Self::checked(v).ok_or_else(|| Error::invalid(format!("VLAN id '{s}' is out of range 1-4094")))
+    }
+
+    fn checked(v: u16) -> Option<Self> {
+        (1..=4094).contains(&v).then_some(Self(v))
     }
 
     pub fn get(self) -> u16 {
@@ -388,10 +350,7 @@ mod tests {
 
     #[test]
     fn cidr_parses_both_families_and_names_bad_values() {
-        assert_eq!(
-            Cidr::parse("10.1.0.2/24").unwrap().to_string(),
-            "10.1.0.2/24"
-        );
+        assert_eq!(Cidr::parse("10.1.0.2/24").unwrap().to_string(), "10.1.0.2/24");
         assert_eq!(Cidr::parse("fd00::2/64").unwrap().to_string(), "fd00::2/64");
         assert!(err(Cidr::parse("10.1.0.300/24")).contains("10.1.0.300/24"));
         assert!(err(Cidr::parse("10.1.0.3/33")).contains("0-32"));
@@ -410,18 +369,12 @@ mod tests {
         assert_eq!(v6.host(2).unwrap().to_string(), "fd00:9::2/64");
         assert!(v6.contains("fd00:9::1234".parse().unwrap()));
         assert!(!v6.contains("10.0.0.1".parse().unwrap()));
-        assert_eq!(
-            Cidr::parse("::/0").unwrap().host(1).unwrap().to_string(),
-            "::1/0"
-        );
+        assert_eq!(Cidr::parse("::/0").unwrap().host(1).unwrap().to_string(), "::1/0");
     }
 
     #[test]
     fn mac_rules() {
-        assert_eq!(
-            Mac::parse("02:42:AC:11:0:2").unwrap().to_string(),
-            "02:42:ac:11:00:02"
-        );
+        assert_eq!(Mac::parse("02:42:AC:11:0:2").unwrap().to_string(), "02:42:ac:11:00:02");
         assert!(err(Mac::parse("01:00:5e:00:00:01")).contains("multicast"));
         assert!(err(Mac::parse("00:00:00:00:00:00")).contains("zeros"));
         assert!(err(Mac::parse("02:42:ac:11:00")).contains("02:42:ac:11:00"));

@@ -10,12 +10,7 @@ pub use wit::{PortInfo, PortOptions};
 impl PortOptions {
     /// No MTU, MAC or VLAN set; trunk list empty (all VLANs, as OVS does).
     pub fn new() -> Self {
-        PortOptions {
-            mtu: None,
-            mac: None,
-            vlan: None,
-            trunks: Vec::new(),
-        }
+        PortOptions { mtu: None, mac: None, vlan: None, trunks: Vec::new() }
     }
 
     /// MTU of both veth ends. Takes `Mtu` or `Option<Mtu>` (none: leave default).
@@ -57,21 +52,12 @@ pub fn add(
     ifname: impl AsRef<str>,
     options: &PortOptions,
 ) -> Result<PortInfo, Error> {
-    Ok(wit::add_port(
-        bridge.as_ref(),
-        target,
-        ifname.as_ref(),
-        options,
-    )?)
+    Ok(wit::add_port(bridge.as_ref(), target, ifname.as_ref(), options)?)
 }
 
 /// Removes the port connecting `target`'s `ifname` to `bridge`; false when
 /// there was none. A container that no longer exists is not an error.
-pub fn del(
-    bridge: impl AsRef<str>,
-    target: &Target,
-    ifname: impl AsRef<str>,
-) -> Result<bool, Error> {
+pub fn del(bridge: impl AsRef<str>, target: &Target, ifname: impl AsRef<str>) -> Result<bool, Error> {
     Ok(wit::del_port(bridge.as_ref(), target, ifname.as_ref())?)
 }
 
@@ -87,12 +73,7 @@ pub fn set_vlan(
     ifname: impl AsRef<str>,
     vlan: Option<VlanId>,
 ) -> Result<(), Error> {
-    Ok(wit::set_vlan(
-        bridge.as_ref(),
-        target,
-        ifname.as_ref(),
-        vlan.map(VlanId::get),
-    )?)
+    Ok(wit::set_vlan(bridge.as_ref(), target, ifname.as_ref(), vlan.map(VlanId::get))?)
 }
 
 /// The ports of `bridge`.

@@ -10,19 +10,12 @@ pub use wit::Route;
 impl Route {
     /// The default route (no destination), with no next hop or device yet.
     pub fn default_route() -> Self {
-        Route {
-            destination: None,
-            via: None,
-            device: None,
-        }
+        Route { destination: None, via: None, device: None }
     }
 
     /// A route to `destination` (give the network, e.g. 10.20.0.0/16).
     pub fn to(destination: Cidr) -> Self {
-        Route {
-            destination: Some(destination.to_string()),
-            ..Self::default_route()
-        }
+        Route { destination: Some(destination.to_string()), ..Self::default_route() }
     }
 
     /// Next hop.

@@ -101,7 +101,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME[,KEY=VALUE...]")]
     pub assume_container: Vec<String>,
 
-    /// Print the plan (dry-run) or the changes made, and the outcome, as JSON on stdout
+    /// Print the plan (dry-run) or the changes made, and the outcome, as JSON on stdout (the script's own stdout then goes to stderr)
     #[arg(long)]
     pub json: bool,
 
@@ -220,6 +220,7 @@ async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs) -> i32 {
         timeout: Duration::from_secs_f64(opts.timeout),
         memory: opts.memory << 20,
         max_calls: opts.max_calls,
+        stdout_to_stderr: opts.json,
     };
     let outcome = engine.run(&pre, caps, &args, &limits).await;
     report(&outcome, &gate, &opts).await
@@ -309,11 +310,12 @@ async fn report(outcome: &Outcome, gate: &Gate, opts: &RunArgs) -> i32 {
         }
     }
     if let Some(r) = &rollback {
-        eprintln!(
-            "ovs-run: rolled back {} change(s){}",
-            changes.len(),
-            if r.is_clean() { "; the system is as it was" } else { "" }
-        );
+        let verdict = if r.is_clean() {
+            "the system is as it was".to_string()
+        } else {
+            format!("{} step(s) could not be undone", r.failed.len() + r.irreversible.len())
+        };
+        eprintln!("ovs-run: rolled back the script's changes ({} undo step(s)); {verdict}", r.undone.len());
         for (op, e) in &r.failed {
             eprintln!("ovs-run: rollback step failed: {op}: {e}");
         }

@@ -116,10 +116,7 @@ impl Gate {
             return Ok(c.clone());
         }
         let info = self.backend.lookup_container(name).await?;
-        self.containers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.clone(), info.clone());
+        self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), info.clone());
         Ok(info)
     }
 

@@ -69,7 +69,9 @@ fn print_env(dir: &Path) {
 }
 
 fn sh(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("cannot run {:?}: {e} (is openvswitch-switch installed?)", cmd.get_program()))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {:?}: {e} (is openvswitch-switch installed?)", cmd.get_program()))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -81,7 +83,11 @@ fn wait_for(path: &Path, what: &str, timeout: Duration) -> Result<(), String> {
     let start = Instant::now();
     while !path.exists() {
         if start.elapsed() > timeout {
-            return Err(format!("{what} did not come up within {} s ({} missing)", timeout.as_secs(), path.display()));
+            return Err(format!(
+                "{what} did not come up within {} s ({} missing)",
+                timeout.as_secs(),
+                path.display()
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -90,7 +96,10 @@ fn wait_for(path: &Path, what: &str, timeout: Duration) -> Result<(), String> {
 
 pub fn up(dir: &Path, docker: bool) -> Result<(), String> {
     if dir.join("db.sock").exists() {
-        return Err(format!("a sandbox already runs in {} (stop it: ovs-run sandbox down --dir {0})", dir.display()));
+        return Err(format!(
+            "a sandbox already runs in {} (stop it: ovs-run sandbox down --dir {0})",
+            dir.display()
+        ));
     }
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let d = |f: &str| dir.join(f).display().to_string();
@@ -154,21 +163,50 @@ fn start_dockerd(dir: &Path) -> Result<(), String> {
     wait_for(&dir.join("docker.sock"), "dockerd", Duration::from_secs(30))
 }
 
-fn kill_pidfile(path: &Path) {
-    let Ok(s) = fs::read_to_string(path) else { return };
-    let Ok(pid) = s.trim().parse::<i32>() else { return };
-    let pid = nix::unistd::Pid::from_raw(pid);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+fn read_pid(path: &Path) -> Option<nix::unistd::Pid> {
+    let s = fs::read_to_string(path).ok()?;
+    Some(nix::unistd::Pid::from_raw(s.trim().parse().ok()?))
+}
+
+/// Wait until the process in `path` has exited; true when it has.
+fn wait_exit(path: &Path, timeout: Duration) -> bool {
+    let Some(pid) = read_pid(path) else { return true };
     let start = Instant::now();
-    while nix::sys::signal::kill(pid, None).is_ok() && start.elapsed() < Duration::from_secs(10) {
+    while nix::sys::signal::kill(pid, None).is_ok() {
+        if start.elapsed() > timeout {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    true
+}
+
+fn kill_pidfile(path: &Path) {
+    let Some(pid) = read_pid(path) else { return };
+    if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
+        return;
+    }
+    if !wait_exit(path, Duration::from_secs(10)) {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 pub fn down(dir: &Path) -> Result<(), String> {
     if !dir.exists() {
         return Err(format!("no sandbox in {}", dir.display()));
+    }
+    // `exit --cleanup` makes ovs-vswitchd remove its datapath and the tap
+    // devices of the userspace datapath; a plain SIGTERM leaves them behind.
+    if dir.join("vswitchd.ctl").exists() {
+        let _ = Command::new("ovs-appctl")
+            .args(["--timeout=10", "-t"])
+            .arg(dir.join("vswitchd.ctl"))
+            .args(["exit", "--cleanup"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        // It answers before it has cleaned up: a signal now would cut that short.
+        wait_exit(&dir.join("vswitchd.pid"), Duration::from_secs(10));
     }
     for f in ["docker.pid", "vswitchd.pid", "ovsdb.pid"] {
         kill_pidfile(&dir.join(f));

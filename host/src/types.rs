@@ -35,10 +35,7 @@ impl IfName {
         if s == "." || s == ".." {
             return Err(CapError::invalid(format!("interface name '{s}' is reserved")));
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
-        {
+        if let Some(c) = s.chars().find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control()) {
             return Err(CapError::invalid(format!(
                 "interface name '{shown}' contains {c:?}, which Linux does not allow"
             )));
@@ -83,27 +80,18 @@ impl Cidr {
     pub fn parse(s: &str) -> Result<Self, CapError> {
         let shown = shorten(s);
         let (a, p) = s.split_once('/').ok_or_else(|| {
-            CapError::invalid(format!(
-                "address '{shown}' has no prefix length (expected e.g. 10.1.0.2/24)"
-            ))
+            CapError::invalid(format!("address '{shown}' has no prefix length (expected e.g. 10.1.0.2/24)"))
         })?;
         let addr = parse_ip(a).map_err(|_| {
-            CapError::invalid(format!(
-                "'{shown}' is not a valid CIDR: '{}' is not an IP address",
-                shorten(a)
-            ))
+            CapError::invalid(format!("'{shown}' is not a valid CIDR: '{}' is not an IP address", shorten(a)))
         })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix: u8 = p
-            .parse()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or_else(|| {
-                CapError::invalid(format!(
-                    "'{shown}' is not a valid CIDR: prefix length '{}' must be 0-{max}",
-                    shorten(p)
-                ))
-            })?;
+        let prefix: u8 = p.parse().ok().filter(|p| *p <= max).ok_or_else(|| {
+            CapError::invalid(format!(
+                "'{shown}' is not a valid CIDR: prefix length '{}' must be 0-{max}",
+                shorten(p)
+            ))
+        })?;
         Ok(Self { addr, prefix })
     }
 
@@ -161,8 +149,7 @@ impl fmt::Display for Cidr {
 
 /// Parse a bare IP address, naming it in the error.
 pub fn parse_ip(s: &str) -> Result<IpAddr, CapError> {
-    s.parse::<IpAddr>()
-        .map_err(|_| CapError::invalid(format!("'{}' is not a valid IP address", shorten(s))))
+    s.parse::<IpAddr>().map_err(|_| CapError::invalid(format!("'{}' is not a valid IP address", shorten(s))))
 }
 
 /// A unicast Ethernet address.
@@ -217,11 +204,7 @@ impl From<MacAddr> for String {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -283,11 +266,7 @@ impl Mtu {
         if (Self::MIN..=Self::MAX).contains(&v) {
             Ok(Self(v))
         } else {
-            Err(CapError::invalid(format!(
-                "MTU {v} is out of range {}-{}",
-                Self::MIN,
-                Self::MAX
-            )))
+            Err(CapError::invalid(format!("MTU {v} is out of range {}-{}", Self::MIN, Self::MAX)))
         }
     }
 
@@ -325,16 +304,11 @@ impl ContainerRef {
         let s2 = s.strip_prefix('/').unwrap_or(s);
         let ok = !s2.is_empty()
             && s2.len() <= 128
-            && s2
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            && s2.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if ok {
             Ok(Self(s2.to_string()))
         } else {
-            Err(CapError::invalid(format!(
-                "container '{}' is not a valid container name or id",
-                shorten(s)
-            )))
+            Err(CapError::invalid(format!("container '{}' is not a valid container name or id", shorten(s))))
         }
     }
 
@@ -378,10 +352,7 @@ impl NetnsName {
         if ok {
             Ok(Self(s.to_string()))
         } else {
-            Err(CapError::invalid(format!(
-                "network namespace name '{}' is not valid",
-                shorten(s)
-            )))
+            Err(CapError::invalid(format!("network namespace name '{}' is not valid", shorten(s))))
         }
     }
 
@@ -513,10 +484,7 @@ impl FromStr for Datapath {
         match s {
             "system" => Ok(Datapath::System),
             "netdev" => Ok(Datapath::Netdev),
-            _ => Err(CapError::invalid(format!(
-                "datapath '{}' is not 'system' or 'netdev'",
-                shorten(s)
-            ))),
+            _ => Err(CapError::invalid(format!("datapath '{}' is not 'system' or 'netdev'", shorten(s)))),
         }
     }
 }
@@ -538,15 +506,11 @@ pub struct RouteSpec {
 impl RouteSpec {
     pub fn validate(&self) -> Result<(), CapError> {
         if self.via.is_none() && self.device.is_none() {
-            return Err(CapError::invalid(
-                "a route needs a gateway ('via'), a device, or both",
-            ));
+            return Err(CapError::invalid("a route needs a gateway ('via'), a device, or both"));
         }
         if let (Some(d), Some(v)) = (&self.destination, &self.via) {
             if d.is_ipv4() != v.is_ipv4() {
-                return Err(CapError::invalid(format!(
-                    "route to {d} via {v} mixes IPv4 and IPv6"
-                )));
+                return Err(CapError::invalid(format!("route to {d} via {v} mixes IPv4 and IPv6")));
             }
         }
         Ok(())

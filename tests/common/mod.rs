@@ -122,13 +122,20 @@ pub fn try_sh(prog: &str, args: &[&str]) -> (bool, String) {
 }
 
 /// A private Open vSwitch (ovsdb-server + ovs-vswitchd), stopped on drop.
+///
+/// One at a time per test process: two ovs-vswitchd with the userspace
+/// datapath in one network namespace fight over its `ovs-netdev` tap device.
 pub struct Ovs {
     pub dir: PathBuf,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static OVS_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Ovs {
     pub fn start() -> Ovs {
         require_root();
+        let guard = OVS_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let dir = std::env::temp_dir().join(unique("ovs-run-t-ovs"));
         let out = Command::new(bin())
             .args(["sandbox", "up", "--dir"])
@@ -136,7 +143,7 @@ impl Ovs {
             .output()
             .expect("run ovs-run sandbox up");
         assert!(out.status.success(), "sandbox up failed: {}", String::from_utf8_lossy(&out.stderr));
-        Ovs { dir }
+        Ovs { dir, _one_at_a_time: guard }
     }
 
     pub fn rundir(&self) -> &str {
@@ -231,7 +238,11 @@ impl Container {
     pub fn start() -> Container {
         require_root();
         let (ok, out) = try_sh("docker", &["info", "--format", "{{.ServerVersion}}"]);
-        assert!(ok, "these tests need dockerd (DOCKER_HOST={:?}); run them through `make test`: {out}", std::env::var("DOCKER_HOST"));
+        assert!(
+            ok,
+            "these tests need dockerd (DOCKER_HOST={:?}); run them through `make test`: {out}",
+            std::env::var("DOCKER_HOST")
+        );
         let name = unique("ovsrt-c");
         sh("docker", &["run", "-d", "--net=none", "--name", &name, &image(), "/bin/sleep", "3600"]);
         Container { name }
@@ -255,9 +266,10 @@ impl Container {
     }
 
     /// Ping from inside the container's netns; true when a reply came back.
+    /// Three tries: after a failed ARP the first answer can take a second.
     pub fn ping(&self, addr: &str) -> bool {
         let pid = self.pid();
-        try_sh("nsenter", &["-t", &pid, "-n", "ping", "-c", "2", "-W", "2", "-i", "0.2", addr]).0
+        try_sh("nsenter", &["-t", &pid, "-n", "ping", "-c", "3", "-W", "3", "-i", "0.3", addr]).0
     }
 
     pub fn stop(&self) {

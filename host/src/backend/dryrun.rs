@@ -54,9 +54,9 @@ pub fn parse_assumed_container(spec: &str) -> CapResult<ContainerInfo> {
     let name = ContainerRef::parse(parts.next().unwrap_or_default())?;
     let mut labels = Vec::new();
     for p in parts {
-        let (k, v) = p.split_once('=').ok_or_else(|| {
-            CapError::invalid(format!("--assume-container label '{p}' is not KEY=VALUE"))
-        })?;
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| CapError::invalid(format!("--assume-container label '{p}' is not KEY=VALUE")))?;
         labels.push((k.to_string(), v.to_string()));
     }
     // A made-up but stable id, so plans (and port names) are reproducible.
@@ -91,11 +91,17 @@ impl DryRunBackend {
     async fn ns<'a>(&self, m: &'a mut Model, target: &Target) -> CapResult<&'a mut NsModel> {
         let key = target.key();
         if !m.namespaces.contains_key(&key) {
-            let assumed = matches!(target, Target::Container { id, .. } if self.assumed.iter().any(|c| &c.id == id));
+            let assumed =
+                matches!(target, Target::Container { id, .. } if self.assumed.iter().any(|c| &c.id == id));
             let ns = match &self.reader {
                 Some(r) if !assumed => NsModel {
                     known: true,
-                    links: r.list_links(target, None).await?.into_iter().map(|l| (l.name.clone(), l)).collect(),
+                    links: r
+                        .list_links(target, None)
+                        .await?
+                        .into_iter()
+                        .map(|l| (l.name.clone(), l))
+                        .collect(),
                     routes: r.list_routes(target).await?,
                 },
                 // A `--net=none` container has only its loopback.
@@ -111,7 +117,12 @@ impl DryRunBackend {
         Ok(m.namespaces.get_mut(&key).expect("just inserted"))
     }
 
-    async fn link<'a>(&self, m: &'a mut Model, target: &Target, name: &IfName) -> CapResult<&'a mut LinkInfo> {
+    async fn link<'a>(
+        &self,
+        m: &'a mut Model,
+        target: &Target,
+        name: &IfName,
+    ) -> CapResult<&'a mut LinkInfo> {
         let ns = self.ns(m, target).await?;
         if !ns.known && !ns.links.contains_key(name.as_str()) {
             ns.links.insert(name.to_string(), new_link(name.as_str(), 1500, false));
@@ -172,7 +183,7 @@ impl DryRunBackend {
                 }
                 if let Some(b) = bridges.values().find(|b| b.ports.contains_key(port.as_str())) {
                     let on = b.ports[port.as_str()].bridge.clone();
-                    return Err(CapError::exists(format!("port {port} already exists on bridge {on}")));
+                    return Err(super::system::already_attached(target, ifname, port, &on));
                 }
                 let info = PortInfo {
                     name: port.to_string(),
@@ -188,7 +199,9 @@ impl DryRunBackend {
                 } else {
                     let ns = self.ns(m, target).await?;
                     if ns.links.contains_key(ifname.as_str()) {
-                        return Err(CapError::exists(format!("interface {ifname} already exists in {target}")));
+                        return Err(CapError::exists(format!(
+                            "interface {ifname} already exists in {target}"
+                        )));
                     }
                     let mtu = mtu.map(|m| m.get()).unwrap_or(1500);
                     let mut inner = new_link(ifname.as_str(), mtu, true);
@@ -198,14 +211,20 @@ impl DryRunBackend {
                     host.links.insert(port.to_string(), new_link(port.as_str(), mtu, true));
                 }
                 let bridges = self.bridges(m).await?;
-                bridges.get_mut(bridge.as_str()).expect("checked").ports.insert(port.to_string(), info.clone());
-                let mut a = Applied::changed(vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }]);
+                bridges
+                    .get_mut(bridge.as_str())
+                    .expect("checked")
+                    .ports
+                    .insert(port.to_string(), info.clone());
+                let mut a =
+                    Applied::changed(vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }]);
                 a.port = Some(info);
                 Ok(a)
             }
             Op::DelPort { bridge, port } => {
                 let bridges = self.bridges(m).await?;
-                let Some(info) = bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.remove(port.as_str())) else {
+                let Some(info) = bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.remove(port.as_str()))
+                else {
                     return Ok(Applied::unchanged());
                 };
                 let host = self.ns(m, &Target::Host).await?;
@@ -230,7 +249,9 @@ impl DryRunBackend {
                 let p = bridges
                     .get_mut(bridge.as_str())
                     .and_then(|b| b.ports.get_mut(port.as_str()))
-                    .ok_or_else(|| CapError::not_found(format!("port {port} not found on bridge {bridge}")))?;
+                    .ok_or_else(|| {
+                        CapError::not_found(format!("port {port} not found on bridge {bridge}"))
+                    })?;
                 let old = p.tag;
                 let new = vlan.map(|v| v.get());
                 if old == new {
@@ -238,7 +259,11 @@ impl DryRunBackend {
                 }
                 p.tag = new;
                 let old = old.map(crate::types::VlanId::new).transpose()?;
-                Ok(Applied::changed(vec![Op::SetVlan { bridge: bridge.clone(), port: port.clone(), vlan: old }]))
+                Ok(Applied::changed(vec![Op::SetVlan {
+                    bridge: bridge.clone(),
+                    port: port.clone(),
+                    vlan: old,
+                }]))
             }
             Op::AddAddress { target, ifname, cidr } => {
                 let l = self.link(m, target, ifname).await?;
@@ -246,7 +271,11 @@ impl DryRunBackend {
                     return Ok(Applied::unchanged());
                 }
                 l.addresses.push(*cidr);
-                Ok(Applied::changed(vec![Op::DelAddress { target: target.clone(), ifname: ifname.clone(), cidr: *cidr }]))
+                Ok(Applied::changed(vec![Op::DelAddress {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    cidr: *cidr,
+                }]))
             }
             Op::DelAddress { target, ifname, cidr } => {
                 let l = self.link(m, target, ifname).await?;
@@ -255,7 +284,11 @@ impl DryRunBackend {
                 if l.addresses.len() == before {
                     return Ok(Applied::unchanged());
                 }
-                Ok(Applied::changed(vec![Op::AddAddress { target: target.clone(), ifname: ifname.clone(), cidr: *cidr }]))
+                Ok(Applied::changed(vec![Op::AddAddress {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    cidr: *cidr,
+                }]))
             }
             Op::SetMtu { target, ifname, mtu } => {
                 let l = self.link(m, target, ifname).await?;
@@ -264,7 +297,11 @@ impl DryRunBackend {
                 }
                 let old = crate::types::Mtu::new(l.mtu)?;
                 l.mtu = mtu.get();
-                Ok(Applied::changed(vec![Op::SetMtu { target: target.clone(), ifname: ifname.clone(), mtu: old }]))
+                Ok(Applied::changed(vec![Op::SetMtu {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    mtu: old,
+                }]))
             }
             Op::SetMac { target, ifname, mac } => {
                 let l = self.link(m, target, ifname).await?;
@@ -285,7 +322,11 @@ impl DryRunBackend {
                     return Ok(Applied::unchanged());
                 }
                 l.up = *up;
-                Ok(Applied::changed(vec![Op::SetLinkState { target: target.clone(), ifname: ifname.clone(), up: !up }]))
+                Ok(Applied::changed(vec![Op::SetLinkState {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    up: !up,
+                }]))
             }
             Op::AddRoute { target, route } => {
                 if let Some(dev) = &route.device {
@@ -386,7 +427,9 @@ impl Backend for DryRunBackend {
     }
 
     async fn lookup_container(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {
-        if let Some(c) = self.assumed.iter().find(|c| c.name == name.as_str() || c.id.starts_with(name.as_str())) {
+        if let Some(c) =
+            self.assumed.iter().find(|c| c.name == name.as_str() || c.id.starts_with(name.as_str()))
+        {
             return Ok(c.clone());
         }
         match &self.reader {
@@ -398,12 +441,8 @@ impl Backend for DryRunBackend {
     }
 
     async fn list_containers(&self, labels: &[(String, String)]) -> CapResult<Vec<ContainerInfo>> {
-        let mut found: Vec<ContainerInfo> = self
-            .assumed
-            .iter()
-            .filter(|c| labels.iter().all(|l| c.labels.contains(l)))
-            .cloned()
-            .collect();
+        let mut found: Vec<ContainerInfo> =
+            self.assumed.iter().filter(|c| labels.iter().all(|l| c.labels.contains(l))).cloned().collect();
         if let Some(r) = &self.reader {
             found.extend(r.list_containers(labels).await?);
         }
@@ -411,7 +450,13 @@ impl Backend for DryRunBackend {
     }
 
     /// Nothing is sent in a dry-run: every echo is assumed answered.
-    async fn ping(&self, _target: &Target, _addr: IpAddr, count: u32, _timeout: Duration) -> CapResult<PingStats> {
+    async fn ping(
+        &self,
+        _target: &Target,
+        _addr: IpAddr,
+        count: u32,
+        _timeout: Duration,
+    ) -> CapResult<PingStats> {
         Ok(PingStats { sent: count, received: count, ..Default::default() })
     }
 }

@@ -334,12 +334,10 @@ impl PortOwner {
         match self {
             PortOwner::Host => !ids.contains_key(ext::CONTAINER_IFACE),
             PortOwner::Netns(n) => ids.get(ext::NETNS) == Some(n),
-            PortOwner::Container(keys) => {
-                [ext::CONTAINER_ID, ext::CONTAINER_FULL_ID, ext::CONTAINER_NAME]
-                    .iter()
-                    .filter_map(|k| ids.get(*k))
-                    .any(|v| keys.iter().any(|k| k == v))
-            }
+            PortOwner::Container(keys) => [ext::CONTAINER_ID, ext::CONTAINER_FULL_ID, ext::CONTAINER_NAME]
+                .iter()
+                .filter_map(|k| ids.get(*k))
+                .any(|v| keys.iter().any(|k| k == v)),
         }
     }
 }

@@ -33,24 +33,15 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// waiting up to `timeout` for its reply. The next request goes out as soon
 /// as the previous reply arrives, or after 200 ms without one. No reply (and
 /// no route) is not an error: the stats say received 0.
-pub async fn ping(
-    target: &Target,
-    addr: IpAddr,
-    count: u32,
-    timeout: Duration,
-) -> CapResult<PingStats> {
+pub async fn ping(target: &Target, addr: IpAddr, count: u32, timeout: Duration) -> CapResult<PingStats> {
     if count == 0 || count > MAX_COUNT {
-        return Err(CapError::invalid(format!(
-            "ping count {count} is out of range 1-{MAX_COUNT}"
-        )));
+        return Err(CapError::invalid(format!("ping count {count} is out of range 1-{MAX_COUNT}")));
     }
     if timeout.is_zero() {
         return Err(CapError::invalid("ping timeout must be above zero (got 0)"));
     }
     let what = format!("ping {addr} from {target}");
-    let sock = Namespace::open(target)?
-        .run("opening an ICMP socket", move || open_socket(addr))
-        .await?;
+    let sock = Namespace::open(target)?.run("opening an ICMP socket", move || open_socket(addr)).await?;
     // connect() on a raw socket only looks up the route and sets the peer
     // filter; no route means every request would be lost.
     if let Err(e) = sock.connect(&SockAddr::from(SocketAddr::new(addr, 0))) {
@@ -63,16 +54,13 @@ pub async fn ping(
     // drop, which AsyncFd does after deregistering.
     let fd = unsafe { AsyncFd::register(sock) }
         .map_err(|e| CapError::failed(format!("{what}: {}", io::Error::from(e))))?;
-    Pinger::new(addr, timeout.min(MAX_TIMEOUT))
-        .run(&fd, count)
-        .await
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::EPERM) {
-                CapError::failed(format!("{what}: needs root (CAP_NET_RAW)"))
-            } else {
-                CapError::failed(format!("{what}: {e}"))
-            }
-        })
+    Pinger::new(addr, timeout.min(MAX_TIMEOUT)).run(&fd, count).await.map_err(|e| {
+        if e.raw_os_error() == Some(libc::EPERM) {
+            CapError::failed(format!("{what}: needs root (CAP_NET_RAW)"))
+        } else {
+            CapError::failed(format!("{what}: {e}"))
+        }
+    })
 }
 
 fn open_socket(addr: IpAddr) -> io::Result<Socket> {
@@ -85,11 +73,7 @@ fn open_socket(addr: IpAddr) -> io::Result<Socket> {
 }
 
 fn lost(count: u32) -> PingStats {
-    PingStats {
-        sent: count,
-        received: 0,
-        ..Default::default()
-    }
+    PingStats { sent: count, received: 0, ..Default::default() }
 }
 
 struct Pending {
@@ -110,19 +94,11 @@ impl Pinger {
         // Distinct per call so concurrent pings in one namespace ignore each
         // other's replies; no randomness needed, only uniqueness.
         static CALLS: AtomicU16 = AtomicU16::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         let call = CALLS.fetch_add(1, Ordering::Relaxed);
         let id = (std::process::id() as u16) ^ call.wrapping_mul(0x9e37) ^ (nanos as u16);
         let nonce = ((nanos as u64) ^ (u64::from(call) << 48)).to_be_bytes();
-        Self {
-            v6: addr.is_ipv6(),
-            id,
-            nonce,
-            timeout,
-        }
+        Self { v6: addr.is_ipv6(), id, nonce, timeout }
     }
 
     async fn run(&self, fd: &AsyncFd<Socket>, count: u32) -> io::Result<PingStats> {
@@ -138,20 +114,12 @@ impl Pinger {
                 // count <= 1000, so sequence numbers never wrap.
                 let seq = sent as u16;
                 self.send(fd, seq).await?;
-                pending.push(Pending {
-                    seq,
-                    sent_at: now,
-                    deadline: now + self.timeout,
-                });
+                pending.push(Pending { seq, sent_at: now, deadline: now + self.timeout });
                 sent += 1;
                 next_send = now + INTERVAL;
                 continue;
             }
-            let wake = pending
-                .iter()
-                .map(|p| p.deadline)
-                .chain((sent < count).then_some(next_send))
-                .min();
+            let wake = pending.iter().map(|p| p.deadline).chain((sent < count).then_some(next_send)).min();
             let Some(wake) = wake else { break };
             tokio::select! {
                 n = fd.async_io(Interest::READABLE, |s| { let mut r: &Socket = s; r.read(&mut buf) }) => {
@@ -174,14 +142,7 @@ impl Pinger {
         let pkt = self.request(seq);
         match fd.async_io(Interest::WRITABLE, |s| s.send(&pkt)).await {
             // Routes can vanish mid-run; that request is simply lost.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH)
-                ) =>
-            {
-                Ok(())
-            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENETUNREACH | libc::EHOSTUNREACH)) => Ok(()),
             other => other.map(drop),
         }
     }
@@ -222,10 +183,8 @@ impl Pinger {
 
 /// The Internet checksum (RFC 1071).
 fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
+    let mut sum: u32 =
+        data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -235,10 +194,7 @@ fn checksum(data: &[u8]) -> u16 {
 fn stats(sent: u32, rtts: &[Duration]) -> PingStats {
     let received = rtts.len() as u32;
     if received == 0 {
-        return PingStats {
-            sent,
-            ..Default::default()
-        };
+        return PingStats { sent, ..Default::default() };
     }
     let total: Duration = rtts.iter().sum();
     PingStats {

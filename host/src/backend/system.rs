@@ -54,7 +54,7 @@ impl SystemBackend {
         };
         let ovs = self.ovs().await?;
         if let Some(p) = ovs.port(port).await? {
-            return Err(CapError::exists(format!("port {port} already exists on bridge {}", p.bridge)));
+            return Err(already_attached(target, ifname, port, &p.bridge));
         }
         let spec = PortSpec {
             name: port.clone(),
@@ -98,6 +98,16 @@ impl SystemBackend {
     }
 }
 
+/// The port name is derived from (target, ifname), so an existing port of
+/// that name means this very interface is attached already.
+pub(super) fn already_attached(target: &Target, ifname: &IfName, port: &IfName, bridge: &str) -> CapError {
+    if *target == Target::Host {
+        CapError::exists(format!("port {port} already exists on bridge {bridge}"))
+    } else {
+        CapError::exists(format!("{ifname} in {target} is already attached (port {port} on bridge {bridge})"))
+    }
+}
+
 #[async_trait]
 impl Backend for SystemBackend {
     fn name(&self) -> &'static str {
@@ -128,19 +138,31 @@ impl Backend for SystemBackend {
                     return Ok(Applied::unchanged());
                 }
                 let old = old.map(VlanId::new).transpose()?;
-                Ok(Applied::changed(vec![Op::SetVlan { bridge: bridge.clone(), port: port.clone(), vlan: old }]))
+                Ok(Applied::changed(vec![Op::SetVlan {
+                    bridge: bridge.clone(),
+                    port: port.clone(),
+                    vlan: old,
+                }]))
             }
             Op::AddAddress { target, ifname, cidr } => {
                 if !self.nl().await?.add_address(target, ifname, *cidr).await? {
                     return Ok(Applied::unchanged());
                 }
-                Ok(Applied::changed(vec![Op::DelAddress { target: target.clone(), ifname: ifname.clone(), cidr: *cidr }]))
+                Ok(Applied::changed(vec![Op::DelAddress {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    cidr: *cidr,
+                }]))
             }
             Op::DelAddress { target, ifname, cidr } => {
                 if !self.nl().await?.del_address(target, ifname, *cidr).await? {
                     return Ok(Applied::unchanged());
                 }
-                Ok(Applied::changed(vec![Op::AddAddress { target: target.clone(), ifname: ifname.clone(), cidr: *cidr }]))
+                Ok(Applied::changed(vec![Op::AddAddress {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    cidr: *cidr,
+                }]))
             }
             Op::SetMtu { target, ifname, mtu } => {
                 let old = self.nl().await?.set_mtu(target, ifname, *mtu).await?;
@@ -148,7 +170,11 @@ impl Backend for SystemBackend {
                     return Ok(Applied::unchanged());
                 }
                 let old = Mtu::new(old)?;
-                Ok(Applied::changed(vec![Op::SetMtu { target: target.clone(), ifname: ifname.clone(), mtu: old }]))
+                Ok(Applied::changed(vec![Op::SetMtu {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    mtu: old,
+                }]))
             }
             Op::SetMac { target, ifname, mac } => {
                 let old = self.nl().await?.set_mac(target, ifname, *mac).await?;
@@ -165,12 +191,18 @@ impl Backend for SystemBackend {
                 if !self.nl().await?.set_up(target, ifname, *up).await? {
                     return Ok(Applied::unchanged());
                 }
-                Ok(Applied::changed(vec![Op::SetLinkState { target: target.clone(), ifname: ifname.clone(), up: !up }]))
+                Ok(Applied::changed(vec![Op::SetLinkState {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    up: !up,
+                }]))
             }
             Op::AddRoute { target, route } => {
                 let nl = self.nl().await?;
                 let dest = route.normalized_destination();
-                if let Some(existing) = nl.routes(target).await?.into_iter().find(|r| r.normalized_destination() == dest) {
+                if let Some(existing) =
+                    nl.routes(target).await?.into_iter().find(|r| r.normalized_destination() == dest)
+                {
                     return if existing.satisfies(route) {
                         Ok(Applied::unchanged())
                     } else {
@@ -213,7 +245,13 @@ impl Backend for SystemBackend {
         self.docker.list(labels).await
     }
 
-    async fn ping(&self, target: &Target, addr: IpAddr, count: u32, timeout: Duration) -> CapResult<PingStats> {
+    async fn ping(
+        &self,
+        target: &Target,
+        addr: IpAddr,
+        count: u32,
+        timeout: Duration,
+    ) -> CapResult<PingStats> {
         super::ping::ping(target, addr, count, timeout).await
     }
 }

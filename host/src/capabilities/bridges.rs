@@ -6,7 +6,12 @@ use crate::backend::Op;
 use crate::types::Datapath;
 
 impl Host for Caps {
-    async fn create_bridge(&mut self, name: String, datapath: WitDatapath, may_exist: bool) -> Trappable<bool> {
+    async fn create_bridge(
+        &mut self,
+        name: String,
+        datapath: WitDatapath,
+        may_exist: bool,
+    ) -> Trappable<bool> {
         self.tick()?;
         let datapath = match datapath {
             WitDatapath::HostDefault => self.default_datapath,

@@ -8,7 +8,13 @@ use crate::error::CapError;
 use crate::types::parse_ip;
 
 impl Host for Caps {
-    async fn ping(&mut self, target: WitTarget, address: String, count: u32, timeout_ms: u32) -> Trappable<PingStats> {
+    async fn ping(
+        &mut self,
+        target: WitTarget,
+        address: String,
+        count: u32,
+        timeout_ms: u32,
+    ) -> Trappable<PingStats> {
         self.tick()?;
         let r = async {
             let addr = parse_ip(&address)?;
@@ -16,7 +22,9 @@ impl Host for Caps {
                 return Err(CapError::invalid(format!("ping count {count} is out of range 1-1000")));
             }
             if !(1..=60_000).contains(&timeout_ms) {
-                return Err(CapError::invalid(format!("ping timeout {timeout_ms} ms is out of range 1-60000")));
+                return Err(CapError::invalid(format!(
+                    "ping timeout {timeout_ms} ms is out of range 1-60000"
+                )));
             }
             let target = self.gate.resolve(&target_ref(&target)?).await?;
             let s = self.gate.ping(&target, addr, count, Duration::from_millis(timeout_ms.into())).await?;

@@ -65,7 +65,11 @@ impl CompileCache {
             Ok(m) => {
                 let me = nix::unistd::geteuid().as_raw();
                 if m.uid() != me && m.uid() != 0 {
-                    return Self::disabled(&format!("{} is owned by uid {}, not by us", dir.display(), m.uid()));
+                    return Self::disabled(&format!(
+                        "{} is owned by uid {}, not by us",
+                        dir.display(),
+                        m.uid()
+                    ));
                 }
                 if m.mode() & 0o022 != 0 {
                     return Self::disabled(&format!(

@@ -31,11 +31,18 @@ pub struct Limits {
     pub timeout: Duration,
     pub memory: usize,
     pub max_calls: u64,
+    /// Send the script's stdout to stderr (ovs-run prints JSON on stdout).
+    pub stdout_to_stderr: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(60), memory: 64 << 20, max_calls: 100_000 }
+        Self {
+            timeout: Duration::from_secs(60),
+            memory: 64 << 20,
+            max_calls: 100_000,
+            stdout_to_stderr: false,
+        }
     }
 }
 
@@ -131,11 +138,10 @@ impl Engine {
         if !ungranted.is_empty() {
             return Err(LoadError::Ungranted(ungranted));
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(ScriptPre::new)
-            .map_err(|e| LoadError::Invalid(format!("the script does not fit the ovs-run host: {e:#}")))?;
+        let pre =
+            self.linker.instantiate_pre(&component).and_then(ScriptPre::new).map_err(|e| {
+                LoadError::Invalid(format!("the script does not fit the ovs-run host: {e:#}"))
+            })?;
         Ok((pre, event))
     }
 
@@ -154,8 +160,14 @@ impl Engine {
     }
 
     /// Run `pre`'s `run(args)` with `caps`, within `limits`.
-    pub async fn run(&self, pre: &ScriptPre<RunState>, caps: Caps, args: &[String], limits: &Limits) -> Outcome {
-        let mut store = Store::new(&self.engine, RunState::new(caps, limits.memory));
+    pub async fn run(
+        &self,
+        pre: &ScriptPre<RunState>,
+        caps: Caps,
+        args: &[String],
+        limits: &Limits,
+    ) -> Outcome {
+        let mut store = Store::new(&self.engine, RunState::new(caps, limits.memory, limits.stdout_to_stderr));
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline((limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64);
         store.epoch_deadline_trap();
@@ -179,7 +191,12 @@ impl Engine {
                 }
             }
         };
-        verbose!(1, "script ran for {} ms, {} capability calls", started.elapsed().as_millis(), store.data().caps.calls());
+        verbose!(
+            1,
+            "script ran for {} ms, {} capability calls",
+            started.elapsed().as_millis(),
+            store.data().caps.calls()
+        );
         Outcome::from_result(result, limits)
     }
 }

@@ -20,7 +20,11 @@ pub enum Outcome {
     Ok,
     /// `run` returned `err(message)`.
     ScriptError(String),
-    Trapped { reason: TrapReason, message: String, backtrace: Option<String> },
+    Trapped {
+        reason: TrapReason,
+        message: String,
+        backtrace: Option<String>,
+    },
 }
 
 impl Outcome {
@@ -30,8 +34,11 @@ impl Outcome {
             Ok(Err(m)) => return Outcome::ScriptError(m),
             Err(e) => e,
         };
-        let backtrace = e.downcast_ref::<WasmBacktrace>().map(|b| b.to_string());
-        let text = format!("{e:#}");
+        let backtrace =
+            e.downcast_ref::<WasmBacktrace>().filter(|b| !b.frames().is_empty()).map(|b| b.to_string());
+        // A trap raised by the host (call limit, memory limit) is the root
+        // cause under wasmtime's "error while executing" context.
+        let root = e.root_cause().to_string();
         let (reason, message) = match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => (
                 TrapReason::Timeout,
@@ -41,18 +48,17 @@ impl Outcome {
                 TrapReason::StackOverflow,
                 "stack limit: the script overflowed its Wasm stack (deep recursion?)".to_string(),
             ),
-            _ if text.contains("forcing trap when growing memory") => (
+            _ if root.contains("forcing trap when growing memory") => (
                 TrapReason::Memory,
-                format!("memory limit: the script tried to use more than {} MiB (--memory)", limits.memory >> 20),
+                format!(
+                    "memory limit: the script tried to use more than {} MiB (--memory)",
+                    limits.memory >> 20
+                ),
             ),
-            _ if text.contains("call limit reached") => (TrapReason::CallLimit, first_line(&text)),
+            _ if root.contains("call limit reached") => (TrapReason::CallLimit, root),
             Some(t) => (TrapReason::Trap, format!("the script trapped: {t}")),
-            None => (TrapReason::Trap, format!("the script failed: {}", first_line(&text))),
+            None => (TrapReason::Trap, format!("the script failed: {root}")),
         };
         Outcome::Trapped { reason, message, backtrace }
     }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).to_string()
 }

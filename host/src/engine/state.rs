@@ -16,17 +16,19 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub fn new(caps: Caps, memory: usize) -> Self {
+    /// `stdout_to_stderr`: when ovs-run's own output (JSON) owns stdout.
+    pub fn new(caps: Caps, memory: usize, stdout_to_stderr: bool) -> Self {
         // Nothing is opened: no preopened directories, no environment, no
         // arguments (the script gets them through `run`), no network, no name
         // lookup. Only the user's terminal for output.
-        let wasi = WasiCtx::builder()
-            .inherit_stdout()
-            .inherit_stderr()
-            .allow_ip_name_lookup(false)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .build();
+        let mut builder = WasiCtx::builder();
+        builder.inherit_stderr().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false);
+        if stdout_to_stderr {
+            builder.stdout(wasmtime_wasi::cli::stderr());
+        } else {
+            builder.inherit_stdout();
+        }
+        let wasi = builder.build();
         let limits = StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build();
         Self { wasi, table: ResourceTable::new(), limits, caps }
     }

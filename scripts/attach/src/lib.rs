@@ -5,10 +5,7 @@
 //! never leaves a half-made port behind.
 
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, IpAddr, Mac, Mtu, VlanId};
-use ovs_run_sdk::{
-    bridges, containers, info, links, ports, routes, Args, Context, Error, PortOptions, Route,
-    Target,
-};
+use ovs_run_sdk::{bridges, containers, info, links, ports, routes, Args, Error, PortOptions, Route, Target};
 
 const USAGE: &str = "\
 Usage: attach BRIDGE INTERFACE CONTAINER [--ipaddress=CIDR] [--macaddress=MAC]
@@ -44,11 +41,9 @@ fn main(args: Args) -> Result<(), Error> {
 
     // A read, done before the first change: a missing container leaves
     // nothing behind (not even a new bridge).
-    let found = containers::lookup(&container).context(format!("container '{container}'"))?;
+    let found = containers::lookup(&container)?;
     if !found.running {
-        return Err(Error::msg(format!(
-            "container '{container}' is not running; start it first"
-        )));
+        return Err(Error::msg(format!("container '{container}' is not running; start it first")));
     }
 
     let created = bridges::create(&bridge, bridges::Datapath::HostDefault, true)?;
@@ -60,14 +55,10 @@ fn main(args: Args) -> Result<(), Error> {
 
     let target = Target::container(&container);
     let options = PortOptions::new().mtu(mtu).mac(mac).vlan(vlan);
+    // add-port leaves the inner end up (what ovs-docker does with `ip link set up`).
     let port = ports::add(&bridge, &target, &iface, &options)?;
-    info!(
-        "added port {} on {bridge} for {iface} in {target}",
-        port.name
-    );
+    info!("added port {} on {bridge} for {iface} in {target}", port.name);
 
-    // ovs-docker brings the inner end up; doing it again is harmless.
-    links::set_up(&target, &iface)?;
     if let Some(address) = address {
         links::set_address(&target, &iface, &address)?;
         info!("set address {address} on {iface} in {target}");

@@ -5,8 +5,8 @@
 
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, Mtu};
 use ovs_run_sdk::{
-    bridges, containers, diagnostics, info, links, ports, routes, Args, Context, Error,
-    PortOptions, Route, Target,
+    bridges, containers, diagnostics, info, links, ports, routes, Args, Context, Error, PortOptions, Route,
+    Target,
 };
 
 const USAGE: &str = "\
@@ -39,18 +39,13 @@ fn main(args: Args) -> Result<(), Error> {
     let container_addr = subnet.host(2).context("--subnet")?;
 
     // A read first: a missing container stops the demo before any change.
-    let found = containers::lookup(&container).context(format!("container '{container}'"))?;
+    let found = containers::lookup(&container)?;
     if !found.running {
-        return Err(Error::msg(format!(
-            "container '{container}' is not running"
-        )));
+        return Err(Error::msg(format!("container '{container}' is not running")));
     }
 
     let created = bridges::create(&bridge, bridges::Datapath::HostDefault, true)?;
-    info!(
-        "bridge {bridge}: {}",
-        if created { "created" } else { "exists" }
-    );
+    info!("bridge {bridge}: {}", if created { "created" } else { "exists" });
 
     // The bridge's internal port carries its name: the host's leg of the demo.
     let host = Target::host();
@@ -61,7 +56,6 @@ fn main(args: Args) -> Result<(), Error> {
     let target = Target::container(&container);
     let port = ports::add(&bridge, &target, &iface, &PortOptions::new().mtu(mtu))?;
     info!("{target}: {iface} on {bridge} through port {}", port.name);
-    links::set_up(&target, &iface)?;
     links::set_address(&target, &iface, &container_addr)?;
     let gateway = host_addr.addr;
     routes::add(&target, &Route::default_route().via(gateway).dev(&iface))?;
@@ -69,15 +63,9 @@ fn main(args: Args) -> Result<(), Error> {
 
     let stats = diagnostics::ping(&target, gateway, PING_COUNT, PING_TIMEOUT_MS)?;
     println!("seed-demo report");
-    println!(
-        "  bridge     {bridge} ({})",
-        if created { "created" } else { "existed" }
-    );
+    println!("  bridge     {bridge} ({})", if created { "created" } else { "existed" });
     println!("  host       {host_addr} on {bridge}");
-    println!(
-        "  container  {container} {iface} {container_addr} mtu {mtu}, port {}",
-        port.name
-    );
+    println!("  container  {container} {iface} {container_addr} mtu {mtu}, port {}", port.name);
     println!("  route      default via {gateway} dev {iface}");
     println!("  ping       {container} -> {gateway}: {stats}");
     if stats.received == 0 {

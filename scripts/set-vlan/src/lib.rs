@@ -11,8 +11,7 @@ Sets the access VLAN tag (1-4094) of the port that connects INTERFACE of
 CONTAINER to BRIDGE. VLAN 'none' removes the tag.";
 
 fn main(args: Args) -> Result<(), Error> {
-    let [bridge, iface, container, vlan] =
-        args.exact(["BRIDGE", "INTERFACE", "CONTAINER", "VLAN"])?;
+    let [bridge, iface, container, vlan] = args.exact(["BRIDGE", "INTERFACE", "CONTAINER", "VLAN"])?;
     let bridge: IfName = bridge.parse()?;
     let iface: IfName = iface.parse()?;
     let container: ContainerName = container.parse()?;

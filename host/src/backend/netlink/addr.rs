@@ -18,12 +18,7 @@ impl Netlink {
         let handle = self.handle(target).await?;
         let index = get_link(&handle, target, name).await?.header.index;
         let what = format!("add address {cidr} to {name} in {target}");
-        match handle
-            .address()
-            .add(index, cidr.addr, cidr.prefix)
-            .execute()
-            .await
-        {
+        match handle.address().add(index, cidr.addr, cidr.prefix).execute().await {
             Ok(()) => Ok(true),
             Err(e) if errno(&e) == Some(libc::EEXIST) => {
                 let present = dump(&handle, target, Some(index)).await?.remove(&index);
@@ -32,9 +27,7 @@ impl Netlink {
                     return Ok(false);
                 }
                 match present.iter().find(|c| c.addr == cidr.addr) {
-                    Some(other) => Err(CapError::exists(format!(
-                        "{what}: {name} already has {other}"
-                    ))),
+                    Some(other) => Err(CapError::exists(format!("{what}: {name} already has {other}"))),
                     None => Err(CapError::exists(format!("{what}: address already in use"))),
                 }
             }
@@ -61,10 +54,7 @@ impl Netlink {
             Ok(()) => Ok(true),
             Err(e) if errno(&e) == Some(libc::EADDRNOTAVAIL) => Ok(false),
             Err(e) if is_not_found(&e) => Err(link_not_found(target, name)),
-            Err(e) => Err(nl_error(
-                e,
-                format!("remove address {cidr} from {name} in {target}"),
-            )),
+            Err(e) => Err(nl_error(e, format!("remove address {cidr} from {name} in {target}"))),
         }
     }
 }
@@ -79,18 +69,12 @@ pub(super) async fn dump(
     if let Some(i) = only {
         req = req.set_link_index_filter(i);
     }
-    let msgs: Vec<AddressMessage> = req
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| nl_error(e, format!("list addresses in {target}")))?;
+    let msgs: Vec<AddressMessage> =
+        req.execute().try_collect().await.map_err(|e| nl_error(e, format!("list addresses in {target}")))?;
     let mut by_link: HashMap<u32, Vec<Cidr>> = HashMap::new();
     for m in msgs {
         if let Some(addr) = local_addr(&m) {
-            let cidr = Cidr {
-                addr,
-                prefix: m.header.prefix_len,
-            };
+            let cidr = Cidr { addr, prefix: m.header.prefix_len };
             by_link.entry(m.header.index).or_default().push(cidr);
         }
     }

@@ -36,8 +36,7 @@ impl Netlink {
         // IFF_UP in the request brings the host end up once the pair exists.
         // It cannot do the same for the peer: the kernel configures the peer
         // before pairing it, and opening an unpaired veth fails (ENOTCONN).
-        let mut peer_msg =
-            LinkUnspec::new_with_name(peer.as_str()).setns_by_fd(ns.fd().as_raw_fd());
+        let mut peer_msg = LinkUnspec::new_with_name(peer.as_str()).setns_by_fd(ns.fd().as_raw_fd());
         let mut msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
             .name(host_name.as_str())
             .up();
@@ -48,9 +47,7 @@ impl Netlink {
         if let Some(mac) = peer_mac {
             peer_msg = peer_msg.address(mac.0.to_vec());
         }
-        let msg = msg
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
-            .build();
+        let msg = msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build()))).build();
 
         let what = format!("create veth {host_name} <-> {peer} in {target}");
         match host.link().add(msg).execute().await {
@@ -58,27 +55,19 @@ impl Netlink {
             // EEXIST does not say which end clashed: ask the host side.
             Err(e) if errno(&e) == Some(libc::EEXIST) => {
                 return match get_link(&host, &Target::Host, host_name).await {
-                    Ok(_) => Err(CapError::exists(format!(
-                        "{what}: link {host_name} already exists in host"
-                    ))),
-                    Err(_) => Err(CapError::exists(format!(
-                        "{what}: link {peer} already exists in {target}"
-                    ))),
+                    Ok(_) => {
+                        Err(CapError::exists(format!("{what}: link {host_name} already exists in host")))
+                    }
+                    Err(_) => {
+                        Err(CapError::exists(format!("{what}: link {peer} already exists in {target}")))
+                    }
                 };
             }
             Err(e) => return Err(nl_error(e, what)),
         }
         // By name: saves looking up the new peer's index.
         let up = LinkUnspec::new_with_name(peer.as_str()).up().build();
-        if let Err(e) = change(
-            &inside,
-            up,
-            target,
-            peer,
-            format!("set {peer} up in {target}"),
-        )
-        .await
-        {
+        if let Err(e) = change(&inside, up, target, peer, format!("set {peer} up in {target}")).await {
             // Deleting either end removes both.
             let _ = self.delete_link(&Target::Host, host_name).await;
             return Err(e.context(what));
@@ -137,14 +126,7 @@ impl Netlink {
         let b = LinkUnspec::new_with_index(link.header.index);
         let msg = if up { b.up() } else { b.down() }.build();
         let state = if up { "up" } else { "down" };
-        change(
-            &handle,
-            msg,
-            target,
-            name,
-            format!("set {name} {state} in {target}"),
-        )
-        .await?;
+        change(&handle, msg, target, name, format!("set {name} {state} in {target}")).await?;
         Ok(true)
     }
 
@@ -154,43 +136,20 @@ impl Netlink {
         let link = get_link(&handle, target, name).await?;
         let old = link_mtu(&link);
         if old != mtu.get() {
-            let msg = LinkUnspec::new_with_index(link.header.index)
-                .mtu(mtu.get())
-                .build();
-            change(
-                &handle,
-                msg,
-                target,
-                name,
-                format!("set mtu {mtu} on {name} in {target}"),
-            )
-            .await?;
+            let msg = LinkUnspec::new_with_index(link.header.index).mtu(mtu.get()).build();
+            change(&handle, msg, target, name, format!("set mtu {mtu} on {name} in {target}")).await?;
         }
         Ok(old)
     }
 
     /// Set the MAC address; returns the old one.
-    pub async fn set_mac(
-        &self,
-        target: &Target,
-        name: &IfName,
-        mac: MacAddr,
-    ) -> CapResult<Option<MacAddr>> {
+    pub async fn set_mac(&self, target: &Target, name: &IfName, mac: MacAddr) -> CapResult<Option<MacAddr>> {
         let handle = self.handle(target).await?;
         let link = get_link(&handle, target, name).await?;
         let old = link_mac(&link);
         if old != Some(mac) {
-            let msg = LinkUnspec::new_with_index(link.header.index)
-                .address(mac.0.to_vec())
-                .build();
-            change(
-                &handle,
-                msg,
-                target,
-                name,
-                format!("set mac {mac} on {name} in {target}"),
-            )
-            .await?;
+            let msg = LinkUnspec::new_with_index(link.header.index).address(mac.0.to_vec()).build();
+            change(&handle, msg, target, name, format!("set mac {mac} on {name} in {target}")).await?;
         }
         Ok(old)
     }
@@ -261,13 +220,7 @@ async fn dump_links(handle: &rtnetlink::Handle, target: &Target) -> CapResult<Ve
 }
 
 /// Index -> name, for routes that only carry an output interface index.
-pub(super) async fn names(
-    handle: &rtnetlink::Handle,
-    target: &Target,
-) -> CapResult<HashMap<u32, String>> {
+pub(super) async fn names(handle: &rtnetlink::Handle, target: &Target) -> CapResult<HashMap<u32, String>> {
     let msgs = dump_links(handle, target).await?;
-    Ok(msgs
-        .iter()
-        .map(|m| (m.header.index, to_link_info(m, vec![]).name))
-        .collect())
+    Ok(msgs.iter().map(|m| (m.header.index, to_link_info(m, vec![]).name)).collect())
 }

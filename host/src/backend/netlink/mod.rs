@@ -43,10 +43,7 @@ impl Netlink {
     pub fn new() -> CapResult<Self> {
         tokio::runtime::Handle::try_current()
             .map_err(|_| CapError::failed("netlink: not inside a tokio runtime"))?;
-        Ok(Self {
-            host: Namespace::open(&Target::Host)?,
-            handles: Mutex::new(HashMap::new()),
-        })
+        Ok(Self { host: Namespace::open(&Target::Host)?, handles: Mutex::new(HashMap::new()) })
     }
 
     /// `target`'s namespace file, freshly opened (so a deleted namespace is
@@ -83,12 +80,7 @@ impl Netlink {
             .await?;
         // Two callers may race to open the same namespace: keep the first,
         // the loser's connection ends when its handle is dropped.
-        let handle = self
-            .lock()
-            .entry(key)
-            .or_insert((target.key(), handle))
-            .1
-            .clone();
+        let handle = self.lock().entry(key).or_insert((target.key(), handle)).1.clone();
         tokio::spawn(conn);
         Ok(handle)
     }
@@ -135,9 +127,7 @@ fn nl_error(e: rtnetlink::Error, what: impl Display) -> CapError {
         other => other.to_string(),
     };
     match errno(&e) {
-        Some(libc::EPERM | libc::EACCES) => {
-            CapError::failed(format!("{what}: needs root (CAP_NET_ADMIN)"))
-        }
+        Some(libc::EPERM | libc::EACCES) => CapError::failed(format!("{what}: needs root (CAP_NET_ADMIN)")),
         Some(libc::EEXIST) => CapError::exists(format!("{what}: {text}")),
         Some(libc::ENODEV | libc::ENOENT) => CapError::not_found(format!("{what}: {text}")),
         _ => CapError::failed(format!("{what}: {text}")),

@@ -50,10 +50,7 @@ impl Namespace {
                     "{target} is not running ({} does not exist)",
                     path.display()
                 )),
-                _ => CapError::not_found(format!(
-                    "{target} not found ({} does not exist)",
-                    path.display()
-                )),
+                _ => CapError::not_found(format!("{target} not found ({} does not exist)", path.display())),
             },
             io::ErrorKind::PermissionDenied => CapError::failed(format!(
                 "opening {} for {target}: needs root (CAP_SYS_ADMIN)",
@@ -64,11 +61,7 @@ impl Namespace {
         let meta = file
             .metadata()
             .map_err(|e| CapError::failed(format!("stat {} for {target}: {e}", path.display())))?;
-        Ok(Self {
-            fd: file.into(),
-            key: (meta.dev(), meta.ino()),
-            label: target.to_string(),
-        })
+        Ok(Self { fd: file.into(), key: (meta.dev(), meta.ino()), label: target.to_string() })
     }
 
     pub fn key(&self) -> NsKey {
@@ -80,14 +73,11 @@ impl Namespace {
     }
 
     pub fn try_clone(&self) -> CapResult<Self> {
-        let fd = self.fd.try_clone().map_err(|e| {
-            CapError::failed(format!("duplicating namespace fd of {}: {e}", self.label))
-        })?;
-        Ok(Self {
-            fd,
-            key: self.key,
-            label: self.label.clone(),
-        })
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| CapError::failed(format!("duplicating namespace fd of {}: {e}", self.label)))?;
+        Ok(Self { fd, key: self.key, label: self.label.clone() })
     }
 
     /// Run `f` on a fresh OS thread that has entered this namespace and return
@@ -101,21 +91,17 @@ impl Namespace {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let label = self.label.clone();
-        let thread = std::thread::Builder::new()
-            .name("ovs-run-netns".into())
-            .spawn(move || {
-                let res = match setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET) {
-                    Ok(()) => f().map_err(Entered::Inside),
-                    Err(e) => Err(Entered::Setns(e)),
-                };
-                // The receiver only goes away if the caller was cancelled.
-                let _ = tx.send(res);
-            });
-        thread
-            .map_err(|e| CapError::failed(format!("{what} in {label}: spawning a thread: {e}")))?;
-        let res = rx
-            .await
-            .map_err(|_| CapError::failed(format!("{what} in {label}: namespace thread died")))?;
+        let thread = std::thread::Builder::new().name("ovs-run-netns".into()).spawn(move || {
+            let res = match setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET) {
+                Ok(()) => f().map_err(Entered::Inside),
+                Err(e) => Err(Entered::Setns(e)),
+            };
+            // The receiver only goes away if the caller was cancelled.
+            let _ = tx.send(res);
+        });
+        thread.map_err(|e| CapError::failed(format!("{what} in {label}: spawning a thread: {e}")))?;
+        let res =
+            rx.await.map_err(|_| CapError::failed(format!("{what} in {label}: namespace thread died")))?;
         res.map_err(|e| match e {
             Entered::Setns(Errno::EINVAL) => CapError::not_found(format!(
                 "{label} not found (its namespace file is not a network namespace any more)"
@@ -124,9 +110,9 @@ impl Namespace {
                 CapError::failed(format!("{what} in {label}: needs root (CAP_SYS_ADMIN)"))
             }
             Entered::Setns(e) => CapError::failed(format!("{what} in {label}: setns: {e}")),
-            Entered::Inside(e) if e.raw_os_error() == Some(libc::EPERM) => CapError::failed(
-                format!("{what} in {label}: needs root (CAP_NET_RAW/CAP_NET_ADMIN)"),
-            ),
+            Entered::Inside(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                CapError::failed(format!("{what} in {label}: needs root (CAP_NET_RAW/CAP_NET_ADMIN)"))
+            }
             Entered::Inside(e) => CapError::failed(format!("{what} in {label}: {e}")),
         })
     }

@@ -4,8 +4,7 @@ use std::net::IpAddr;
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-    RouteVia,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType, RouteVia,
 };
 use rtnetlink::packet_route::AddressFamily;
 
@@ -61,12 +60,7 @@ impl Netlink {
             None => None,
         };
         let what = format!("add route {route} in {target}");
-        match handle
-            .route()
-            .add(message(route, oif, false))
-            .execute()
-            .await
-        {
+        match handle.route().add(message(route, oif, false)).execute().await {
             Ok(()) => Ok(true),
             Err(e) if errno(&e) == Some(libc::EEXIST) => {
                 let dest = route.normalized_destination();
@@ -76,20 +70,16 @@ impl Netlink {
                     .into_iter()
                     .filter(|r| r.normalized_destination() == dest)
                     .collect();
-                let identical = same_dest.iter().any(|r| {
-                    r.via == route.via && (route.device.is_none() || r.device == route.device)
-                });
+                let identical = same_dest
+                    .iter()
+                    .any(|r| r.via == route.via && (route.device.is_none() || r.device == route.device));
                 if identical {
                     return Ok(false);
                 }
                 let have: Vec<String> = same_dest.iter().map(|r| r.to_string()).collect();
                 Err(CapError::exists(format!(
                     "{what}: a different route exists: {}",
-                    if have.is_empty() {
-                        "(not visible)".into()
-                    } else {
-                        have.join(", ")
-                    }
+                    if have.is_empty() { "(not visible)".into() } else { have.join(", ") }
                 )))
             }
             Err(e) => Err(nl_error(e, what)),
@@ -109,12 +99,7 @@ impl Netlink {
             },
             None => None,
         };
-        match handle
-            .route()
-            .del(message(route, oif, true))
-            .execute()
-            .await
-        {
+        match handle.route().del(message(route, oif, true)).execute().await {
             Ok(()) => Ok(true),
             Err(e) if errno(&e) == Some(libc::ESRCH) => Ok(false),
             Err(e) => Err(nl_error(e, format!("remove route {route} in {target}"))),
@@ -127,11 +112,7 @@ fn message(route: &RouteSpec, oif: Option<u32>, delete: bool) -> RouteMessage {
     let dest = route.normalized_destination();
     let mut m = RouteMessage::default();
     let h = &mut m.header;
-    h.address_family = if dest.is_ipv4() {
-        AddressFamily::Inet
-    } else {
-        AddressFamily::Inet6
-    };
+    h.address_family = if dest.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
     h.table = RouteHeader::RT_TABLE_MAIN;
     h.destination_prefix_length = dest.prefix;
     if delete {
@@ -142,16 +123,11 @@ fn message(route: &RouteSpec, oif: Option<u32>, delete: bool) -> RouteMessage {
     } else {
         h.protocol = RouteProtocol::Static;
         // Like `ip route add X dev Y`: without a gateway the route is on-link.
-        h.scope = if route.via.is_none() && dest.is_ipv4() {
-            RouteScope::Link
-        } else {
-            RouteScope::Universe
-        };
+        h.scope = if route.via.is_none() && dest.is_ipv4() { RouteScope::Link } else { RouteScope::Universe };
         h.kind = RouteType::Unicast;
     }
     if dest.prefix > 0 {
-        m.attributes
-            .push(RouteAttribute::Destination(dest.addr.into()));
+        m.attributes.push(RouteAttribute::Destination(dest.addr.into()));
     }
     match (route.via, dest.is_ipv4()) {
         // An IPv4 route via an IPv6 gateway (RFC 5549) needs RTA_VIA.
@@ -176,10 +152,7 @@ fn is_main_unicast(m: &RouteMessage) -> bool {
         .unwrap_or(u32::from(m.header.table));
     table == u32::from(RouteHeader::RT_TABLE_MAIN)
         && m.header.kind == RouteType::Unicast
-        && matches!(
-            m.header.address_family,
-            AddressFamily::Inet | AddressFamily::Inet6
-        )
+        && matches!(m.header.address_family, AddressFamily::Inet | AddressFamily::Inet6)
 }
 
 /// None for default routes (prefix length 0), except an IPv6 default route
@@ -188,12 +161,8 @@ fn is_main_unicast(m: &RouteMessage) -> bool {
 fn destination(m: &RouteMessage) -> Option<Cidr> {
     let prefix = m.header.destination_prefix_length;
     if prefix == 0 {
-        let v6_dev_only =
-            m.header.address_family == AddressFamily::Inet6 && gateway(&m.attributes).is_none();
-        return v6_dev_only.then_some(Cidr {
-            addr: IpAddr::V6(0u128.into()),
-            prefix: 0,
-        });
+        let v6_dev_only = m.header.address_family == AddressFamily::Inet6 && gateway(&m.attributes).is_none();
+        return v6_dev_only.then_some(Cidr { addr: IpAddr::V6(0u128.into()), prefix: 0 });
     }
     m.attributes.iter().find_map(|a| match a {
         RouteAttribute::Destination(addr) => ip(addr).map(|addr| Cidr { addr, prefix }),

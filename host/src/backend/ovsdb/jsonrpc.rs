@@ -131,20 +131,14 @@ impl Drop for Connection {
 
 impl Connection {
     /// Connect to `uri`; notifications arrive on the returned receiver.
-    pub async fn connect(
-        uri: &OvsdbUri,
-    ) -> CapResult<(Connection, mpsc::UnboundedReceiver<Notification>)> {
+    pub async fn connect(uri: &OvsdbUri) -> CapResult<(Connection, mpsc::UnboundedReceiver<Notification>)> {
         let fail = |why: String| {
-            CapError::failed(format!(
-                "cannot connect to OVSDB at {uri}: {why} (is ovsdb-server running?)"
-            ))
+            CapError::failed(format!("cannot connect to OVSDB at {uri}: {why} (is ovsdb-server running?)"))
         };
         let label = uri.to_string();
         let attempt = async {
             match uri {
-                OvsdbUri::Unix(path) => {
-                    UnixStream::connect(path).await.map(|s| Self::from_stream(s, label))
-                }
+                OvsdbUri::Unix(path) => UnixStream::connect(path).await.map(|s| Self::from_stream(s, label)),
                 OvsdbUri::Tcp(addr) => {
                     let s = TcpStream::connect(addr.as_str()).await?;
                     // Requests are small and latency-bound: never wait for Nagle.
@@ -203,10 +197,9 @@ impl Connection {
         }
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
             Ok(Ok(Ok(result))) => Ok(result),
-            Ok(Ok(Err(error))) => Err(CapError::failed(format!(
-                "OVSDB at {} rejected {method}: {error}",
-                self.shared.uri
-            ))),
+            Ok(Ok(Err(error))) => {
+                Err(CapError::failed(format!("OVSDB at {} rejected {method}: {error}", self.shared.uri)))
+            }
             Ok(Err(_)) => Err(self.shared.lost()),
             Err(_) => {
                 self.shared.state().pending.remove(&id);
@@ -232,8 +225,7 @@ impl Connection {
         ops: Vec<Value>,
         explain: impl FnOnce(&OpError) -> Option<CapError>,
     ) -> CapResult<Vec<Value>> {
-        let names: Vec<String> =
-            ops.iter().map(|o| o["op"].as_str().unwrap_or("?").to_string()).collect();
+        let names: Vec<String> = ops.iter().map(|o| o["op"].as_str().unwrap_or("?").to_string()).collect();
         let mut params = Vec::with_capacity(ops.len() + 1);
         params.push(Value::from(db));
         params.extend(ops);
@@ -247,10 +239,7 @@ impl Connection {
 
 /// The per-operation results, or the first failed operation (`Ok`) or a
 /// malformed reply (`Err`).
-fn check_results(
-    result: Value,
-    op_names: &[String],
-) -> Result<Vec<Value>, Result<OpError, String>> {
+fn check_results(result: Value, op_names: &[String]) -> Result<Vec<Value>, Result<OpError, String>> {
     let Value::Array(results) = result else {
         return Err(Err(format!("transact result is not an array: {}", short_json(&result))));
     };
@@ -405,8 +394,7 @@ mod tests {
 
     #[test]
     fn stream_split_at_every_byte() {
-        let text =
-            br#"{"id":1,"result":[{"a":"\u00e9 \"}{"}]} {"method":"echo","params":[],"id":"x"}"#;
+        let text = br#"{"id":1,"result":[{"a":"\u00e9 \"}{"}]} {"method":"echo","params":[],"id":"x"}"#;
         for cut in 0..=text.len() {
             let mut buf = text[..cut].to_vec();
             let mut got = drain_values(&mut buf).unwrap();
@@ -455,9 +443,7 @@ mod tests {
         let (client, server) = tokio::io::duplex(4096);
         let (conn, mut notes) = Connection::from_stream(client, "unix:/test/db.sock".into());
         let (mut srd, mut swr) = tokio::io::split(server);
-        swr.write_all(br#"{"method":"echo","params":["p"],"id":"e1"}{"method":"update","#)
-            .await
-            .unwrap();
+        swr.write_all(br#"{"method":"echo","params":["p"],"id":"e1"}{"method":"update","#).await.unwrap();
         swr.write_all(br#""params":[null,{}],"id":null}"#).await.unwrap();
         let call = tokio::spawn(async move {
             let r = conn.call("list_dbs", json!([])).await;

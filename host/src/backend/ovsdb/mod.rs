@@ -85,24 +85,12 @@ mod tests {
             let u: OvsdbUri = s.parse().unwrap();
             assert_eq!(u.to_string(), s);
         }
-        assert_eq!(
-            "unix:/x/db.sock".parse::<OvsdbUri>().unwrap(),
-            OvsdbUri::Unix("/x/db.sock".into())
-        );
+        assert_eq!("unix:/x/db.sock".parse::<OvsdbUri>().unwrap(), OvsdbUri::Unix("/x/db.sock".into()));
     }
 
     #[test]
     fn uri_errors_name_the_string() {
-        for s in [
-            "unix:",
-            "tcp:1.2.3.4",
-            "tcp::6640",
-            "tcp:h:0",
-            "tcp:h:x",
-            "ssl:h:1",
-            "ptcp:6640",
-            "/x",
-        ] {
+        for s in ["unix:", "tcp:1.2.3.4", "tcp::6640", "tcp:h:0", "tcp:h:x", "ssl:h:1", "ptcp:6640", "/x"] {
             let e = s.parse::<OvsdbUri>().unwrap_err();
             assert!(e.message.contains(s), "{e}");
             assert_eq!(e.kind, crate::error::ErrorKind::InvalidArgument);

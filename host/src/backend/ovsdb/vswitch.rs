@@ -113,12 +113,7 @@ impl Vswitch {
     }
 
     /// true = created; false = it existed and `may_exist`.
-    pub async fn create_bridge(
-        &self,
-        name: &IfName,
-        datapath: Datapath,
-        may_exist: bool,
-    ) -> CapResult<bool> {
+    pub async fn create_bridge(&self, name: &IfName, datapath: Datapath, may_exist: bool) -> CapResult<bool> {
         let ops = vec![
             wait_rows("Bridge", name, false),
             insert("Interface", "iface", json!({"name": name.as_str(), "type": "internal"})),
@@ -177,9 +172,7 @@ impl Vswitch {
                 select("Interface", json!([]), IFACE_COLUMNS),
             ])
             .await?;
-        let b = r[0]
-            .first()
-            .ok_or_else(|| CapError::not_found(format!("bridge {bridge} does not exist")))?;
+        let b = r[0].first().ok_or_else(|| CapError::not_found(format!("bridge {bridge} does not exist")))?;
         let members: HashSet<String> = uuid_set(&b["ports"]).into_iter().collect();
         let ifaces = by_uuid(&r[2]);
         let mut ports: Vec<PortInfo> = r[1]
@@ -202,11 +195,8 @@ impl Vswitch {
         let Some(pu) = uuid(&p["_uuid"]) else {
             return Ok(None);
         };
-        let mut ops = vec![select(
-            "Bridge",
-            json!([["ports", "includes", set([json!(["uuid", pu])])]]),
-            &["name"],
-        )];
+        let mut ops =
+            vec![select("Bridge", json!([["ports", "includes", set([json!(["uuid", pu])])]]), &["name"])];
         for iu in uuid_set(&p["interfaces"]) {
             ops.push(select("Interface", json!([["_uuid", "==", ["uuid", iu]]]), IFACE_COLUMNS));
         }
@@ -257,8 +247,7 @@ impl Vswitch {
         })
         .await?;
 
-        let r =
-            self.read(vec![select("Interface", where_name(name), &["ofport", "error"])]).await?;
+        let r = self.read(vec![select("Interface", where_name(name), &["ofport", "error"])]).await?;
         let row = r[0].first();
         let ofport = row.and_then(|i| opt_int(&i["ofport"]));
         let error = row.and_then(|i| opt_str(&i["error"]));
@@ -267,12 +256,10 @@ impl Vswitch {
         // (e.g. the bridge's datapath failed to open).
         let problem = match (error, ofport) {
             (Some(e), _) => Some(format!("ovs-vswitchd reported: {e}")),
-            (None, Some(-1)) => {
-                Some("ovs-vswitchd could not open the interface (ofport -1)".into())
+            (None, Some(-1)) => Some("ovs-vswitchd could not open the interface (ofport -1)".into()),
+            (None, None) => {
+                Some(format!("ovs-vswitchd did not attach it to bridge {bridge} (no ofport; see its log)"))
             }
-            (None, None) => Some(format!(
-                "ovs-vswitchd did not attach it to bridge {bridge} (no ofport; see its log)"
-            )),
             (None, Some(_)) => None,
         };
         if let Some(problem) = problem {
@@ -306,20 +293,13 @@ impl Vswitch {
                 select("Port", where_name(port), &["_uuid"]),
             ])
             .await?;
-        let (Some(b), Some(pu)) = (r[0].first(), r[1].first().and_then(|p| uuid(&p["_uuid"])))
-        else {
+        let (Some(b), Some(pu)) = (r[0].first(), r[1].first().and_then(|p| uuid(&p["_uuid"]))) else {
             return Ok(false);
         };
         if !uuid_set(&b["ports"]).contains(&pu) {
             return Ok(false);
         }
-        let ops = vec![mutate(
-            "Bridge",
-            where_name(bridge),
-            "ports",
-            "delete",
-            set([json!(["uuid", pu])]),
-        )];
+        let ops = vec![mutate("Bridge", where_name(bridge), "ports", "delete", set([json!(["uuid", pu])]))];
         self.change(&format!("del-port {bridge} {port}"), ops, |_| None).await?;
         Ok(true)
     }
@@ -374,8 +354,7 @@ impl Vswitch {
         let mut rx = self.inner.cur_cfg.clone();
         let limit = self.inner.apply_timeout;
         // Drop the watch guard at once: holding it would block the monitor task.
-        let applied =
-            tokio::time::timeout(limit, rx.wait_for(|c| *c >= next_cfg)).await.map(|r| r.map(drop));
+        let applied = tokio::time::timeout(limit, rx.wait_for(|c| *c >= next_cfg)).await.map(|r| r.map(drop));
         match applied {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(self.inner.conn.lost_error()),
@@ -469,9 +448,7 @@ fn by_uuid(rows: &[Value]) -> HashMap<String, &Value> {
 /// The members of a set column: a lone atom stands for a one-element set.
 fn members(v: &Value) -> Vec<&Value> {
     match v.as_array() {
-        Some(a) if a.len() == 2 && a[0] == "set" => {
-            a[1].as_array().map_or(vec![], |m| m.iter().collect())
-        }
+        Some(a) if a.len() == 2 && a[0] == "set" => a[1].as_array().map_or(vec![], |m| m.iter().collect()),
         _ if v.is_null() => vec![],
         _ => vec![v],
     }
@@ -505,10 +482,7 @@ fn str_map(v: &Value) -> BTreeMap<String, String> {
         Some([tag, Value::Array(pairs)]) if tag == "map" => pairs.as_slice(),
         _ => &[],
     };
-    pairs
-        .iter()
-        .filter_map(|kv| Some((kv[0].as_str()?.to_string(), kv[1].as_str()?.to_string())))
-        .collect()
+    pairs.iter().filter_map(|kv| Some((kv[0].as_str()?.to_string(), kv[1].as_str()?.to_string()))).collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 
 use std::hint::black_box;
 
-use ovs_run_sdk::{bridges, log, Args, Error};
+use ovs_run_sdk::net::{Cidr, IfName, IpAddr};
+use ovs_run_sdk::{bridges, links, log, ports, routes, Args, Error, PortOptions, Route, Target};
 
 const USAGE: &str = "\
 Usage: hostile MODE [N] [KIND]
@@ -16,15 +17,15 @@ Modes:
   socket      connect to 127.0.0.1:9 (Ok only if that worked)
   trap        panic
   recurse     recurse without bound
-  calls N [KIND]  make N host calls; KIND is log (default) or list-bridges";
+  calls N [KIND]  make N host calls; KIND is log (default) or list-bridges
+  netns-attach BRIDGE NETNS CIDR GATEWAY
+              attach NETNS's eth0 to BRIDGE with address CIDR and a default
+              route via GATEWAY (for tests without Docker)";
 
 const MIB: usize = 1 << 20;
 
 fn main(args: Args) -> Result<(), Error> {
-    let mode = args
-        .positional()
-        .first()
-        .ok_or_else(|| args.usage_error("missing argument MODE"))?;
+    let mode = args.positional().first().ok_or_else(|| args.usage_error("missing argument MODE"))?;
     match mode.as_str() {
         "loop" => spin(),
         "membomb" => membomb(),
@@ -58,6 +59,7 @@ fn main(args: Args) -> Result<(), Error> {
             Err(Error::msg(format!("recurse returned at depth {depth}")))
         }
         "calls" => calls(&args),
+        "netns-attach" => netns_attach(&args),
         other => Err(args.usage_error(format!("unknown mode '{other}'"))),
     }
 }
@@ -75,11 +77,9 @@ fn membomb() -> Result<(), Error> {
     loop {
         let mut chunk: Vec<u8> = Vec::new();
         if chunk.try_reserve_exact(MIB).is_err() || chunks.try_reserve(1).is_err() {
-            println!("membomb: allocation failed after {} MiB", chunks.len());
-            return Err(Error::msg(format!(
-                "membomb: out of memory after {} MiB",
-                chunks.len()
-            )));
+            // A trap, not an error return: the host must see a script that
+            // ran into its memory cap, whether its limiter traps or refuses.
+            panic!("membomb: allocation failed after {} MiB", chunks.len());
         }
         // Writing every page makes the memory real, not just reserved.
         chunk.resize(MIB, chunks.len() as u8 | 1);
@@ -99,9 +99,7 @@ fn calls(args: &Args) -> Result<(), Error> {
         [mode, n, kind] => [mode.as_str(), n.as_str(), kind.as_str()],
         _ => return Err(args.usage_error("calls needs N")),
     };
-    let n: u64 = n
-        .parse()
-        .map_err(|e| Error::invalid(format!("N: '{n}': {e}")))?;
+    let n: u64 = n.parse().map_err(|e| Error::invalid(format!("N: '{n}': {e}")))?;
     for i in 0..n {
         match kind {
             "log" => log::debug(format!("call {i}")),
@@ -112,6 +110,20 @@ fn calls(args: &Args) -> Result<(), Error> {
         }
     }
     println!("calls={n}");
+    Ok(())
+}
+
+/// attach's steps against a named netns, which `attach` (containers only) cannot reach.
+fn netns_attach(args: &Args) -> Result<(), Error> {
+    let [_, bridge, netns, cidr, gateway] = args.exact(["MODE", "BRIDGE", "NETNS", "CIDR", "GATEWAY"])?;
+    let bridge: IfName = bridge.parse()?;
+    let cidr: Cidr = cidr.parse()?;
+    let gateway: IpAddr = gateway.parse()?;
+    let target = Target::netns(netns.as_str());
+    let port = ports::add(&bridge, &target, "eth0", &PortOptions::new())?;
+    links::set_address(&target, "eth0", &cidr)?;
+    routes::add(&target, &Route::default_route().via(gateway).dev("eth0"))?;
+    println!("netns-attach: {target} eth0 {cidr} via {gateway}, port {}", port.name);
     Ok(())
 }
 
