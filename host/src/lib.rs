@@ -1,6 +1,7 @@
 //! ovs-run: run network automation written as sandboxed WebAssembly components.
 //!
 //! The layers, outermost first, each a folder or file here:
+//! - [`runner`]: one run of a script: gate, engine, rollback.
 //! - [`engine`]: wasmtime, the sandbox (WASI with nothing open, limits), the compile cache.
 //! - [`capabilities`]: one module per WIT interface; turns Wasm values into typed requests.
 //! - [`gate`]: the single choke point every capability call passes: policy check,
@@ -17,6 +18,7 @@ pub mod error;
 pub mod gate;
 pub mod journal;
 pub mod policy;
+pub mod runner;
 pub mod sandbox;
 pub mod types;
 pub mod verbose;

@@ -20,7 +20,7 @@ use crate::verbose;
 
 pub use self::cache::{CacheEvent, CompileCache};
 pub use self::outcome::{Outcome, TrapReason};
-use self::state::RunState;
+pub use self::state::RunState;
 
 /// Epoch tick: the resolution of `--timeout`.
 const TICK: Duration = Duration::from_millis(10);

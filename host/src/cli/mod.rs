@@ -1,0 +1,157 @@
+//! The `ovs-run` command line: the argument definitions and the dispatch to
+//! each command. Running a script lives in [`run`]; each other command in the
+//! module that owns its feature. Exit status: 0 ok; 1 the script returned an
+//! error; 2 usage error or a script that cannot be loaded; 3 the script
+//! trapped or hit a limit.
+
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::{sandbox, verbose};
+
+pub const EXIT_SCRIPT_ERROR: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_TRAP: i32 = 3;
+
+const AFTER_HELP: &str = "\
+Everything after SCRIPT is passed to the script unchanged, hyphens included:
+options for ovs-run go before SCRIPT.
+
+Examples:
+  # attach container web to br0, like `ovs-docker add-port`
+  ovs-run scripts/attach.wasm br0 eth0 web --ipaddress=172.17.0.2/16 --gateway=172.17.42.1
+  # show what it would do, without Docker or OVS
+  ovs-run --dry-run --assume-container web scripts/attach.wasm br0 eth0 web --ipaddress=10.1.0.2/24
+  # try ovs-run against a private Open vSwitch
+  eval $(ovs-run sandbox up) && ovs-run scripts/seed-demo.wasm --container web
+
+Exit status: 0 ok, 1 the script reported an error, 2 usage error or a script
+that cannot be loaded, 3 the script trapped or hit a limit (--timeout, --memory).
+A script that fails (1 or 3) has its changes rolled back unless --no-rollback.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ovs-run",
+    version,
+    about = "Run sandboxed WebAssembly network scripts against Open vSwitch, netlink and Docker",
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The script: a WebAssembly component (e.g. scripts/attach.wasm)
+    #[arg(value_name = "SCRIPT", required = true)]
+    pub script: Option<PathBuf>,
+
+    /// Arguments for the script
+    #[arg(value_name = "SCRIPT-ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub script_args: Vec<String>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// OVSDB to use: unix:PATH or tcp:HOST:PORT [default: unix:$OVS_RUNDIR/db.sock, else unix:/var/run/openvswitch/db.sock]
+    #[arg(long, value_name = "URI")]
+    pub ovsdb: Option<String>,
+
+    /// Docker API: unix:///PATH or tcp://HOST:PORT [default: $DOCKER_HOST, else unix:///var/run/docker.sock]
+    #[arg(long, value_name = "URI")]
+    pub docker: Option<String>,
+
+    /// Datapath for bridges a script creates with the host default [default: system if the openvswitch kernel module is loaded, else netdev]
+    #[arg(long, value_name = "TYPE", value_parser = ["system", "netdev"])]
+    pub datapath: Option<String>,
+
+    /// Stop the script after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value = "60")]
+    pub timeout: f64,
+
+    /// Memory cap for the script, in MiB
+    #[arg(long, value_name = "MIB", default_value = "64")]
+    pub memory: usize,
+
+    /// Seconds to wait for ovs-vswitchd to apply each OVSDB change
+    #[arg(long, value_name = "SECONDS", default_value = "10")]
+    pub apply_timeout: f64,
+
+    /// Change nothing: print the plan of what the script would do
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// In a dry-run, pretend container NAME runs (optionally with labels): NAME[,KEY=VALUE...]
+    #[arg(long, value_name = "NAME[,KEY=VALUE...]")]
+    pub assume_container: Vec<String>,
+
+    /// Print the plan (dry-run) or the changes made, and the outcome, as JSON on stdout (the script's own stdout then goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Keep the changes of a failed script instead of rolling them back
+    #[arg(long)]
+    pub no_rollback: bool,
+
+    /// Compile cache directory [default: /var/cache/ovs-run for root]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Do not use the compile cache
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Most capability calls one run may make
+    #[arg(long, value_name = "N", default_value = "100000")]
+    pub max_calls: u64,
+
+    /// More output: -v shows the script's info logs and what ovs-run does, -vv debug
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Show only the script's error logs
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// A private Open vSwitch (ovsdb-server + ovs-vswitchd) to try ovs-run without touching the host's switch
+    Sandbox {
+        #[command(subcommand)]
+        action: sandbox::Action,
+    },
+}
+
+/// Parse the command line and run; returns the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    verbose::set_level(cli.run.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ovs-run: cannot start the runtime: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    match cli.command {
+        Some(Command::Sandbox { action }) => sandbox::run(action),
+        None => {
+            let script = cli.script.expect("clap requires SCRIPT");
+            rt.block_on(run::run_script(script, cli.script_args, cli.run))
+        }
+    }
+}
