@@ -40,10 +40,16 @@ impl Gate {
         &self.backend
     }
 
+    /// Keep this run's journal in `journal` (e.g. one written to disk).
+    pub fn with_journal(self, journal: Journal) -> Self {
+        *self.journal() = journal;
+        self
+    }
+
     /// Carry out one change: authorize, journal, apply.
     pub async fn apply(&self, op: Op) -> CapResult<Applied> {
         self.policy.authorize(&Request::Apply(&op))?;
-        let idx = self.journal().begin(&op);
+        let idx = self.journal().begin(&op)?;
         let result = self.backend.apply(&op).await;
         self.journal().finish(idx, &result);
         result.map_err(|e| e.context(op.action()))
@@ -56,6 +62,11 @@ impl Gate {
 
     pub fn has_changes(&self) -> bool {
         self.journal().has_changes()
+    }
+
+    /// The run is over; `clean`: nothing is left that a recovery should undo.
+    pub fn close_journal(&self, clean: bool) {
+        self.journal().close(clean);
     }
 
     /// Undo this run's changes, newest first.

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
 use super::docker::Docker;
 use super::netlink::Netlink;
@@ -29,7 +29,9 @@ pub struct SystemConfig {
 
 pub struct SystemBackend {
     cfg: SystemConfig,
-    ovs: OnceCell<Vswitch>,
+    /// Reconnected when ovsdb-server went away: a restarted server costs the
+    /// call that was in flight, not the rest of the run (nor its rollback).
+    ovs: Mutex<Option<Vswitch>>,
     netlink: OnceCell<Netlink>,
     docker: Docker,
 }
@@ -37,11 +39,19 @@ pub struct SystemBackend {
 impl SystemBackend {
     pub fn new(cfg: SystemConfig) -> Self {
         let docker = Docker::new(&cfg.docker);
-        Self { cfg, ovs: OnceCell::new(), netlink: OnceCell::new(), docker }
+        Self { cfg, ovs: Mutex::new(None), netlink: OnceCell::new(), docker }
     }
 
-    async fn ovs(&self) -> CapResult<&Vswitch> {
-        self.ovs.get_or_try_init(|| Vswitch::connect(&self.cfg.ovsdb, self.cfg.apply_timeout)).await
+    async fn ovs(&self) -> CapResult<Vswitch> {
+        let mut ovs = self.ovs.lock().await;
+        match &*ovs {
+            Some(v) if !v.is_closed() => Ok(v.clone()),
+            _ => {
+                let v = Vswitch::connect(&self.cfg.ovsdb, self.cfg.apply_timeout).await?;
+                *ovs = Some(v.clone());
+                Ok(v)
+            }
+        }
     }
 
     async fn nl(&self) -> CapResult<&Netlink> {
@@ -72,6 +82,11 @@ impl SystemBackend {
             match ovs.add_port(bridge, &spec).await {
                 Ok(info) => info,
                 Err(e) => {
+                    // A change committed but not applied in time (ovs-vswitchd
+                    // down) leaves its row: take it out again too.
+                    if e.kind != crate::error::ErrorKind::AlreadyExists {
+                        let _ = ovs.del_port(bridge, port).await;
+                    }
                     // Deleting the host end takes the peer with it.
                     if let Err(cleanup) = nl.delete_link(&Target::Host, port).await {
                         return Err(e.context(format!("(and removing veth {port} failed: {cleanup})")));
@@ -88,6 +103,11 @@ impl SystemBackend {
     async fn del_port(&self, bridge: &IfName, port: &IfName) -> CapResult<Applied> {
         let ovs = self.ovs().await?;
         let Some(info) = ovs.ports(bridge).await?.into_iter().find(|p| p.name == port.as_str()) else {
+            // No OVS row, but a run that died between making the veth and
+            // adding it leaves the veth: remove it when the name is one ours.
+            if is_generated_port_name(port) && self.nl().await?.delete_link(&Target::Host, port).await? {
+                return Ok(Applied::irreversible());
+            }
             return Ok(Applied::unchanged());
         };
         ovs.del_port(bridge, port).await?;
@@ -96,6 +116,16 @@ impl SystemBackend {
         }
         Ok(Applied::irreversible())
     }
+}
+
+/// Whether `name` has the shape of [`super::host_port_name`]'s names, so a
+/// cleanup never deletes a host interface ovs-run did not make.
+fn is_generated_port_name(name: &IfName) -> bool {
+    let n = name.as_str();
+    n.len() == 15
+        && n.starts_with("ovr")
+        && n.ends_with("_l")
+        && n[3..13].chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// The port name is derived from (target, ifname), so an existing port of

@@ -4,6 +4,7 @@
 //! error; 2 usage error or a script that cannot be loaded; 3 the script
 //! trapped or hit a limit.
 
+mod recover;
 mod run;
 
 use std::path::PathBuf;
@@ -107,6 +108,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Where runs keep their journals (a killed run is rolled back from it by the next ovs-run) [default: /run/ovs-run/journal for root]
+    #[arg(long, value_name = "DIR", env = "OVS_RUN_JOURNAL_DIR")]
+    pub journal_dir: Option<PathBuf>,
+
     /// Most capability calls one run may make
     #[arg(long, value_name = "N", default_value = "100000")]
     pub max_calls: u64,
@@ -126,6 +131,15 @@ pub enum Command {
     Sandbox {
         #[command(subcommand)]
         action: sandbox::Action,
+    },
+    /// Roll back runs that were killed before they finished (every script run also does this first)
+    Recover {
+        /// Only show what would be undone
+        #[arg(long)]
+        list: bool,
+        /// Journal directory [default: /run/ovs-run/journal for root]
+        #[arg(long, value_name = "DIR", env = "OVS_RUN_JOURNAL_DIR")]
+        journal_dir: Option<PathBuf>,
     },
 }
 
@@ -149,6 +163,14 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Some(Command::Sandbox { action }) => sandbox::run(action),
+        Some(Command::Recover { list, journal_dir }) => {
+            let dir = journal_dir.unwrap_or_else(crate::journal::store::default_dir);
+            if rt.block_on(recover::recover_all(&dir, list, false)) {
+                0
+            } else {
+                1
+            }
+        }
         None => {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
@@ -14,6 +14,8 @@ use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::backend::{docker, Backend, Op};
 use crate::capabilities::LogLevel;
 use crate::engine::{cache, CompileCache, Engine, Limits, Outcome, TrapReason};
+use crate::journal::store::{self, Header, JournalFile};
+use crate::journal::Journal;
 use crate::policy::AllowAll;
 use crate::runner::{self, RunConfig, RunResult};
 use crate::types::Datapath;
@@ -73,6 +75,31 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         max_calls: opts.max_calls,
         stdout_to_stderr: opts.json,
     };
+    let journal = if opts.dry_run {
+        Journal::default()
+    } else {
+        let dir = opts.journal_dir.clone().unwrap_or_else(store::default_dir);
+        // A run that died earlier is rolled back before this one starts.
+        super::recover::recover_all(&dir, false, true).await;
+        let header = Header {
+            version: 1,
+            pid: std::process::id(),
+            started: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0),
+            script: script.display().to_string(),
+            ovsdb: ovsdb_uri(&opts).map(|u| u.to_string()).unwrap_or_default(),
+            docker: opts.docker.clone().unwrap_or_else(docker::default_uri),
+            apply_timeout_ms: (opts.apply_timeout * 1000.0) as u64,
+        };
+        match JournalFile::create(&dir, &header) {
+            Ok(f) => Journal::on_disk(f),
+            Err(e) => {
+                return usage(format!(
+                    "cannot create a journal in {}: {e} (see --journal-dir)",
+                    dir.display()
+                ))
+            }
+        }
+    };
     let cfg = RunConfig {
         backend,
         policy: Arc::new(AllowAll),
@@ -80,17 +107,23 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         log_level,
         limits,
         rollback: !opts.no_rollback,
+        journal,
+        stop_on_signals: true,
     };
     let result = runner::run(&engine, &pre, &args, cfg).await;
     report(&result, &opts)
 }
 
 /// The dry-run model (starting from the real system when OVSDB answers) or the real system.
+fn ovsdb_uri(opts: &RunArgs) -> Result<OvsdbUri, String> {
+    match &opts.ovsdb {
+        Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}")),
+        None => Ok(ovsdb::default_uri()),
+    }
+}
+
 async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
-    let ovsdb: OvsdbUri = match &opts.ovsdb {
-        Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}"))?,
-        None => ovsdb::default_uri(),
-    };
+    let ovsdb = ovsdb_uri(opts)?;
     let system = || {
         Arc::new(SystemBackend::new(SystemConfig {
             ovsdb: ovsdb.clone(),
@@ -148,7 +181,7 @@ fn report(result: &RunResult, opts: &RunArgs) -> i32 {
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if opts.dry_run {
-        print_plan(&changes, code == 0);
+        print_plan(changes, code == 0);
     } else if verbose::level() > 0 {
         for (i, op) in changes.iter().enumerate() {
             eprintln!("ovs-run: done {}. {op}", i + 1);
@@ -194,6 +227,7 @@ fn trap_status(r: TrapReason) -> &'static str {
         TrapReason::Memory => "memory-limit",
         TrapReason::StackOverflow => "stack-overflow",
         TrapReason::CallLimit => "call-limit",
+        TrapReason::Interrupted => "interrupted",
         TrapReason::Trap => "trap",
     }
 }

@@ -78,6 +78,11 @@ impl Vswitch {
         Ok(Vswitch { inner: Arc::new(Inner { conn, cur_cfg: rx, apply_timeout }) })
     }
 
+    /// The connection is gone (server restarted or stopped): connect anew.
+    pub fn is_closed(&self) -> bool {
+        self.inner.conn.is_closed()
+    }
+
     pub fn uri(&self) -> &str {
         self.inner.conn.uri()
     }
@@ -144,6 +149,15 @@ impl Vswitch {
         match done {
             Ok(_) => Ok(true),
             Err(_) if existed && may_exist => Ok(false),
+            // Another client created it between our check and our insert.
+            Err(e) if may_exist && e.kind == crate::error::ErrorKind::AlreadyExists => {
+                let exists = self.bridges().await?.iter().any(|b| b.name == name.as_str());
+                if exists {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
             Err(e) => Err(e),
         }
     }
@@ -507,5 +521,53 @@ mod tests {
         let upd = json!({"Open_vSwitch": {"u1": {"new": {"cur_cfg": 9}, "old": {"cur_cfg": 8}}}});
         assert_eq!(cur_cfg_of(&upd), Some(9));
         assert_eq!(cur_cfg_of(&json!({})), None);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![Just("set".to_string()), Just("map".to_string()), Just("uuid".to_string()), ".{0,6}"]
+                .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("name"),
+                        Just("interfaces"),
+                        Just("trunks"),
+                        Just("tag"),
+                        Just("external_ids"),
+                        Just("ofport"),
+                        Just("error")
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// Rows as a (buggy or hostile) server might send them.
+        #[test]
+        fn row_decoding_never_panics(port in json(), iface in json()) {
+            let ifaces: HashMap<String, &Value> = [("u".to_string(), &iface)].into();
+            let _ = super::port_info(&port, "br0", &ifaces);
+            let _ = super::cur_cfg_of(&port);
+        }
     }
 }
