@@ -102,7 +102,12 @@ impl SystemBackend {
 
     async fn del_port(&self, bridge: &IfName, port: &IfName) -> CapResult<Applied> {
         let ovs = self.ovs().await?;
-        let Some(info) = ovs.ports(bridge).await?.into_iter().find(|p| p.name == port.as_str()) else {
+        // A bridge that is gone has no ports to remove (an undo must not fail on it).
+        let ports = match ovs.ports(bridge).await {
+            Err(e) if e.kind == crate::error::ErrorKind::NotFound => vec![],
+            r => r?,
+        };
+        let Some(info) = ports.into_iter().find(|p| p.name == port.as_str()) else {
             // No OVS row, but a run that died between making the veth and
             // adding it leaves the veth: remove it when the name is one ours.
             if is_generated_port_name(port) && self.nl().await?.delete_link(&Target::Host, port).await? {
