@@ -9,6 +9,7 @@
 //! - [`policy`] and [`journal`]: what the gate consults and records (rollback lives in the journal).
 //! - [`backend`]: the [`backend::Backend`] trait and its implementations: the dry-run
 //!   planner and the real system (OVSDB, netlink, Docker). No backend knows Wasm.
+//! - [`vetting`]: inspecting, signing and verifying scripts before they run.
 
 pub mod backend;
 pub mod capabilities;
@@ -22,3 +23,4 @@ pub mod runner;
 pub mod sandbox;
 pub mod types;
 pub mod verbose;
+pub mod vetting;

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::vetting::cli as vetting;
 use crate::{sandbox, verbose};
 
 pub const EXIT_SCRIPT_ERROR: i32 = 1;
@@ -26,6 +27,9 @@ Examples:
   ovs-run scripts/attach.wasm br0 eth0 web --ipaddress=172.17.0.2/16 --gateway=172.17.42.1
   # show what it would do, without Docker or OVS
   ovs-run --dry-run --assume-container web scripts/attach.wasm br0 eth0 web --ipaddress=10.1.0.2/24
+  # review a script, then run exactly the reviewed bytes, signed by a trusted key
+  ovs-run inspect scripts/attach.wasm
+  ovs-run --require-signed scripts/attach.wasm@sha256:HEX br0 eth0 web
   # try ovs-run against a private Open vSwitch
   eval $(ovs-run sandbox up) && ovs-run scripts/seed-demo.wasm --container web
 
@@ -46,7 +50,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The script: a WebAssembly component (e.g. scripts/attach.wasm)
+    /// The script: a WebAssembly component (e.g. scripts/attach.wasm), optionally pinned: SCRIPT@sha256:HEX
     #[arg(value_name = "SCRIPT", required = true)]
     pub script: Option<PathBuf>,
 
@@ -116,6 +120,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value = "100000")]
     pub max_calls: u64,
 
+    /// Refuse the script unless a key of the trust store signed exactly these bytes (checked before it is compiled)
+    #[arg(long)]
+    pub require_signed: bool,
+
+    /// Trust store for --require-signed: a directory of public keys (*.pub) [default: /etc/ovs-run/trusted-keys]
+    #[arg(long, value_name = "DIR")]
+    pub trust: Option<PathBuf>,
+
     /// More output: -v shows the script's info logs and what ovs-run does, -vv debug
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -127,6 +139,22 @@ pub struct RunArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Review a script without running it: digest, metadata, capabilities it imports, WIT world, signatures
+    Inspect(vetting::InspectArgs),
+    /// Signing keys: generate a key pair, list a trust store, show a key's id
+    Key {
+        #[command(subcommand)]
+        action: vetting::KeyAction,
+    },
+    /// Sign a script with a secret key (a script can carry several signatures)
+    Sign(vetting::SignArgs),
+    /// Check that a key of the trust store signed a script, and that it has not changed since
+    Verify(vetting::VerifyArgs),
+    /// Embed metadata (name, version, description, authors, source, usage) in a script before signing it
+    Metadata {
+        #[command(subcommand)]
+        action: vetting::MetadataAction,
+    },
     /// A private Open vSwitch (ovsdb-server + ovs-vswitchd) to try ovs-run without touching the host's switch
     Sandbox {
         #[command(subcommand)]
@@ -171,6 +199,11 @@ pub fn main() -> i32 {
                 1
             }
         }
+        Some(Command::Inspect(args)) => vetting::inspect(args),
+        Some(Command::Key { action }) => vetting::key(action),
+        Some(Command::Sign(args)) => vetting::sign(args),
+        Some(Command::Verify(args)) => vetting::verify(args),
+        Some(Command::Metadata { action }) => vetting::metadata(action),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))

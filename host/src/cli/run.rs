@@ -20,6 +20,7 @@ use crate::policy::AllowAll;
 use crate::runner::{self, RunConfig, RunResult};
 use crate::types::Datapath;
 use crate::verbose;
+use crate::vetting::{self, RequireSigned, ScriptRef, TrustStore};
 
 fn usage(msg: impl std::fmt::Display) -> i32 {
     eprintln!("ovs-run: {msg}");
@@ -36,10 +37,19 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
     if !(opts.apply_timeout > 0.0 && opts.apply_timeout <= 3600.0) {
         return usage(format!("--apply-timeout {} must be between 0 and 3600 seconds", opts.apply_timeout));
     }
-    let bytes = match std::fs::read(&script) {
-        Ok(b) => b,
-        Err(e) => return usage(format!("cannot read script {}: {e}", script.display())),
+    let script = match ScriptRef::parse(&script) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
     };
+    let bytes = match std::fs::read(&script.path) {
+        Ok(b) => b,
+        Err(e) => return usage(format!("cannot read script {}: {e}", script.path.display())),
+    };
+    // Vetting reads the bytes only: a refused script is never compiled.
+    if let Err(msg) = vet(&script, &bytes, &opts) {
+        return usage(format!("{}: refused: {msg}", script.path.display()));
+    }
+    let script = script.path;
     let backend = match make_backend(&opts).await {
         Ok(b) => b,
         Err(msg) => return usage(msg),
@@ -112,6 +122,31 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
     };
     let result = runner::run(&engine, &pre, &args, cfg).await;
     report(&result, &opts)
+}
+
+/// The digest pin, then the signatures (required with --require-signed; with
+/// --trust alone, only reported with -v).
+fn vet(script: &ScriptRef, bytes: &[u8], opts: &RunArgs) -> Result<(), String> {
+    if let Some(pin) = &script.pin {
+        vetting::check_pin(bytes, pin).map_err(|e| e.to_string())?;
+        verbose!(1, "sha256 matches the pin {pin}");
+    }
+    if !opts.require_signed && opts.trust.is_none() {
+        return Ok(());
+    }
+    let dir = opts.trust.clone().unwrap_or_else(vetting::trust::default_dir);
+    let trust = TrustStore::open(&dir).map_err(|e| e.to_string())?;
+    let v =
+        vetting::check(bytes, &trust, RequireSigned::from(opts.require_signed)).map_err(|e| e.to_string())?;
+    for s in &v.signatures.signatures {
+        if let (Some(id), vetting::SignatureStatus::Trusted { key_file }) = (&s.key_id, &s.status) {
+            verbose!(1, "signed by trusted key {id} ({key_file})");
+        }
+    }
+    if v.signed_by.is_empty() {
+        verbose!(1, "signatures: {:?} (not required without --require-signed)", v.verdict);
+    }
+    Ok(())
 }
 
 /// The dry-run model (starting from the real system when OVSDB answers) or the real system.
