@@ -40,6 +40,16 @@ impl SystemBackend {
         Self { cfg, ovs: OnceCell::new(), netlink: OnceCell::new(), docker }
     }
 
+    /// Docker, for what the [`Backend`] trait does not cover (events, start times).
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Netlink, for what the [`Backend`] trait does not cover (veth ends).
+    pub async fn netlink(&self) -> CapResult<&Netlink> {
+        self.nl().await
+    }
+
     async fn ovs(&self) -> CapResult<&Vswitch> {
         self.ovs.get_or_try_init(|| Vswitch::connect(&self.cfg.ovsdb, self.cfg.apply_timeout)).await
     }
