@@ -177,7 +177,11 @@ fn restart_brings_a_bound_attachment_back() {
     let a = script("attach");
 
     // bind runs the script now, and records the binding.
-    let r = bind(&ovs, st.path(), &[&c.name, a.to_str().unwrap(), &br, "eth0", "{container}", "--ipaddress=10.71.0.2/24"]);
+    let r = bind(
+        &ovs,
+        st.path(),
+        &[&c.name, a.to_str().unwrap(), &br, "eth0", "{container}", "--ipaddress=10.71.0.2/24"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let id = bound_id(&r);
     let port = port_of(&ovs, &c.name, "eth0").expect("bind attached the container now");
@@ -186,8 +190,11 @@ fn restart_brings_a_bound_attachment_back() {
 
     let mut w = Watcher::start(&ovs, st.path());
     let old_pid = c.pid();
+    let t = Instant::now();
     docker(&["restart", "-t", "0", &c.name]);
+    let restarted = t.elapsed();
     w.wait_for(&format!("applied binding {id}"), Duration::from_secs(30));
+    eprintln!("docker restart took {restarted:?}; attached again {:?} after it began", t.elapsed());
     assert_ne!(c.pid(), old_pid, "a new init process, so a new network namespace");
 
     // The old row was removed and the port made again under the same name.
@@ -259,6 +266,31 @@ fn gc_collects_dead_ports_of_ovs_run_and_ovs_docker_and_nothing_else() {
     let err = ovs.vsctl(&["get", "interface", &broken, "error"]);
     assert!(err.contains("No such device") || err.contains("could not open"), "really in error: {err}");
 
+    // A container whose eth0 was moved into another namespace: its port
+    // leads somewhere the container is not.
+    let moved = Container::start();
+    attach(&ovs, &br, "eth0", &moved.name, &[]);
+    let elsewhere = Netns::new();
+    sh("nsenter", &["-t", &moved.pid(), "-n", "ip", "link", "set", "eth0", "netns", &elsewhere.name]);
+    let moved_port = port_of(&ovs, &moved.name, "eth0").unwrap();
+
+    // A port as ovs-docker leaves it between `add-port` and moving the peer
+    // into the container: both veth ends still in the host. Not dead yet.
+    let setup = unique("tls");
+    sh("ip", &["link", "add", &setup, "type", "veth", "peer", "name", &format!("{setup}p")]);
+    let _cleanup2 = LinkGuard(setup.clone());
+    ovs.vsctl(&[
+        "add-port",
+        &br,
+        &setup,
+        "--",
+        "set",
+        "interface",
+        &setup,
+        &format!("external_ids:container_id={}", live.name),
+        "external_ids:container_iface=eth5",
+    ]);
+
     docker(&["rm", "-f", &gone.name]);
     docker(&["stop", "-t", "0", &stopped.name]);
     docker(&["rm", "-f", &by_ovs_docker.name]);
@@ -267,19 +299,25 @@ fn gc_collects_dead_ports_of_ovs_run_and_ovs_docker_and_nothing_else() {
     let snap = ovs.snapshot();
     let r = lc(&ovs, &["gc", "--dry-run"]);
     assert_eq!(r.code, 0, "{r:?}");
-    for p in &dead {
-        assert!(r.stdout.lines().any(|l| l.starts_with("would remove port") && l.contains(p.as_str())), "{p}: {r:?}");
+    for p in dead.iter().chain([&moved_port]) {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with("would remove port") && l.contains(p.as_str())),
+            "{p}: {r:?}"
+        );
     }
-    assert_eq!(r.stdout.lines().count(), 3, "{r:?}");
+    assert_eq!(r.stdout.lines().count(), 4, "{r:?}");
     assert_eq!(ovs.snapshot(), snap, "dry run changed nothing");
 
     let r = lc(&ovs, &["gc", "--bridge", &br]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.stdout.lines().filter(|l| l.starts_with("removed port")).count(), 3, "{r:?}");
-    assert!(r.stdout.contains("the container is gone") && r.stdout.contains("the container is not running"), "{r:?}");
+    assert_eq!(r.stdout.lines().filter(|l| l.starts_with("removed port")).count(), 4, "{r:?}");
+    for why in ["the container is gone", "the container is not running", "does not lead into the container's"]
+    {
+        assert!(r.stdout.contains(why), "{why}: {r:?}");
+    }
     let mut left = ports(&ovs, &br);
     left.sort();
-    let mut want = vec![live_port.clone(), plain.clone(), broken.clone()];
+    let mut want = vec![live_port.clone(), plain.clone(), broken.clone(), setup.clone()];
     want.sort();
     assert_eq!(left, want, "exactly the dead container ports went");
     for p in &dead {
@@ -323,7 +361,8 @@ fn a_watcher_started_after_missed_events_reconciles() {
     assert!(!restarted.ip(&["link"]).contains("eth0"), "the restart took the veth");
 
     let w = Watcher::start(&ovs, st.path());
-    let line = w.seen.iter().find(|l| l.starts_with("reconciled:")).cloned().expect("reconciled before watching");
+    let line =
+        w.seen.iter().find(|l| l.starts_with("reconciled:")).cloned().expect("reconciled before watching");
     assert!(line.contains("removed 2 dead port(s), applied 1 binding(s), 0 failed"), "{line}\n{:?}", w.seen);
 
     assert!(!ports(&ovs, &br).contains(&gone_port), "the removed container's port is gone");
@@ -359,7 +398,15 @@ fn a_failing_binding_is_not_recorded_and_leaves_nothing() {
     let r = bind(
         &ovs,
         st.path(),
-        &[&c.name, a.to_str().unwrap(), &br, "eth0", &c.name, "--ipaddress=10.74.0.2/24", "--gateway=10.99.0.1"],
+        &[
+            &c.name,
+            a.to_str().unwrap(),
+            &br,
+            "eth0",
+            &c.name,
+            "--ipaddress=10.74.0.2/24",
+            "--gateway=10.99.0.1",
+        ],
     );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("failed binding") && r.stderr.contains("binding not recorded"), "{r:?}");
@@ -394,16 +441,25 @@ fn bindings_list_unbind_and_labels() {
     let label = format!("ovsrt.test={}", unique("l"));
 
     // --no-run: recorded, nothing attached yet; the same binding twice is one.
-    let r = bind(&ovs, st.path(), &["--no-run", "--label", &label, a.to_str().unwrap(), &br, "eth1", "{container}"]);
+    let r = bind(
+        &ovs,
+        st.path(),
+        &["--no-run", "--label", &label, a.to_str().unwrap(), &br, "eth1", "{container}"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let id = bound_id(&r);
-    let r2 = bind(&ovs, st.path(), &["--no-run", "--label", &label, a.to_str().unwrap(), &br, "eth1", "{container}"]);
+    let r2 = bind(
+        &ovs,
+        st.path(),
+        &["--no-run", "--label", &label, a.to_str().unwrap(), &br, "eth1", "{container}"],
+    );
     assert!(r2.code == 0 && r2.stdout.contains("already bound"), "{r2:?}");
     assert!(ports(&ovs, &br).is_empty());
     let r = lc(&ovs, &["bindings", "--state-dir", path(st.path())]);
     assert!(r.stdout.contains(&id) && r.stdout.contains(&label) && r.stdout.contains("attach.wasm"), "{r:?}");
     let json: serde_json::Value =
-        serde_json::from_str(&lc(&ovs, &["bindings", "--state-dir", path(st.path()), "--json"]).stdout).unwrap();
+        serde_json::from_str(&lc(&ovs, &["bindings", "--state-dir", path(st.path()), "--json"]).stdout)
+            .unwrap();
     assert_eq!(json.as_array().unwrap().len(), 1);
     assert_eq!(json[0]["tenant"], serde_json::Value::Null);
 
@@ -449,6 +505,18 @@ fn tampered_state_is_refused() {
     docker(&["restart", "-t", "0", &c.name]);
     let line = w.wait_for(&format!("failed binding {id}"), Duration::from_secs(30));
     assert!(line.contains("does not match its sha256"), "{line}");
+    assert!(ports(&ovs, &br).is_empty(), "nothing ran");
+
+    // A tenant's binding runs under the tenant's policy, which only the
+    // daemon has: this watcher must refuse it rather than run it as root.
+    std::fs::copy(&a, &copy).unwrap();
+    let file = st.path().join("bindings").join(format!("{id}.json"));
+    let mut b: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    b["tenant"] = "alice".into();
+    std::fs::write(&file, serde_json::to_vec(&b).unwrap()).unwrap();
+    docker(&["restart", "-t", "0", &c.name]);
+    let line = w.wait_for(&format!("failed binding {id}"), Duration::from_secs(30));
+    assert!(line.contains("tenant alice"), "{line}");
     assert!(ports(&ovs, &br).is_empty(), "nothing ran");
     drop(w);
 

@@ -44,7 +44,24 @@ pub struct ContainerEvent {
     pub name: String,
 }
 
+impl std::fmt::Display for ContainerAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ContainerAction::Start => "start",
+            ContainerAction::Die => "die",
+            ContainerAction::Destroy => "destroy",
+        })
+    }
+}
+
 impl ContainerEvent {
+    /// "container web (3f2a9c01b2d4)".
+    pub fn container(&self) -> String {
+        let short = &self.id[..self.id.len().min(12)];
+        let name = if self.name.is_empty() { short } else { self.name.as_str() };
+        format!("container {name} ({short})")
+    }
+
     fn from_message(m: EventMessage) -> Option<Self> {
         let action = match m.action.as_deref()? {
             "start" => ContainerAction::Start,

@@ -15,8 +15,8 @@ use crate::engine::{cache, CompileCache, Engine, Limits};
 use crate::error::{CapError, ErrorKind};
 use crate::lifecycle::bindings::DEFAULT_STATE_DIR;
 use crate::lifecycle::{
-    self, describe, operator_policy, ports, Action, Binding, BindingStore, Lifecycle, Reporter,
-    ScriptSettings, Scope, Selector, WatchConfig,
+    self, describe, operator_policy, ports, Action, Binding, BindingStore, Lifecycle, Reporter, Scope,
+    ScriptSettings, Selector, WatchConfig,
 };
 use crate::types::{ContainerRef, Datapath, IfName};
 use crate::verbose;
@@ -115,11 +115,11 @@ runs: after `docker restart` or a reboot the attachment comes back. The
 binding is only recorded when the runs now succeed.
 
 In ARGS, {container} becomes the container's name and {id} its full id.
-ovs-run's own options go before CONTAINER/--label; everything after SCRIPT
-goes to the script.
+ovs-run's own options (--label included) go before CONTAINER or SCRIPT;
+everything after SCRIPT goes to the script.
 
 Examples:
-  ovs-run bind web scripts/attach.wasm br0 eth0 web --ipaddress=10.1.0.2/24
+  ovs-run bind web scripts/attach.wasm br0 eth0 {container} --ipaddress=10.1.0.2/24
   ovs-run bind --label net=ovs scripts/attach.wasm br0 eth1 {container}
   ovs-run bindings
   ovs-run unbind 3f2a9c01b2d4";
@@ -139,7 +139,12 @@ pub struct BindArgs {
     pub no_run: bool,
 
     /// CONTAINER (name, or at least 12 digits of its id; not with --label), SCRIPT, then the script's arguments
-    #[arg(value_name = "CONTAINER|SCRIPT", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "CONTAINER|SCRIPT",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub words: Vec<String>,
 
     #[command(flatten)]
@@ -443,7 +448,13 @@ pub(super) fn bindings(args: BindingsArgs) -> i32 {
         line(format!("{:<12}  {:<24}  {:<20}  ARGS", "ID", "SELECTOR", "SCRIPT"));
         for b in &all {
             let script = format!("{} ({})", b.script.file_name(), &b.script.sha256[..8]);
-            line(format!("{:<12}  {:<24}  {:<20}  {}", b.id, b.selector.to_string(), script, b.args.join(" ")));
+            line(format!(
+                "{:<12}  {:<24}  {:<20}  {}",
+                b.id,
+                b.selector.to_string(),
+                script,
+                b.args.join(" ")
+            ));
         }
     }
     if problems.is_empty() {
@@ -477,10 +488,11 @@ pub(super) fn unbind(args: UnbindArgs) -> i32 {
 
 pub(super) async fn watch(args: WatchArgs) -> i32 {
     verbose::set_level(args.script.verbose);
-    let (sys, scripts, store) = match (system(&args.system), script_settings(&args.script), open_store(&args.state)) {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(e),
-    };
+    let (sys, scripts, store) =
+        match (system(&args.system), script_settings(&args.script), open_store(&args.state)) {
+            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return usage(e),
+        };
     let json = args.json;
     let report: Reporter = Arc::new(move |a: &Action| {
         if json {

@@ -260,7 +260,8 @@ impl BindingStore {
     /// Remove a binding, its run records, and its script copy unless another binding uses it.
     pub fn remove(&self, binding: &Binding) -> CapResult<()> {
         let path = self.binding_path(&binding.id);
-        fs::remove_file(&path).map_err(|e| CapError::failed(format!("cannot remove {}: {e}", path.display())))?;
+        fs::remove_file(&path)
+            .map_err(|e| CapError::failed(format!("cannot remove {}: {e}", path.display())))?;
         sync_dir(&self.bindings_dir())?;
         self.forget_binding(&binding.id);
         let (rest, _) = self.list()?;
@@ -273,8 +274,9 @@ impl BindingStore {
     /// The bound script's bytes, refused when the copy no longer matches its sha256.
     pub fn script(&self, binding: &Binding) -> CapResult<Vec<u8>> {
         let path = self.script_path(&binding.script.sha256);
-        let bytes =
-            fs::read(&path).map_err(|e| CapError::failed(format!("script of binding {}: {}: {e}", binding.id, path.display())))?;
+        let bytes = fs::read(&path).map_err(|e| {
+            CapError::failed(format!("script of binding {}: {}: {e}", binding.id, path.display()))
+        })?;
         if hex::encode(Sha256::digest(&bytes)) != binding.script.sha256 {
             return Err(CapError::failed(format!(
                 "script of binding {}: {} does not match its sha256 any more; refusing to run it",
@@ -295,7 +297,11 @@ impl BindingStore {
 
     pub fn set_applied(&self, binding: &str, id: &str, started_at: &str) -> CapResult<()> {
         if !(is_plain(binding) && is_plain(id)) {
-            return Err(CapError::invalid(format!("bad binding or container id '{}/{}'", shorten(binding), shorten(id))));
+            return Err(CapError::invalid(format!(
+                "bad binding or container id '{}/{}'",
+                shorten(binding),
+                shorten(id)
+            )));
         }
         let dir = self.applied_dir().join(binding);
         fs::DirBuilder::new()
@@ -349,7 +355,8 @@ fn is_plain(s: &str) -> bool {
 
 /// Owned by us or root, and writable by nobody else.
 fn check_private(dir: &Path) -> CapResult<()> {
-    let m = fs::metadata(dir).map_err(|e| CapError::failed(format!("state directory {}: {e}", dir.display())))?;
+    let m =
+        fs::metadata(dir).map_err(|e| CapError::failed(format!("state directory {}: {e}", dir.display())))?;
     let me = nix::unistd::geteuid().as_raw();
     if m.uid() != me && m.uid() != 0 {
         return Err(CapError::denied(format!(

@@ -25,7 +25,7 @@ use serde::Serialize;
 pub use self::bindings::{Binding, BindingStore, Selector};
 pub use self::ports::{Removal, Scope};
 pub use self::watch::{watch, WatchConfig};
-use crate::backend::docker::{ContainerAction, Inspected};
+use crate::backend::docker::{ContainerAction, ContainerEvent, Inspected};
 use crate::backend::system::SystemBackend;
 use crate::backend::Backend;
 use crate::capabilities::LogLevel;
@@ -45,7 +45,7 @@ pub fn operator_policy() -> PolicyFor {
     Arc::new(|tenant| match tenant {
         None => Ok(Arc::new(AllowAll) as Arc<dyn Policy>),
         Some(t) => Err(CapError::denied(format!(
-            "the binding was made by tenant {t}, whose policy only the ovs-run daemon knows; not running it here"
+            "made by tenant {t}, whose policy only the ovs-run daemon has; not run here"
         ))),
     })
 }
@@ -179,26 +179,26 @@ impl Lifecycle {
     }
 
     /// Remove the dead ports that may belong to container `id` (`name`).
-    async fn collect_for(&self, id: &str, name: &str, report: &Reporter) -> CapResult<usize> {
+    async fn collect_for(&self, id: &str, name: &str, report: &Reporter) -> CapResult<()> {
         let scope = Scope { bridge: None, container: Some((id, name)) };
-        let removed = ports::collect(&self.system, scope, false).await?;
-        for r in &removed {
-            report(&Action::Port(r.clone()));
+        for r in ports::collect(&self.system, scope, false).await? {
+            report(&Action::Port(r));
         }
-        Ok(removed.iter().filter(|r| r.removed).count())
+        Ok(())
     }
 
     /// A container event: `start` removes the container's dead ports, then
     /// runs its bindings not yet run for this start; `die` and `destroy`
     /// remove its dead ports (all of them, since it no longer runs).
-    pub async fn on_event(&self, action: ContainerAction, id: &str, name: &str, report: &Reporter) {
+    pub async fn on_event(&self, ev: &ContainerEvent, report: &Reporter) {
+        report(&Action::Event { event: ev.action.to_string(), container: ev.container() });
         let err = |e: CapError| report(&Action::Error { message: e.message });
-        if let Err(e) = self.collect_for(id, name, report).await {
+        if let Err(e) = self.collect_for(&ev.id, &ev.name, report).await {
             err(e);
         }
-        match action {
+        match ev.action {
             ContainerAction::Start => {
-                let Ok(cref) = ContainerRef::parse(id) else { return };
+                let Ok(cref) = ContainerRef::parse(&ev.id) else { return };
                 match self.system.docker().inspect(&cref).await {
                     Ok(c) if c.info.running => {
                         self.apply_bindings(&c, report).await;
@@ -209,7 +209,7 @@ impl Lifecycle {
                 }
             }
             ContainerAction::Die => {}
-            ContainerAction::Destroy => self.store.forget_container(id),
+            ContainerAction::Destroy => self.store.forget_container(&ev.id),
         }
     }
 
@@ -283,5 +283,44 @@ impl Lifecycle {
             }
         }
         Ok(Action::Reconciled { removed: removed.iter().filter(|r| r.removed).count(), applied, failed })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::ports::Reason;
+
+    #[test]
+    fn actions_are_one_line_of_text_or_json() {
+        let removal = Removal {
+            bridge: "br0".into(),
+            port: "ovr0123456789_l".into(),
+            owner: "container web (3f2a9c01b2d4) eth0".into(),
+            reason: Reason::InterfaceError("could not open network device".into()),
+            removed: true,
+            error: None,
+        };
+        let a = Action::Port(removal);
+        assert_eq!(
+            a.to_string(),
+            "removed port ovr0123456789_l from bridge br0 (container web (3f2a9c01b2d4) eth0: \
+             interface in error: could not open network device)"
+        );
+        let j: serde_json::Value = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(j["action"], "port");
+        assert_eq!(j["port"], "ovr0123456789_l");
+        assert_eq!(j["reason"], "interface-error");
+        assert_eq!(j["detail"], "could not open network device");
+        assert_eq!(j["removed"], true);
+    }
+
+    #[test]
+    fn tenant_bindings_are_refused_without_the_daemon() {
+        let p = operator_policy();
+        assert!(p(None).is_ok());
+        let e = p(Some("alice")).err().unwrap();
+        assert_eq!(e.kind, ErrorKind::Denied);
+        assert!(e.message.contains("tenant alice"), "{e}");
     }
 }

@@ -130,7 +130,8 @@ pub struct Removal {
 
 impl fmt::Display for Removal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = format!("port {} from bridge {} ({}: {})", self.port, self.bridge, self.owner, self.reason);
+        let what =
+            format!("port {} from bridge {} ({}: {})", self.port, self.bridge, self.owner, self.reason);
         match (&self.error, self.removed) {
             (Some(e), _) => write!(f, "failed to remove {what}: {e}"),
             (None, true) => write!(f, "removed {what}"),
@@ -164,10 +165,12 @@ pub async fn collect(sys: &SystemBackend, scope: Scope<'_>, dry_run: bool) -> Ca
             Err(e) if e.kind == ErrorKind::NotFound && scope.bridge.is_none() => continue,
             Err(e) => return Err(e),
         };
-        candidates.extend(ports.into_iter().filter_map(ContainerPort::of).filter(|p| match scope.container {
-            Some((id, name)) => p.may_belong_to(id, name),
-            None => true,
-        }));
+        candidates.extend(ports.into_iter().filter_map(ContainerPort::of).filter(
+            |p| match scope.container {
+                Some((id, name)) => p.may_belong_to(id, name),
+                None => true,
+            },
+        ));
     }
 
     let mut judge = Judge { sys, containers: HashMap::new() };
@@ -292,10 +295,12 @@ mod tests {
 
     #[test]
     fn event_filter_prefers_the_full_id() {
-        let ovs_docker = ContainerPort::of(port(&[("container_id", "web"), ("container_iface", "eth0")])).unwrap();
+        let ovs_docker =
+            ContainerPort::of(port(&[("container_id", "web"), ("container_iface", "eth0")])).unwrap();
         assert!(ovs_docker.may_belong_to(ID, "web"));
         assert!(!ovs_docker.may_belong_to(ID, "db"));
-        let by_id = ContainerPort::of(port(&[("container_id", &ID[..12]), ("container_iface", "eth0")])).unwrap();
+        let by_id =
+            ContainerPort::of(port(&[("container_id", &ID[..12]), ("container_iface", "eth0")])).unwrap();
         assert!(by_id.may_belong_to(ID, "web"));
         let ours = ContainerPort::of(port(&[
             ("container_id", "web"),

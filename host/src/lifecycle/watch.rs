@@ -8,7 +8,6 @@
 //! event seen by both does no harm. When the event stream breaks (dockerd
 //! restarted), the watcher reconnects with the same overlap, reconciling again.
 
-use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
@@ -34,73 +33,64 @@ pub struct WatchConfig {
 
 /// Run the watcher until stopped. Fails only when the first reconciliation
 /// does (Docker or OVSDB unreachable at start-up); later trouble is reported
-/// and retried with a growing pause.
-pub fn watch(cfg: WatchConfig) -> impl Future<Output = CapResult<()>> + Send {
-    async move {
-        let WatchConfig { lifecycle: lc, report, mut stop } = cfg;
-        let docker = lc.system.docker();
-        let mut backoff = BACKOFF_MIN;
-        let mut first = true;
+/// and retried with a growing pause. The future is `Send + 'static`, so it
+/// can be given to `tokio::spawn` (`ovs-run watch` does exactly that).
+pub async fn watch(cfg: WatchConfig) -> CapResult<()> {
+    let WatchConfig { lifecycle: lc, report, mut stop } = cfg;
+    let docker = lc.system.docker();
+    let mut backoff = BACKOFF_MIN;
+    let mut first = true;
+    loop {
+        if stopping(&stop) {
+            return Ok(());
+        }
+        let since = SystemTime::now() - OVERLAP;
+        match lc.reconcile(&report).await {
+            Ok(done) => report(&done),
+            Err(e) if first => return Err(e),
+            Err(e) => {
+                report(&Action::Error { message: format!("reconciling: {e}; retrying in {backoff:?}") });
+                if pause(&mut stop, &mut backoff).await {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        first = false;
+        let mut events = match docker.container_events(since).await {
+            Ok(s) => s,
+            Err(e) => {
+                report(&Action::Error { message: format!("{e}; retrying in {backoff:?}") });
+                if pause(&mut stop, &mut backoff).await {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        report(&Action::Watching { docker: docker.uri().to_string() });
+        backoff = BACKOFF_MIN;
         loop {
-            if stopping(&stop) {
-                return Ok(());
-            }
-            let since = SystemTime::now() - OVERLAP;
-            match lc.reconcile(&report).await {
-                Ok(done) => report(&done),
-                Err(e) if first => return Err(e),
-                Err(e) => {
-                    report(&Action::Error { message: format!("reconciling: {e}; retrying in {backoff:?}") });
-                    if pause(&mut stop, &mut backoff).await {
-                        return Ok(());
-                    }
-                    continue;
-                }
-            }
-            first = false;
-            let mut events = match docker.container_events(since).await {
-                Ok(s) => s,
-                Err(e) => {
-                    report(&Action::Error { message: format!("{e}; retrying in {backoff:?}") });
-                    if pause(&mut stop, &mut backoff).await {
-                        return Ok(());
-                    }
-                    continue;
-                }
+            let next = tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                next = events.next() => next,
             };
-            report(&Action::Watching { docker: docker.uri().to_string() });
-            backoff = BACKOFF_MIN;
-            loop {
-                let next = tokio::select! {
-                    biased;
-                    _ = stop.changed() => return Ok(()),
-                    next = events.next() => next,
-                };
-                match next {
-                    Some(Ok(ev)) => {
-                        let name = if ev.name.is_empty() { ev.id[..12.min(ev.id.len())].to_string() } else { ev.name.clone() };
-                        let what = format!("{:?}", ev.action).to_lowercase();
-                        report(&Action::Event {
-                            event: what,
-                            container: format!("container {name} ({})", &ev.id[..12.min(ev.id.len())]),
-                        });
-                        lc.on_event(ev.action, &ev.id, &ev.name, &report).await;
-                    }
-                    Some(Err(e)) => {
-                        report(&Action::Error { message: format!("{e}; reconnecting in {backoff:?}") });
-                        break;
-                    }
-                    None => {
-                        report(&Action::Error {
-                            message: format!("Docker closed the event stream; reconnecting in {backoff:?}"),
-                        });
-                        break;
-                    }
+            match next {
+                Some(Ok(ev)) => lc.on_event(&ev, &report).await,
+                Some(Err(e)) => {
+                    report(&Action::Error { message: format!("{e}; reconnecting in {backoff:?}") });
+                    break;
+                }
+                None => {
+                    report(&Action::Error {
+                        message: format!("Docker closed the event stream; reconnecting in {backoff:?}"),
+                    });
+                    break;
                 }
             }
-            if pause(&mut stop, &mut backoff).await {
-                return Ok(());
-            }
+        }
+        if pause(&mut stop, &mut backoff).await {
+            return Ok(());
         }
     }
 }
