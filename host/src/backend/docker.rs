@@ -4,7 +4,6 @@
 //! not need dockerd.
 
 use std::collections::HashMap;
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::errors::Error as DockerError;

@@ -243,7 +243,7 @@ fn script_settings(opts: &ScriptOpts) -> Result<ScriptSettings, String> {
     };
     let engine = Engine::new(cache).map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?;
     Ok(ScriptSettings {
-        engine,
+        engine: Arc::new(engine),
         datapath: match opts.datapath.as_deref() {
             Some(d) => d.parse().expect("clap checked the value"),
             None => Datapath::host_default(),

@@ -52,7 +52,8 @@ pub fn operator_policy() -> PolicyFor {
 
 /// How bound scripts run.
 pub struct ScriptSettings {
-    pub engine: Engine,
+    /// Shared with whatever else runs scripts in the process (the daemon's requests).
+    pub engine: Arc<Engine>,
     /// For bridges a script creates with the host default.
     pub datapath: Datapath,
     pub log_level: LogLevel,
