@@ -42,6 +42,16 @@ impl SystemBackend {
         Self { cfg, ovs: Mutex::new(None), netlink: OnceCell::new(), docker }
     }
 
+    /// Docker, for what the [`Backend`] trait does not cover (events, start times).
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Netlink, for what the [`Backend`] trait does not cover (veth ends).
+    pub async fn netlink(&self) -> CapResult<&Netlink> {
+        self.nl().await
+    }
+
     async fn ovs(&self) -> CapResult<Vswitch> {
         let mut ovs = self.ovs.lock().await;
         match &*ovs {

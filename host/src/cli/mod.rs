@@ -4,6 +4,7 @@
 //! error; 2 usage error or a script that cannot be loaded; 3 the script
 //! trapped or hit a limit.
 
+mod lifecycle;
 mod recover;
 mod run;
 
@@ -169,6 +170,16 @@ pub enum Command {
         #[arg(long, value_name = "DIR", env = "OVS_RUN_JOURNAL_DIR")]
         journal_dir: Option<PathBuf>,
     },
+    /// Remove OVS ports (and host veths) whose container is gone or stopped, or whose interface is in error
+    Gc(lifecycle::GcArgs),
+    /// Run a script for a container now and every time it starts again (see `watch`)
+    Bind(lifecycle::BindArgs),
+    /// List the bindings
+    Bindings(lifecycle::BindingsArgs),
+    /// Remove bindings
+    Unbind(lifecycle::UnbindArgs),
+    /// Follow Docker events: re-run bindings when containers start, remove their ports when they die
+    Watch(lifecycle::WatchArgs),
 }
 
 /// Parse the command line and run; returns the exit status.
@@ -204,6 +215,11 @@ pub fn main() -> i32 {
         Some(Command::Sign(args)) => vetting::sign(args),
         Some(Command::Verify(args)) => vetting::verify(args),
         Some(Command::Metadata { action }) => vetting::metadata(action),
+        Some(Command::Gc(args)) => rt.block_on(lifecycle::gc(args)),
+        Some(Command::Bind(args)) => rt.block_on(lifecycle::bind(args)),
+        Some(Command::Bindings(args)) => lifecycle::bindings(args),
+        Some(Command::Unbind(args)) => lifecycle::unbind(args),
+        Some(Command::Watch(args)) => rt.block_on(lifecycle::watch(args)),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))
