@@ -1,6 +1,6 @@
 # ovs-run: `make demo` tries it end to end in a private sandbox, `make test`
 # runs every test (starting the daemons they need), `make build` builds the
-# binary and scripts/*.wasm, `make bench` runs the benchmark.
+# binary and scripts/*.wasm; `make bench` is a placeholder until the benchmark lands.
 
 SHELL := /bin/bash
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
