@@ -70,13 +70,24 @@ impl JournalFile {
     pub fn create(dir: &Path, header: &Header) -> std::io::Result<Self> {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         let name = format!("run-{}-{}.jsonl", header.pid, header.started);
-        let path = dir.join(name);
-        let file = OpenOptions::new().append(true).create_new(true).mode(0o600).open(&path)?;
+        let path = dir.join(&name);
+        // Recovery in another process scans for `*.jsonl` and takes any lock it
+        // can get. The file therefore appears under its final name only once it
+        // is locked and has its header; until then it is a hidden `.tmp` that
+        // recovery does not look at.
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let file = OpenOptions::new().append(true).create_new(true).mode(0o600).open(&tmp)?;
         if !try_lock(&file) {
-            return Err(std::io::Error::other(format!("{} is locked by another run", path.display())));
+            let _ = fs::remove_file(&tmp);
+            return Err(std::io::Error::other(format!("{} is locked by another run", tmp.display())));
         }
-        let mut j = Self { file, path };
-        j.write_line(&serde_json::to_string(header)?)?;
+        let mut j = Self { file, path: tmp };
+        let placed = j.write_line(&serde_json::to_string(header)?).and_then(|()| fs::rename(&j.path, &path));
+        if let Err(e) = placed {
+            let _ = fs::remove_file(&j.path);
+            return Err(e);
+        }
+        j.path = path;
         // The file's name must survive a crash too.
         File::open(dir)?.sync_all()?;
         Ok(j)
