@@ -6,15 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
-use super::{RunArgs, EXIT_SCRIPT_ERROR, EXIT_TRAP, EXIT_USAGE};
+use super::{RunArgs, EXIT_USAGE};
 use crate::backend::dryrun::{parse_assumed_container, DryRunBackend};
 use crate::backend::ovsdb::{self, OvsdbUri};
 use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::backend::{docker, Backend, Op};
 use crate::capabilities::LogLevel;
-use crate::engine::{cache, CompileCache, Engine, Limits, Outcome, TrapReason};
-use crate::policy::AllowAll;
+use crate::engine::{cache, CompileCache, Engine, Limits};
+use crate::audit::{AuditLog, RunAudit};
+use crate::policy::cedar::{default_tenants_file, CedarPolicy, PolicyStore};
+use crate::policy::{AllowAll, Policy};
 use crate::runner::{self, RunConfig, RunResult};
 use crate::types::Datapath;
 use crate::verbose;
@@ -55,6 +58,29 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         Ok(p) => p,
         Err(e) => return usage(format!("{}: {e}", script.display())),
     };
+    let (policy, tenant): (Arc<dyn Policy>, Option<String>) = match tenant_policy(&opts) {
+        Ok(Some(p)) => {
+            let name = p.tenant().to_string();
+            (Arc::new(p), Some(name))
+        }
+        Ok(None) => (Arc::new(AllowAll), None),
+        Err(msg) => return usage(msg),
+    };
+    if let Some(msg) = runner::refused_imports(&engine, &pre, policy.as_ref()) {
+        return usage(format!("{}: {msg}", script.display()));
+    }
+    let audit = match &opts.audit {
+        Some(path) => match AuditLog::open(path) {
+            Ok(log) => {
+                let sha = hex::encode(Sha256::digest(&bytes));
+                // SAFETY: getuid has no preconditions.
+                let uid = unsafe { libc::getuid() };
+                Some(RunAudit::new(Arc::new(log), tenant.as_deref().unwrap_or("operator"), Some(uid), &sha))
+            }
+            Err(e) => return usage(format!("--audit {}: {e}", path.display())),
+        },
+        None => None,
+    };
 
     let datapath = match opts.datapath.as_deref() {
         Some(d) => d.parse().expect("clap checked the value"),
@@ -75,14 +101,24 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
     };
     let cfg = RunConfig {
         backend,
-        policy: Arc::new(AllowAll),
+        policy,
         datapath,
         log_level,
         limits,
         rollback: !opts.no_rollback,
+        audit,
+        output: None,
     };
     let result = runner::run(&engine, &pre, &args, cfg).await;
     report(&result, &opts)
+}
+
+/// `--policy FILE --tenant NAME`: the tenant's view of the policy.
+fn tenant_policy(opts: &RunArgs) -> Result<Option<CedarPolicy>, String> {
+    let (Some(file), Some(tenant)) = (&opts.policy, &opts.tenant) else { return Ok(None) };
+    let tenants = opts.tenants.clone().unwrap_or_else(|| default_tenants_file(file));
+    let store = Arc::new(PolicyStore::load(file, &tenants)?);
+    store.policy_for(tenant).map(Some)
 }
 
 /// The dry-run model (starting from the real system when OVSDB answers) or the real system.
@@ -127,12 +163,7 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
 
 /// Print the outcome and what was done or undone; pick the exit status.
 fn report(result: &RunResult, opts: &RunArgs) -> i32 {
-    let outcome = &result.outcome;
-    let (status, code, message) = match outcome {
-        Outcome::Ok => ("ok", 0, None),
-        Outcome::ScriptError(m) => ("script-error", EXIT_SCRIPT_ERROR, Some(m.clone())),
-        Outcome::Trapped { reason, message, .. } => (trap_status(*reason), EXIT_TRAP, Some(message.clone())),
-    };
+    let (status, code, message) = (result.status(), result.exit_code(), result.message());
     let changes = &result.changes;
     let rollback = &result.rollback;
 
@@ -148,54 +179,17 @@ fn report(result: &RunResult, opts: &RunArgs) -> i32 {
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if opts.dry_run {
-        print_plan(&changes, code == 0);
+        print_plan(changes, code == 0);
     } else if verbose::level() > 0 {
         for (i, op) in changes.iter().enumerate() {
             eprintln!("ovs-run: done {}. {op}", i + 1);
         }
     }
 
-    if let Some(m) = &message {
-        match outcome {
-            Outcome::Trapped { backtrace, .. } => {
-                eprintln!("ovs-run: {m}");
-                if let Some(bt) = backtrace {
-                    eprintln!("{bt}");
-                }
-            }
-            _ => eprintln!("ovs-run: script error: {m}"),
-        }
-    }
-    if let Some(r) = &rollback {
-        let verdict = if r.is_clean() {
-            "the system is as it was".to_string()
-        } else {
-            format!("{} step(s) could not be undone", r.failed.len() + r.irreversible.len())
-        };
-        eprintln!("ovs-run: rolled back the script's changes ({} undo step(s)); {verdict}", r.undone.len());
-        for (op, e) in &r.failed {
-            eprintln!("ovs-run: rollback step failed: {op}: {e}");
-        }
-        for op in &r.irreversible {
-            eprintln!("ovs-run: cannot undo: {op}");
-        }
-    } else if code != 0 && opts.no_rollback && !changes.is_empty() {
-        eprintln!("ovs-run: kept {} change(s) of the failed script (--no-rollback):", changes.len());
-        for op in changes {
-            eprintln!("  {op}");
-        }
+    for line in result.report_lines(opts.no_rollback) {
+        eprintln!("{line}");
     }
     code
-}
-
-fn trap_status(r: TrapReason) -> &'static str {
-    match r {
-        TrapReason::Timeout => "timeout",
-        TrapReason::Memory => "memory-limit",
-        TrapReason::StackOverflow => "stack-overflow",
-        TrapReason::CallLimit => "call-limit",
-        TrapReason::Trap => "trap",
-    }
 }
 
 fn print_plan(plan: &[Op], ok: bool) {

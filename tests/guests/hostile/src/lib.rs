@@ -20,7 +20,10 @@ Modes:
   calls N [KIND]  make N host calls; KIND is log (default) or list-bridges
   netns-attach BRIDGE NETNS CIDR GATEWAY
               attach NETNS's eth0 to BRIDGE with address CIDR and a default
-              route via GATEWAY (for tests without Docker)";
+              route via GATEWAY (for tests without Docker)
+  host-route CIDR GATEWAY
+              add a route to CIDR via GATEWAY in the host's namespace
+              (for policy tests: a tenant must be refused)";
 
 const MIB: usize = 1 << 20;
 
@@ -60,6 +63,7 @@ fn main(args: Args) -> Result<(), Error> {
         }
         "calls" => calls(&args),
         "netns-attach" => netns_attach(&args),
+        "host-route" => host_route(&args),
         other => Err(args.usage_error(format!("unknown mode '{other}'"))),
     }
 }
@@ -124,6 +128,15 @@ fn netns_attach(args: &Args) -> Result<(), Error> {
     links::set_address(&target, "eth0", &cidr)?;
     routes::add(&target, &Route::default_route().via(gateway).dev("eth0"))?;
     println!("netns-attach: {target} eth0 {cidr} via {gateway}, port {}", port.name);
+    Ok(())
+}
+
+fn host_route(args: &Args) -> Result<(), Error> {
+    let [_, cidr, gateway] = args.exact(["MODE", "CIDR", "GATEWAY"])?;
+    let cidr: Cidr = cidr.parse()?;
+    let gateway: IpAddr = gateway.parse()?;
+    let added = routes::add(&Target::host(), &Route::to(cidr).via(gateway))?;
+    println!("host-route: {cidr} via {gateway} added={added}");
     Ok(())
 }
 
