@@ -186,7 +186,7 @@ fn another_bridge_is_denied() {
     let dir = tmp();
     let r = as_tenant(&dir, "a", &script("attach"), &["br-b", "eth1", "web-a", "--ipaddress=10.1.0.5/24"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("create-bridge on Bridge::\"br-b\" denied"), "{r:?}");
+    assert!(r.stderr.contains("create-bridge on Bridge::\"br-b\": no policy permits"), "{r:?}");
     denied_line(&dir, "create-bridge");
 }
 

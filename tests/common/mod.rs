@@ -85,7 +85,9 @@ pub fn cache_dir() -> PathBuf {
 /// one), without any OVS socket from the environment unless `env` gives one.
 pub fn ovs_run(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(bin());
-    if !args.iter().any(|a| a.starts_with("--cache-dir") || *a == "--no-cache") {
+    // Subcommands take no run options: the cache dir is only for running scripts.
+    let subcommand = matches!(args.first(), Some(&("policy" | "sandbox" | "serve" | "submit")));
+    if !subcommand && !args.iter().any(|a| a.starts_with("--cache-dir") || *a == "--no-cache") {
         cmd.arg("--cache-dir").arg(cache_dir());
     }
     cmd.args(args);

@@ -230,11 +230,13 @@ struct Refusal {
     code: i32,
     status: &'static str,
     message: String,
+    /// Known once the peer was mapped to a tenant.
+    tenant: Option<String>,
 }
 
 impl Refusal {
     fn usage(status: &'static str, message: impl Into<String>) -> Self {
-        Self { code: EXIT_USAGE, status, message: message.into() }
+        Self { code: EXIT_USAGE, status, message: message.into(), tenant: None }
     }
 }
 
@@ -268,6 +270,7 @@ impl Daemon {
                 m.insert("uid".into(), json!(uid));
                 m.insert("gid".into(), json!(gid));
                 m.insert("pid".into(), json!(pid));
+                m.insert("tenant".into(), json!(r.tenant));
                 m.insert("status".into(), json!(r.status));
                 m.insert("error".into(), json!(r.message));
                 if let Err(e) = self.audit.write(m) {
@@ -283,6 +286,14 @@ impl Daemon {
     async fn prepare(&self, uid: u32, gid: u32, reader: &mut OwnedReadHalf) -> Result<Prepared, Refusal> {
         // Identity from the kernel, before a byte of the request is read.
         let tenant = self.store.tenant_for_peer(uid, gid).map_err(|m| Refusal::usage("unknown-tenant", m))?.clone();
+        let name = tenant.name.clone();
+        self.prepare_for(tenant, uid, reader).await.map_err(|mut r| {
+            r.tenant = Some(name);
+            r
+        })
+    }
+
+    async fn prepare_for(&self, tenant: Tenant, uid: u32, reader: &mut OwnedReadHalf) -> Result<Prepared, Refusal> {
         let slots = self.slots.get(&tenant.name).expect("a slot per tenant").clone();
         let max = tenant.max_runs.unwrap_or(self.args.max_runs);
         let slot = slots.try_acquire_owned().map_err(|_| {

@@ -31,7 +31,6 @@ use crate::types::{Cidr, RouteSpec, Target};
 
 /// The schema every policy and tenants file is checked against.
 pub const SCHEMA_SRC: &str = include_str!("ovs-run.cedarschema");
-const SCHEMA_FILE: &str = "ovs-run.cedarschema";
 
 pub fn schema() -> Schema {
     Schema::from_cedarschema_str(SCHEMA_SRC).map(|(s, _)| s).expect("the built-in schema is valid")
@@ -201,6 +200,15 @@ pub fn render(d: &dyn Diagnostic, file: &str, src: Option<&str>) -> Vec<String> 
         }
     }
     let mut line = format!("{file}{at}: {d}");
+    // The cause chain: "error during entity deserialization: ... colour ...".
+    let mut cause = d.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.contains(&text) {
+            let _ = write!(line, ": {text}");
+        }
+        cause = c.source();
+    }
     if !labels.is_empty() {
         let _ = write!(line, " ({})", labels.join("; "));
     }
@@ -335,9 +343,13 @@ impl CedarPolicy {
 
 impl Policy for CedarPolicy {
     fn decide(&self, request: &Request<'_>) -> Decision {
+        // Cedar guards its recursion with the thread's stack bounds, which
+        // are wrong on the Wasm fiber a capability call runs on: evaluate on
+        // a stack segment whose bounds it knows (stacker switches to one
+        // when the remaining stack looks short, as it does on the fiber).
+        let result = stacker::maybe_grow(128 << 10, 1 << 20, || self.evaluate(request));
         // Fail closed: a request that cannot be put to Cedar is denied.
-        self.evaluate(request)
-            .unwrap_or_else(|e| Decision::deny(vec![], format!("the request cannot be evaluated: {e}")))
+        result.unwrap_or_else(|e| Decision::deny(vec![], format!("the request cannot be evaluated: {e}")))
     }
 
     fn may_ever(&self, action: &str) -> bool {

@@ -173,7 +173,7 @@ pub trait Policy: Send + Sync {
 
 /// The `denied` error for a refused request.
 pub fn denied(request: &Request<'_>, d: &Decision) -> CapError {
-    CapError::denied(format!("{} on {} denied: {}", request.action(), request.resource(), d.reason))
+    CapError::denied(format!("{} on {}: {}", request.action(), request.resource(), d.reason))
 }
 
 /// Everything is allowed: the local root operator's default.
