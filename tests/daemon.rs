@@ -255,7 +255,7 @@ fn unknown_uid_is_refused_and_a_forged_tenant_is_ignored() {
 
     // User b claims to be tenant a: the daemon runs it as b (b's bridge rules apply).
     let out = d.raw("ovsrt-b", "forged");
-    assert!(out.contains("exit 1") && out.contains("no-host-routes (tenant b)"), "{out}");
+    assert!(out.contains("exit 1") && out.contains("no-host-routes") && out.contains("(tenant b)"), "{out}");
     let audit = d.audit();
     let run = audit.iter().rev().find(|l| l["event"] == "run").expect("a run");
     assert_eq!(run["tenant"], "b", "{run:#}");
@@ -422,7 +422,7 @@ fn raw_client() {
         }
         "truncated" => {
             send(&mut s, &100u32.to_be_bytes());
-            send(b"R{\"args\"");
+            send(&mut s, b"R{\"args\"");
             return; // hang up mid-frame
         }
         "hangup-mid-run" => {
