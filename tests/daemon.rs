@@ -49,9 +49,10 @@ impl Daemon {
         let dir = tempfile::Builder::new().prefix("ovsrt-daemon").tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         // The example tenants, with the test users' uids.
-        let mut tenants: Value =
-            serde_json::from_str(&std::fs::read_to_string(root().join("examples/policy/tenants.json")).unwrap())
-                .unwrap();
+        let mut tenants: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("examples/policy/tenants.json")).unwrap(),
+        )
+        .unwrap();
         for t in tenants.as_array_mut().unwrap() {
             let id = t["uid"]["id"].as_str().unwrap().to_string();
             t["attrs"]["uids"] = serde_json::json!([user(&format!("ovsrt-{id}")).0]);
@@ -144,7 +145,11 @@ impl Daemon {
             .output()
             .expect("run the raw client");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "raw client {mode} failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "raw client {mode} failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         text
     }
 
@@ -185,7 +190,11 @@ fn tenant_attaches_inside_its_limits_and_everything_else_is_denied() {
     let ca = Container::start_labelled(&[("tenant", "a")]);
     let cb = Container::start_labelled(&[("tenant", "b")]);
 
-    let r = d.submit("ovsrt-a", "attach.wasm", &["br-a", "eth1", &ca.name, "--ipaddress=10.1.0.5/24", "--vlan=150"]);
+    let r = d.submit(
+        "ovsrt-a",
+        "attach.wasm",
+        &["br-a", "eth1", &ca.name, "--ipaddress=10.1.0.5/24", "--vlan=150"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(ovs.vsctl(&["port-to-br", &find_port(&ovs, &ca)]).trim(), "br-a");
     assert_eq!(ovs.vsctl(&["get", "Port", &find_port(&ovs, &ca), "tag"]).trim(), "150");
@@ -202,7 +211,10 @@ fn tenant_attaches_inside_its_limits_and_everything_else_is_denied() {
         let r = d.submit("ovsrt-a", "attach.wasm", args);
         assert_eq!(r.code, 1, "{args:?}: {r:?}");
         assert!(r.stderr.contains(&format!("{action} on")) && r.stderr.contains(why), "{args:?}: {r:?}");
-        assert!(denied_calls(&d.audit(), action).iter().any(|l| l["tenant"] == "a"), "{action}: no audit line");
+        assert!(
+            denied_calls(&d.audit(), action).iter().any(|l| l["tenant"] == "a"),
+            "{action}: no audit line"
+        );
     }
     let r = d.submit("ovsrt-a", "hostile.wasm", &["host-route", "192.0.2.0/24", "10.1.0.1"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -271,7 +283,13 @@ fn a_spinning_tenant_does_not_stall_another() {
     // Tenant b fills both its run slots with scripts that never call the host.
     let started = Instant::now();
     let mut loops: Vec<Child> = (0..2)
-        .map(|_| d.submit_cmd("ovsrt-b", "hostile.wasm", &["loop"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            d.submit_cmd("ovsrt-b", "hostile.wasm", &["loop"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     std::thread::sleep(Duration::from_millis(1500));
     // A third one is over b's limit.

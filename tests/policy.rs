@@ -25,7 +25,13 @@ fn as_tenant(dir: &tempfile::TempDir, tenant: &str, script: &PathBuf, args: &[&s
     as_tenant_with(dir, tenant, &["web-a,tenant=a", "web-b,tenant=b"], script, args)
 }
 
-fn as_tenant_with(dir: &tempfile::TempDir, tenant: &str, containers: &[&str], script: &PathBuf, args: &[&str]) -> Run {
+fn as_tenant_with(
+    dir: &tempfile::TempDir,
+    tenant: &str,
+    containers: &[&str],
+    script: &PathBuf,
+    args: &[&str],
+) -> Run {
     let audit = dir.path().join("audit.log");
     let policy = example("tenants.cedar");
     let mut a = vec!["--dry-run"];
@@ -48,7 +54,9 @@ fn as_tenant_with(dir: &tempfile::TempDir, tenant: &str, containers: &[&str], sc
 
 fn audit_lines(dir: &tempfile::TempDir) -> Vec<Value> {
     let text = std::fs::read_to_string(dir.path().join("audit.log")).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad audit line {l}: {e}"))).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad audit line {l}: {e}")))
+        .collect()
 }
 
 /// The single denied call in the audit log, checked for what it must say.
@@ -69,12 +77,12 @@ fn denied_line(dir: &tempfile::TempDir, action: &str) -> Value {
 
 #[test]
 fn example_policy_checks_clean() {
-    let r = ovs_run(
-        &["policy", "check", &example("tenants.cedar"), "--tenants", &example("tenants.json")],
-        &[],
-    );
+    let r =
+        ovs_run(&["policy", "check", &example("tenants.cedar"), "--tenants", &example("tenants.json")], &[]);
     assert_eq!(r.code, 0, "{r:?}");
-    for id in ["own-bridges", "own-ports", "own-containers", "vlan-range", "addresses-in-network", "no-host-routes"] {
+    for id in
+        ["own-bridges", "own-ports", "own-containers", "vlan-range", "addresses-in-network", "no-host-routes"]
+    {
         assert!(r.stdout.contains(id), "{id} missing: {r:?}");
     }
     assert!(r.stdout.contains("2 tenants: a, b"), "{r:?}");
@@ -138,7 +146,8 @@ fn tenant_a_within_its_limits_is_allowed() {
     let calls: Vec<&Value> = lines.iter().filter(|l| l["event"] == "call").collect();
     assert!(calls.iter().all(|l| l["decision"] == "allow"), "{lines:#?}");
     for action in ["lookup-container", "create-bridge", "add-port", "set-address", "set-route"] {
-        let l = calls.iter().find(|l| l["action"] == action).unwrap_or_else(|| panic!("{action}: {lines:#?}"));
+        let l =
+            calls.iter().find(|l| l["action"] == action).unwrap_or_else(|| panic!("{action}: {lines:#?}"));
         assert!(!l["policies"].as_array().unwrap().is_empty(), "{l:#}");
     }
     let run = lines.iter().find(|l| l["event"] == "run").expect("run line");
@@ -218,7 +227,8 @@ fn list_results_are_filtered_per_tenant() {
     let dir = tmp();
     let containers = ["web-a,tenant=a,ovs-run.probe=1", "web-b,tenant=b,ovs-run.probe=1"];
     let r = as_tenant_with(&dir, "a", &containers, &guest("probe"), &[]);
-    let listed = r.stdout.lines().find(|l| l.starts_with("probe list-by-label")).unwrap_or_else(|| panic!("{r:?}"));
+    let listed =
+        r.stdout.lines().find(|l| l.starts_with("probe list-by-label")).unwrap_or_else(|| panic!("{r:?}"));
     assert!(listed.contains("web-a") && !listed.contains("web-b"), "{listed}");
     let lines = audit_lines(&dir);
     let list = lines.iter().find(|l| l["action"] == "list-containers").expect("list-containers line");
@@ -227,7 +237,10 @@ fn list_results_are_filtered_per_tenant() {
     assert_eq!(list["policies"], serde_json::json!(["own-containers"]), "{list:#}");
     // probe's own bridge is not tenant a's: creating it was denied, and
     // list-ports of it is denied as a whole.
-    assert!(r.stdout.contains("probe create-bridge err") && r.stdout.contains("probe list-ports err"), "{r:?}");
+    assert!(
+        r.stdout.contains("probe create-bridge err") && r.stdout.contains("probe list-ports err"),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -105,10 +105,7 @@ impl RunAudit {
         m.insert("action".into(), json!(action));
         m.insert("resource".into(), json!(resource));
         m.insert("arguments".into(), arguments);
-        m.insert(
-            "decision".into(),
-            json!(decision.map(|d| if d.allowed { "allow" } else { "deny" })),
-        );
+        m.insert("decision".into(), json!(decision.map(|d| if d.allowed { "allow" } else { "deny" })));
         m.insert("policies".into(), json!(decision.map(|d| &d.policies)));
         match result {
             CallResult::Ok(v) => {

@@ -177,20 +177,30 @@ impl Gate {
     }
 
     pub async fn list_ports(&self, bridge: &IfName) -> CapResult<Vec<PortInfo>> {
-        self.read(Request::ListPorts { bridge }, self.backend.list_ports(bridge), |v| json!({ "count": v.len() }))
-            .await
+        self.read(
+            Request::ListPorts { bridge },
+            self.backend.list_ports(bridge),
+            |v| json!({ "count": v.len() }),
+        )
+        .await
     }
 
     pub async fn list_links(&self, target: &Target, name: Option<&IfName>) -> CapResult<Vec<LinkInfo>> {
-        self.read(Request::ListLinks { target }, self.backend.list_links(target, name), |v| {
-            json!({ "count": v.len() })
-        })
+        self.read(
+            Request::ListLinks { target },
+            self.backend.list_links(target, name),
+            |v| json!({ "count": v.len() }),
+        )
         .await
     }
 
     pub async fn list_routes(&self, target: &Target) -> CapResult<Vec<RouteSpec>> {
-        self.read(Request::ListRoutes { target }, self.backend.list_routes(target), |v| json!({ "count": v.len() }))
-            .await
+        self.read(
+            Request::ListRoutes { target },
+            self.backend.list_routes(target),
+            |v| json!({ "count": v.len() }),
+        )
+        .await
     }
 
     pub async fn ping(
@@ -200,9 +210,11 @@ impl Gate {
         count: u32,
         timeout: Duration,
     ) -> CapResult<PingStats> {
-        self.read(Request::Ping { target, address }, self.backend.ping(target, address, count, timeout), |s| {
-            json!({ "sent": s.sent, "received": s.received })
-        })
+        self.read(
+            Request::Ping { target, address },
+            self.backend.ping(target, address, count, timeout),
+            |s| json!({ "sent": s.sent, "received": s.received }),
+        )
         .await
     }
 

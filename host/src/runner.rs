@@ -110,7 +110,10 @@ impl RunResult {
                 out.push(format!("ovs-run: cannot undo: {op}"));
             }
         } else if self.failed() && no_rollback && !self.changes.is_empty() {
-            out.push(format!("ovs-run: kept {} change(s) of the failed script (--no-rollback):", self.changes.len()));
+            out.push(format!(
+                "ovs-run: kept {} change(s) of the failed script (--no-rollback):",
+                self.changes.len()
+            ));
             for op in &self.changes {
                 out.push(format!("  {op}"));
             }

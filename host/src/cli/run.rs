@@ -9,13 +9,13 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{RunArgs, EXIT_USAGE};
+use crate::audit::{AuditLog, RunAudit};
 use crate::backend::dryrun::{parse_assumed_container, DryRunBackend};
 use crate::backend::ovsdb::{self, OvsdbUri};
 use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::backend::{docker, Backend, Op};
 use crate::capabilities::LogLevel;
 use crate::engine::{cache, CompileCache, Engine, Limits};
-use crate::audit::{AuditLog, RunAudit};
 use crate::policy::cedar::{default_tenants_file, CedarPolicy, PolicyStore};
 use crate::policy::{AllowAll, Policy};
 use crate::runner::{self, RunConfig, RunResult};

@@ -17,9 +17,9 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::protocol::{self, Exit, SubmitRequest};
 use crate::audit::{AuditLog, RunAudit};
+use crate::backend::docker;
 use crate::backend::ovsdb::{self, OvsdbUri};
 use crate::backend::system::{SystemBackend, SystemConfig};
-use crate::backend::docker;
 use crate::capabilities::{LogLevel, ScriptPre};
 use crate::cli::EXIT_USAGE;
 use crate::engine::{cache, Chunk, CompileCache, Engine, Limits, OutputSink, RunState, Stream};
@@ -142,7 +142,8 @@ pub async fn run(args: ServeArgs) -> i32 {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let tenants = args.tenants.clone().unwrap_or_else(|| default_tenants_file(&args.policy));
     let store = Arc::new(PolicyStore::load(&args.policy, &tenants)?);
-    let audit = Arc::new(AuditLog::open(&args.audit).map_err(|e| format!("--audit {}: {e}", args.audit.display()))?);
+    let audit =
+        Arc::new(AuditLog::open(&args.audit).map_err(|e| format!("--audit {}: {e}", args.audit.display()))?);
     let ovsdb: OvsdbUri = match &args.ovsdb {
         Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}"))?,
         None => ovsdb::default_uri(),
@@ -214,12 +215,14 @@ fn bind(path: &std::path::Path, mode: u32) -> Result<UnixListener, String> {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(format!("{} is in use by another daemon", path.display()));
         }
-        std::fs::remove_file(path).map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let listener = UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+    let listener =
+        UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
     Ok(listener)
@@ -285,7 +288,8 @@ impl Daemon {
     /// Everything before the run; Err: refused, nothing ran.
     async fn prepare(&self, uid: u32, gid: u32, reader: &mut OwnedReadHalf) -> Result<Prepared, Refusal> {
         // Identity from the kernel, before a byte of the request is read.
-        let tenant = self.store.tenant_for_peer(uid, gid).map_err(|m| Refusal::usage("unknown-tenant", m))?.clone();
+        let tenant =
+            self.store.tenant_for_peer(uid, gid).map_err(|m| Refusal::usage("unknown-tenant", m))?.clone();
         let name = tenant.name.clone();
         self.prepare_for(tenant, uid, reader).await.map_err(|mut r| {
             r.tenant = Some(name);
@@ -293,17 +297,24 @@ impl Daemon {
         })
     }
 
-    async fn prepare_for(&self, tenant: Tenant, uid: u32, reader: &mut OwnedReadHalf) -> Result<Prepared, Refusal> {
+    async fn prepare_for(
+        &self,
+        tenant: Tenant,
+        uid: u32,
+        reader: &mut OwnedReadHalf,
+    ) -> Result<Prepared, Refusal> {
         let slots = self.slots.get(&tenant.name).expect("a slot per tenant").clone();
         let max = tenant.max_runs.unwrap_or(self.args.max_runs);
         let slot = slots.try_acquire_owned().map_err(|_| {
             Refusal::usage("busy", format!("tenant {} already runs {max} script(s), its limit", tenant.name))
         })?;
 
-        let (request, wasm) = tokio::time::timeout(REQUEST_TIMEOUT, self.read_request(reader))
-            .await
-            .map_err(|_| {
-                Refusal::usage("bad-request", format!("no complete request within {} s", REQUEST_TIMEOUT.as_secs()))
+        let (request, wasm) =
+            tokio::time::timeout(REQUEST_TIMEOUT, self.read_request(reader)).await.map_err(|_| {
+                Refusal::usage(
+                    "bad-request",
+                    format!("no complete request within {} s", REQUEST_TIMEOUT.as_secs()),
+                )
             })??;
         let sha = hex::encode(Sha256::digest(&wasm));
 

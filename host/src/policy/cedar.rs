@@ -240,7 +240,11 @@ fn tenants_of(entities: &Entities) -> Result<Vec<Tenant>, String> {
         let ids = |key: &str| -> Result<Vec<u32>, String> {
             attrs[key]
                 .as_array()
-                .map(|a| a.iter().map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok())).collect::<Option<Vec<_>>>())
+                .map(|a| {
+                    a.iter()
+                        .map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()))
+                        .collect::<Option<Vec<_>>>()
+                })
                 .unwrap_or(Some(vec![]))
                 .ok_or_else(|| format!("tenant {name}: {key} must be a list of numbers 0-4294967295"))
         };
@@ -321,7 +325,8 @@ impl CedarPolicy {
     }
 
     fn principal_matches(&self, c: &PrincipalConstraint) -> bool {
-        let in_ = |group: &EntityUid| *group == self.uid || self.store.entities.is_ancestor_of(group, &self.uid);
+        let in_ =
+            |group: &EntityUid| *group == self.uid || self.store.entities.is_ancestor_of(group, &self.uid);
         match c {
             PrincipalConstraint::Any => true,
             PrincipalConstraint::Eq(u) => *u == self.uid,
@@ -366,8 +371,12 @@ impl Policy for CedarPolicy {
 fn resource_entities(r: Resource<'_>) -> Result<(EntityUid, Vec<Entity>), String> {
     let s = |v: &str| RestrictedExpression::new_string(v.to_string());
     let ent = |u: &EntityUid, attrs: Vec<(&str, RestrictedExpression)>, parents: Vec<EntityUid>| {
-        Entity::new(u.clone(), attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), parents.into_iter().collect())
-            .map_err(|e| e.to_string())
+        Entity::new(
+            u.clone(),
+            attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            parents.into_iter().collect(),
+        )
+        .map_err(|e| e.to_string())
     };
     Ok(match r {
         Resource::Bridge(b) => {
@@ -482,7 +491,9 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 }
                 c.put(
                     "trunks",
-                    RestrictedExpression::new_set(trunks.iter().map(|t| RestrictedExpression::new_long(t.get().into()))),
+                    RestrictedExpression::new_set(
+                        trunks.iter().map(|t| RestrictedExpression::new_long(t.get().into())),
+                    ),
                 );
             }
             Op::DelPort { bridge, .. } => c.string("bridge", bridge),
@@ -548,12 +559,9 @@ mod tests {
     #[test]
     fn unknown_action_and_attribute_are_errors_with_positions() {
         let s = schema();
-        let e = parse_policies(
-            "permit(principal, action == Action::\"add-porrt\", resource);",
-            "p.cedar",
-            &s,
-        )
-        .unwrap_err();
+        let e =
+            parse_policies("permit(principal, action == Action::\"add-porrt\", resource);", "p.cedar", &s)
+                .unwrap_err();
         assert!(e.contains("p.cedar:1:") && e.contains("add-porrt"), "{e}");
         let e = parse_policies(
             "permit(principal, action == Action::\"add-port\", resource)\nwhen { principal.colour == \"red\" };",

@@ -29,14 +29,29 @@ use crate::types::{ContainerInfo, IfName, Target};
 pub enum Request<'a> {
     Apply(&'a Op),
     /// Asked once per bridge: list-bridges returns only the bridges allowed.
-    ListBridges { bridge: &'a str },
-    ListPorts { bridge: &'a IfName },
-    ListLinks { target: &'a Target },
-    ListRoutes { target: &'a Target },
-    LookupContainer { container: &'a ContainerInfo },
+    ListBridges {
+        bridge: &'a str,
+    },
+    ListPorts {
+        bridge: &'a IfName,
+    },
+    ListLinks {
+        target: &'a Target,
+    },
+    ListRoutes {
+        target: &'a Target,
+    },
+    LookupContainer {
+        container: &'a ContainerInfo,
+    },
     /// Asked once per container: list-containers returns only those allowed.
-    ListContainers { container: &'a ContainerInfo },
-    Ping { target: &'a Target, address: IpAddr },
+    ListContainers {
+        container: &'a ContainerInfo,
+    },
+    Ping {
+        target: &'a Target,
+        address: IpAddr,
+    },
 }
 
 impl Request<'_> {
@@ -58,7 +73,9 @@ impl Request<'_> {
     pub fn resource(&self) -> Resource<'_> {
         match self {
             Request::Apply(op) => match op {
-                Op::CreateBridge { name, .. } | Op::DeleteBridge { name, .. } => Resource::Bridge(name.as_str()),
+                Op::CreateBridge { name, .. } | Op::DeleteBridge { name, .. } => {
+                    Resource::Bridge(name.as_str())
+                }
                 Op::AddPort { bridge, port, .. }
                 | Op::DelPort { bridge, port }
                 | Op::SetVlan { bridge, port, .. } => {
