@@ -221,7 +221,7 @@ fn tenant_attaches_inside_its_limits_and_everything_else_is_denied() {
     assert!(r.stderr.contains("set-route on Host::\"host\"") && r.stderr.contains("no-host-routes"), "{r:?}");
     let after = (ovs.snapshot(), ca.ip(&["-o", "addr"]), cb.ip(&["-o", "link"]), sh("ip", &["route"]));
     assert_eq!(before, after, "a denied script changed the system");
-    assert!(ovs.try_vsctl(&["br-exists", "br-b"]).0 == false, "br-b must not exist");
+    assert!(!ovs.try_vsctl(&["br-exists", "br-b"]).0, "br-b must not exist");
 
     // The audit log: every call and every run, with who, what and why.
     let audit = d.audit();

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use common::*;
 use serde_json::Value;
@@ -21,7 +21,7 @@ fn tmp() -> tempfile::TempDir {
 
 /// A dry-run of `script` as tenant `tenant` of the example policy, with an
 /// audit log in `dir`; containers web-a (tenant=a) and web-b (tenant=b) exist.
-fn as_tenant(dir: &tempfile::TempDir, tenant: &str, script: &PathBuf, args: &[&str]) -> Run {
+fn as_tenant(dir: &tempfile::TempDir, tenant: &str, script: &Path, args: &[&str]) -> Run {
     as_tenant_with(dir, tenant, &["web-a,tenant=a", "web-b,tenant=b"], script, args)
 }
 
@@ -29,7 +29,7 @@ fn as_tenant_with(
     dir: &tempfile::TempDir,
     tenant: &str,
     containers: &[&str],
-    script: &PathBuf,
+    script: &Path,
     args: &[&str],
 ) -> Run {
     let audit = dir.path().join("audit.log");
