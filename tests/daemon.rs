@@ -216,7 +216,7 @@ fn tenant_attaches_inside_its_limits_and_everything_else_is_denied() {
             "{action}: no audit line"
         );
     }
-    let r = d.submit("ovsrt-a", "hostile.wasm", &["host-route", "192.0.2.0/24", "10.1.0.1"]);
+    let r = d.submit("ovsrt-a", "hostile.wasm", &["host-route", "198.51.100.0/24", "10.1.0.1"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("set-route on Host::\"host\"") && r.stderr.contains("no-host-routes"), "{r:?}");
     let after = (ovs.snapshot(), ca.ip(&["-o", "addr"]), cb.ip(&["-o", "link"]), sh("ip", &["route"]));
@@ -415,9 +415,9 @@ fn raw_client() {
     let req = |v: Value| frame(b'R', &serde_json::to_vec(&v).unwrap());
     match mode.as_str() {
         "forged" => {
-            let attach = serde_json::json!({"args": ["host-route", "192.0.2.0/24", "10.1.0.1"], "tenant": "a", "uid": 0});
+            let forged = serde_json::json!({"args": ["host-route", "198.51.100.0/24", "10.1.0.1"], "tenant": "a", "uid": 0});
             // hostile host-route: denied for anybody; the audit shows who ran it.
-            send(&mut s, &req(attach));
+            send(&mut s, &req(forged));
             send(&mut s, &frame(b'W', &wasm));
         }
         "oversized" => send(&mut s, &u32::MAX.to_be_bytes()),

@@ -214,7 +214,7 @@ fn vlan_outside_the_range_is_denied() {
 #[test]
 fn host_route_is_denied() {
     let dir = tmp();
-    let r = as_tenant(&dir, "a", &guest("hostile"), &["host-route", "192.0.2.0/24", "10.1.0.1"]);
+    let r = as_tenant(&dir, "a", &guest("hostile"), &["host-route", "198.51.100.0/24", "10.1.0.1"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("set-route on Host::\"host\"") && r.stderr.contains("no-host-routes"), "{r:?}");
     denied_line(&dir, "set-route");
