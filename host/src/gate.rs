@@ -1,20 +1,25 @@
 //! The choke point. Every capability call, from whichever WIT interface, ends
 //! up here, and here only the following happens, in this order:
-//! 1. targets are resolved (a container name becomes id + pid, through a read
-//!    that is itself authorized);
+//! 1. targets are resolved (a container name becomes id, pid and labels,
+//!    through a read that is itself authorized);
 //! 2. the policy authorizes the typed request;
 //! 3. a change is entered in the journal;
-//! 4. the backend carries it out, and the journal records how to undo it.
+//! 4. the backend carries it out, and the journal records how to undo it;
+//! 5. the call, the decision and the result go to the audit log, when the
+//!    run has one, before the script sees the answer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
+
+use crate::audit::{CallResult, RunAudit};
 use crate::backend::{Applied, Backend, BridgeInfo, LinkInfo, Op, PingStats, PortInfo, PortOwner};
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::journal::{Journal, RollbackReport};
-use crate::policy::{Policy, Request};
+use crate::policy::{self, Decision, Policy, Request};
 use crate::types::{ContainerInfo, ContainerRef, IfName, RouteSpec, Target, TargetRef};
 
 pub struct Gate {
@@ -24,6 +29,7 @@ pub struct Gate {
     /// Lookups are cached for the run: a script names its container in every
     /// call, and the answer must not change halfway through.
     containers: Mutex<HashMap<ContainerRef, ContainerInfo>>,
+    audit: Option<RunAudit>,
 }
 
 impl Gate {
@@ -33,7 +39,14 @@ impl Gate {
             policy,
             journal: Mutex::new(Journal::default()),
             containers: Mutex::new(HashMap::new()),
+            audit: None,
         }
+    }
+
+    /// Record every call of this run in an audit log.
+    pub fn with_audit(mut self, audit: RunAudit) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -48,11 +61,16 @@ impl Gate {
 
     /// Carry out one change: authorize, journal, apply.
     pub async fn apply(&self, op: Op) -> CapResult<Applied> {
-        self.policy.authorize(&Request::Apply(&op))?;
+        let request = Request::Apply(&op);
+        let decision = self.authorize(&request)?;
+        let started = Instant::now();
         let idx = self.journal().begin(&op)?;
         let result = self.backend.apply(&op).await;
         self.journal().finish(idx, &result);
-        result.map_err(|e| e.context(op.action()))
+        let result = result.map_err(|e| e.context(op.action()));
+        let summary = result.as_ref().map(|a| json!({ "changed": a.changed }));
+        self.audit(&request, Some(&decision), summary, started)?;
+        result
     }
 
     /// The changes made so far (a dry-run's plan).
@@ -95,7 +113,13 @@ impl Gate {
                         &info.id[..info.id.len().min(12)]
                     )));
                 }
-                Ok(Target::Container { given: c.clone(), id: info.id, name: info.name, pid: info.pid })
+                Ok(Target::Container {
+                    given: c.clone(),
+                    id: info.id,
+                    name: info.name,
+                    pid: info.pid,
+                    labels: info.labels,
+                })
             }
         }
     }
@@ -121,39 +145,73 @@ impl Gate {
         })
     }
 
+    /// Look a container up, then ask whether the run may see it: the policy
+    /// decides on its labels, which only the lookup knows.
     pub async fn lookup_container(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {
-        self.policy.authorize(&Request::LookupContainer { name })?;
-        if let Some(c) = self.containers.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
-            return Ok(c.clone());
-        }
-        let info = self.backend.lookup_container(name).await?;
-        self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), info.clone());
+        let started = Instant::now();
+        let cached = self.containers.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        let info = match cached {
+            Some(c) => c,
+            None => match self.backend.lookup_container(name).await {
+                Ok(info) => {
+                    let mut cache = self.containers.lock().unwrap_or_else(|p| p.into_inner());
+                    cache.insert(name.clone(), info.clone());
+                    info
+                }
+                Err(e) => {
+                    let resource = format!("Container {:?}", name.as_str());
+                    let args = json!({ "container": name.as_str() });
+                    self.audit_raw("lookup-container", &resource, args, None, Err(&e), started)?;
+                    return Err(e);
+                }
+            },
+        };
+        let request = Request::LookupContainer { container: &info };
+        let decision = self.authorize(&request)?;
+        self.audit(&request, Some(&decision), Ok(json!({ "id": info.id })), started)?;
         Ok(info)
     }
 
+    /// Running containers with `labels`; only those the run may see.
     pub async fn list_containers(&self, labels: &[(String, String)]) -> CapResult<Vec<ContainerInfo>> {
-        self.policy.authorize(&Request::ListContainers)?;
-        self.backend.list_containers(labels).await
+        let started = Instant::now();
+        let all = self.backend.list_containers(labels).await;
+        let args = json!({ "labels": labels });
+        self.filtered("list-containers", args, all, started, |c| Request::ListContainers { container: c })
     }
 
+    /// The bridges; only those the run may see.
     pub async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {
-        self.policy.authorize(&Request::ListBridges)?;
-        self.backend.list_bridges().await
+        let started = Instant::now();
+        let all = self.backend.list_bridges().await;
+        self.filtered("list-bridges", json!({}), all, started, |b| Request::ListBridges { bridge: &b.name })
     }
 
     pub async fn list_ports(&self, bridge: &IfName) -> CapResult<Vec<PortInfo>> {
-        self.policy.authorize(&Request::ListPorts { bridge })?;
-        self.backend.list_ports(bridge).await
+        self.read(
+            Request::ListPorts { bridge },
+            self.backend.list_ports(bridge),
+            |v| json!({ "count": v.len() }),
+        )
+        .await
     }
 
     pub async fn list_links(&self, target: &Target, name: Option<&IfName>) -> CapResult<Vec<LinkInfo>> {
-        self.policy.authorize(&Request::ListLinks { target })?;
-        self.backend.list_links(target, name).await
+        self.read(
+            Request::ListLinks { target },
+            self.backend.list_links(target, name),
+            |v| json!({ "count": v.len() }),
+        )
+        .await
     }
 
     pub async fn list_routes(&self, target: &Target) -> CapResult<Vec<RouteSpec>> {
-        self.policy.authorize(&Request::ListRoutes { target })?;
-        self.backend.list_routes(target).await
+        self.read(
+            Request::ListRoutes { target },
+            self.backend.list_routes(target),
+            |v| json!({ "count": v.len() }),
+        )
+        .await
     }
 
     pub async fn ping(
@@ -163,7 +221,109 @@ impl Gate {
         count: u32,
         timeout: Duration,
     ) -> CapResult<PingStats> {
-        self.policy.authorize(&Request::Ping { target, address })?;
-        self.backend.ping(target, address, count, timeout).await
+        self.read(
+            Request::Ping { target, address },
+            self.backend.ping(target, address, count, timeout),
+            |s| json!({ "sent": s.sent, "received": s.received }),
+        )
+        .await
+    }
+
+    /// Ask the policy; a denial is audited and becomes the `denied` error.
+    fn authorize(&self, request: &Request<'_>) -> CapResult<Decision> {
+        let decision = self.policy.decide(request);
+        if decision.allowed {
+            return Ok(decision);
+        }
+        let e = policy::denied(request, &decision);
+        self.audit(request, Some(&decision), Err(&e), Instant::now())?;
+        Err(e)
+    }
+
+    /// A read of one thing: authorized as a whole, then carried out (the
+    /// future does nothing until awaited, so a denied read reads nothing).
+    async fn read<T>(
+        &self,
+        request: Request<'_>,
+        read: impl std::future::Future<Output = CapResult<T>>,
+        summary: impl Fn(&T) -> Value,
+    ) -> CapResult<T> {
+        let decision = self.authorize(&request)?;
+        let started = Instant::now();
+        let result = read.await;
+        self.audit(&request, Some(&decision), result.as_ref().map(&summary), started)?;
+        result
+    }
+
+    /// A read across everybody's things: each item is asked about, and only
+    /// the allowed ones are returned (see the policy module on why).
+    fn filtered<T>(
+        &self,
+        action: &str,
+        args: Value,
+        all: CapResult<Vec<T>>,
+        started: Instant,
+        request: impl for<'a> Fn(&'a T) -> Request<'a>,
+    ) -> CapResult<Vec<T>> {
+        let all = match all {
+            Ok(v) => v,
+            Err(e) => {
+                self.audit_raw(action, "*", args, None, Err(&e), started)?;
+                return Err(e);
+            }
+        };
+        let total = all.len();
+        let mut policies = BTreeSet::new();
+        let shown: Vec<T> = all
+            .into_iter()
+            .filter(|item| {
+                let d = self.policy.decide(&request(item));
+                if d.allowed {
+                    policies.extend(d.policies);
+                }
+                d.allowed
+            })
+            .collect();
+        let decision = Decision {
+            allowed: true,
+            policies: policies.into_iter().collect(),
+            reason: "filtered item by item".into(),
+        };
+        let result = json!({ "shown": shown.len(), "hidden": total - shown.len() });
+        self.audit_raw(action, "*", args, Some(&decision), Ok(result), started)?;
+        Ok(shown)
+    }
+
+    fn audit(
+        &self,
+        request: &Request<'_>,
+        decision: Option<&Decision>,
+        result: Result<Value, &CapError>,
+        started: Instant,
+    ) -> CapResult<()> {
+        if self.audit.is_none() {
+            return Ok(());
+        }
+        let resource = request.resource().to_string();
+        self.audit_raw(request.action(), &resource, request.arguments(), decision, result, started)
+    }
+
+    fn audit_raw(
+        &self,
+        action: &str,
+        resource: &str,
+        arguments: Value,
+        decision: Option<&Decision>,
+        result: Result<Value, &CapError>,
+        started: Instant,
+    ) -> CapResult<()> {
+        let Some(audit) = &self.audit else { return Ok(()) };
+        let result = match result {
+            Ok(v) => CallResult::Ok(v),
+            Err(e) => CallResult::Err(e),
+        };
+        audit
+            .call(action, resource, arguments, decision, result, started.elapsed())
+            .map_err(|e| CapError::failed(format!("cannot write the audit log: {e}")))
     }
 }
