@@ -1,6 +1,7 @@
 # ovs-run: `make demo` tries it end to end in a private sandbox, `make test`
 # runs every test (starting the daemons they need), `make build` builds the
-# binary and scripts/*.wasm, `make bench` runs the benchmark.
+# binary and scripts/*.wasm, `make guests` the Python, JavaScript and C
+# scripts (scripts/{python,js,c}/*.wasm), `make bench` runs the benchmark.
 
 SHELL := /bin/bash
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
@@ -9,7 +10,13 @@ WASM_DIR := $(TARGET_DIR)/wasm32-wasip2/script
 SCRIPTS := attach detach detach-all set-vlan seed-demo
 TEST_GUESTS := hostile probe ungranted
 
-.PHONY: all build deps wasm-target test demo bench lint fmt clean
+# Scripts in other languages: sources under scripts/LANG/, built by
+# guest-sdk/build-guest (which installs each toolchain on first use).
+GUEST_SCRIPTS := attach detach seed-demo
+GUEST_WASM := $(foreach l,python js c,$(addprefix scripts/$(l)/,$(addsuffix .wasm,$(GUEST_SCRIPTS))))
+WIT := wit/ovs-run.wit
+
+.PHONY: all build deps wasm-target guests guest-toolchains test demo bench lint fmt clean
 
 all: build
 
@@ -28,7 +35,26 @@ build: wasm-target
 	@if [ "$(TARGET_DIR)" != "$(CURDIR)/target" ]; then mkdir -p target/release && ln -sf "$(BIN)" target/release/ovs-run; fi
 	@echo "built $(BIN) and scripts/{$(shell echo $(SCRIPTS) | tr ' ' ',')}.wasm"
 
-test: deps build
+# Toolchains first (one at a time: they share apt and the network), then
+# the components two at a time (componentize-py and componentize-qjs use one core each).
+guests: guest-toolchains
+	@$(MAKE) --no-print-directory -j2 $(GUEST_WASM)
+
+guest-toolchains:
+	cargo build --release -p ovs-run -p ovs-run-componentize
+	@for l in python js c; do guest-sdk/build-guest $$l --install; done
+
+.SECONDEXPANSION:
+scripts/python/%.wasm: scripts/python/$$(subst -,_,$$*).py guest-sdk/python/ovs_run.py guest-sdk/python/requirements.txt $(WIT)
+	@guest-sdk/build-guest python $< $@
+
+scripts/js/%.wasm: scripts/js/%.js guest-sdk/js/ovs-run.js guest-sdk/js/wit/world.wit guest-sdk/js/package-lock.json $(WIT)
+	@guest-sdk/build-guest js $< $@
+
+scripts/c/%.wasm: scripts/c/%.c guest-sdk/c/ovsrun.c guest-sdk/c/ovsrun.h $(WIT)
+	@guest-sdk/build-guest c $< $@
+
+test: deps build guests
 	bash tests/run-tests.sh
 
 demo: deps build
@@ -47,4 +73,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -f scripts/*.wasm tests/guests/*.wasm
+	rm -f scripts/*.wasm scripts/*/*.wasm tests/guests/*.wasm
