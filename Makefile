@@ -13,7 +13,8 @@ TEST_GUESTS := hostile probe ungranted
 # Scripts in other languages: sources under scripts/LANG/, built by
 # guest-sdk/build-guest (which installs each toolchain on first use).
 GUEST_SCRIPTS := attach detach seed-demo
-GUEST_WASM := $(foreach l,python js c,$(addprefix scripts/$(l)/,$(addsuffix .wasm,$(GUEST_SCRIPTS))))
+GUEST_WASM := $(foreach l,python js c,$(addprefix scripts/$(l)/,$(addsuffix .wasm,$(GUEST_SCRIPTS)))) \
+	tests/guests/python/hostile.wasm tests/guests/js/raises.wasm
 WIT := wit/ovs-run.wit
 
 .PHONY: all build deps wasm-target guests guest-toolchains test demo bench lint fmt clean
@@ -41,14 +42,23 @@ guests: guest-toolchains
 	@$(MAKE) --no-print-directory -j2 $(GUEST_WASM)
 
 guest-toolchains:
-	cargo build --release -p ovs-run -p ovs-run-componentize
+	cargo build --release -p ovs-run-componentize
 	@for l in python js c; do guest-sdk/build-guest $$l --install; done
 
 .SECONDEXPANSION:
-scripts/python/%.wasm: scripts/python/$$(subst -,_,$$*).py guest-sdk/python/ovs_run.py guest-sdk/python/requirements.txt $(WIT)
+PY_SDK := guest-sdk/python/ovs_run.py guest-sdk/python/requirements.txt $(WIT)
+JS_SDK := guest-sdk/js/ovs-run.js guest-sdk/js/wit/world.wit guest-sdk/js/package-lock.json $(WIT)
+# (A pattern rule with two targets would be one recipe making both: one rule per directory.)
+scripts/python/%.wasm: scripts/python/$$(subst -,_,$$*).py $(PY_SDK)
 	@guest-sdk/build-guest python $< $@
 
-scripts/js/%.wasm: scripts/js/%.js guest-sdk/js/ovs-run.js guest-sdk/js/wit/world.wit guest-sdk/js/package-lock.json $(WIT)
+tests/guests/python/%.wasm: tests/guests/python/%.py $(PY_SDK)
+	@guest-sdk/build-guest python $< $@
+
+scripts/js/%.wasm: scripts/js/%.js $(JS_SDK)
+	@guest-sdk/build-guest js $< $@
+
+tests/guests/js/%.wasm: tests/guests/js/%.js $(JS_SDK)
 	@guest-sdk/build-guest js $< $@
 
 scripts/c/%.wasm: scripts/c/%.c guest-sdk/c/ovsrun.c guest-sdk/c/ovsrun.h $(WIT)
@@ -73,4 +83,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -f scripts/*.wasm scripts/*/*.wasm tests/guests/*.wasm
+	rm -f scripts/*.wasm scripts/*/*.wasm tests/guests/*.wasm tests/guests/*/*.wasm

@@ -490,7 +490,8 @@ def script(main, usage, options=()):
     """Make ``main(args)`` the script's ``run`` export: ``WitWorld = ovs_run.script(main, usage=USAGE)``.
 
     An :class:`Error` from ``main`` is reported as is; any other exception
-    as ``TypeName: text``, its traceback on stderr. Both exit with status 1.
+    as ``TypeName: text``, its traceback on stderr. Both exit with status 1
+    (componentize-py would otherwise trap with "unexpected exception").
     """
 
     class WitWorld(wit_world.WitWorld):
@@ -503,7 +504,7 @@ def script(main, usage, options=()):
                 main(args)
             except Error as e:
                 raise Err(str(e)) from None
-            except Exception as e:
+            except BaseException as e:  # SystemExit too: an escaping exception would trap
                 traceback.print_exc(file=sys.stderr)
                 raise Err(f"{type(e).__name__}: {e}") from None
 
