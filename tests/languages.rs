@@ -308,6 +308,7 @@ fn python_gets_no_files_sockets_or_environment() {
 
 /// Runs ovs-run once; returns its output, wall time and CPU time (user +
 /// system, of that child alone: a busy machine slows the wall clock, not this).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also reports its CPU time
 fn timed_run(args: &[&str]) -> (String, Duration, Duration) {
     let t = Instant::now();
     let child = Command::new(bin())

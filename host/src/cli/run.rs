@@ -148,7 +148,7 @@ fn report(result: &RunResult, opts: &RunArgs) -> i32 {
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if opts.dry_run {
-        print_plan(&changes, code == 0);
+        print_plan(changes, code == 0);
     } else if verbose::level() > 0 {
         for (i, op) in changes.iter().enumerate() {
             eprintln!("ovs-run: done {}. {op}", i + 1);
