@@ -39,7 +39,7 @@ build: wasm-target
 # Toolchains first (one at a time: they share apt and the network), then
 # the components two at a time (componentize-py and componentize-qjs use one core each).
 guests: guest-toolchains
-	@$(MAKE) --no-print-directory -j2 $(GUEST_WASM)
+	@$(MAKE) --no-print-directory -s -j2 $(GUEST_WASM)
 
 guest-toolchains:
 	cargo build --release -p ovs-run-componentize
@@ -75,7 +75,7 @@ bench: deps build
 
 lint:
 	cargo fmt --all --check
-	cargo clippy --release -p ovs-run --all-targets -- -D warnings
+	cargo clippy --release -p ovs-run -p ovs-run-componentize --all-targets -- -D warnings
 	cargo clippy --profile script --target wasm32-wasip2 $(addprefix -p ,ovs-run-sdk $(SCRIPTS) $(TEST_GUESTS)) -- -D warnings
 
 fmt:
