@@ -116,6 +116,15 @@ fn bad_arguments_fail_with_the_same_message_in_every_language() {
             assert_eq!((r.code, &r.stderr), (rust.code, &rust.stderr), "{lang} attach {args:?}");
         }
     }
+    // --help (after an argument: right after SCRIPT it is ovs-run's own).
+    for name in ["attach", "detach", "seed-demo"] {
+        let rust = dry_run("rust", name, &["x", "--help"], false);
+        assert!(rust.code == 0 && rust.stdout.starts_with("Usage: "), "{rust:?}");
+        for lang in LANGS {
+            let r = dry_run(lang, name, &["x", "--help"], false);
+            assert_eq!((r.code, &r.stdout), (0, &rust.stdout), "{lang} {name} --help");
+        }
+    }
     let bad_subnet = ["--container=web", "--subnet=10.0.0.1/32"];
     let rust = dry_run("rust", "seed-demo", &bad_subnet, false);
     assert!(
