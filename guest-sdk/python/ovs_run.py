@@ -380,11 +380,6 @@ class Target:
         return self._text
 
 
-class _Namespace:
-    def __init__(self, **functions):
-        self.__dict__.update(functions)
-
-
 _DATAPATHS = {
     "host-default": _bridges.Datapath.HOST_DEFAULT,
     "system": _bridges.Datapath.SYSTEM,
@@ -392,74 +387,143 @@ _DATAPATHS = {
 }
 
 
-def _ping_text(stats):
-    s = f"{stats.sent} sent, {stats.received} received"
-    if stats.received > 0:
-        ms = [f"{us / 1000:.3f}" for us in (stats.rtt_min_us, stats.rtt_avg_us, stats.rtt_max_us)]
-        s += f", rtt min/avg/max {'/'.join(ms)} ms"
-    return s
-
-
 def _opt_str(v):
     return None if v is None else str(v)
 
 
-bridges = _Namespace(
-    create=lambda name, datapath="host-default", may_exist=True: _call(
-        _bridges.create_bridge, str(name), _DATAPATHS[datapath], may_exist
-    ),
-    delete=lambda name, if_exists=True: _call(_bridges.delete_bridge, str(name), if_exists),
-    list=lambda: _call(_bridges.list_bridges),
-)
-bridges.__doc__ = "Open vSwitch bridges: create(name, datapath='host-default', may_exist=True) -> created?, delete, list."
+# One class per WIT interface, used as a namespace: bridges.create(...),
+# ports.add(...). Names and arguments follow the Rust SDK's modules.
 
-ports = _Namespace(
-    add=lambda bridge, target, ifname, mtu=None, mac=None, vlan=None, trunks=(): _call(
-        _ports.add_port,
-        str(bridge),
-        target.wit,
-        str(ifname),
-        _ports.PortOptions(mtu=mtu, mac=_opt_str(mac), vlan=vlan, trunks=list(trunks)),
-    ),
-    delete=lambda bridge, target, ifname: _call(_ports.del_port, str(bridge), target.wit, str(ifname)),
-    delete_all=lambda bridge, container: _call(_ports.del_ports, str(bridge), str(container)),
-    set_vlan=lambda bridge, target, ifname, vlan: _call(_ports.set_vlan, str(bridge), target.wit, str(ifname), vlan),
-    list=lambda bridge: _call(_ports.list_ports, str(bridge)),
-)
 
-links = _Namespace(
-    set_address=lambda target, ifname, cidr: _call(_links.set_address, target.wit, str(ifname), str(cidr)),
-    del_address=lambda target, ifname, cidr: _call(_links.del_address, target.wit, str(ifname), str(cidr)),
-    set_mtu=lambda target, ifname, mtu: _call(_links.set_mtu, target.wit, str(ifname), mtu),
-    set_mac=lambda target, ifname, mac: _call(_links.set_mac, target.wit, str(ifname), str(mac)),
-    set_up=lambda target, ifname: _call(_links.set_link_up, target.wit, str(ifname)),
-    set_down=lambda target, ifname: _call(_links.set_link_down, target.wit, str(ifname)),
-    list=lambda target, ifname=None: _call(_links.list_links, target.wit, _opt_str(ifname)),
-)
+class bridges:
+    """Open vSwitch bridges."""
 
-routes = _Namespace(
-    add=lambda target, destination=None, via=None, dev=None: _call(
-        _routes.set_route, target.wit, _routes.Route(_opt_str(destination), _opt_str(via), _opt_str(dev))
-    ),
-    delete=lambda target, destination=None, via=None, dev=None: _call(
-        _routes.del_route, target.wit, _routes.Route(_opt_str(destination), _opt_str(via), _opt_str(dev))
-    ),
-    list=lambda target: _call(_routes.list_routes, target.wit),
-)
+    @staticmethod
+    def create(name, datapath="host-default", may_exist=True):
+        """Create a bridge; False when it existed and ``may_exist``. datapath: host-default, system, netdev."""
+        return _call(_bridges.create_bridge, str(name), _DATAPATHS[datapath], may_exist)
 
-containers = _Namespace(
-    lookup=lambda name: _call(_containers.lookup, str(name)),
-    list_by_label=lambda **labels: _call(
-        _containers.list_by_label, [_types.Pair(k, v) for k, v in labels.items()]
-    ),
-)
+    @staticmethod
+    def delete(name, if_exists=True):
+        """Delete a bridge and its ports; False when it did not exist and ``if_exists``."""
+        return _call(_bridges.delete_bridge, str(name), if_exists)
 
-diagnostics = _Namespace(
-    ping=lambda target, address, count=3, timeout_ms=1000: _call(
-        _diagnostics.ping, target.wit, str(address), count, timeout_ms
-    ),
-    ping_text=_ping_text,
-)
+    @staticmethod
+    def list():
+        return _call(_bridges.list_bridges)
+
+
+class ports:
+    """Ports on bridges: a veth pair per container or netns interface."""
+
+    @staticmethod
+    def add(bridge, target, ifname, mtu=None, mac=None, vlan=None, trunks=()):
+        """Attach ``target``'s ``ifname`` to ``bridge``; returns the port's info (``.name``, ``.error``...)."""
+        options = _ports.PortOptions(mtu=mtu, mac=_opt_str(mac), vlan=vlan, trunks=[int(t) for t in trunks])
+        return _call(_ports.add_port, str(bridge), target.wit, str(ifname), options)
+
+    @staticmethod
+    def delete(bridge, target, ifname):
+        """Remove the port of ``target``'s ``ifname``; False when there was none."""
+        return _call(_ports.del_port, str(bridge), target.wit, str(ifname))
+
+    @staticmethod
+    def delete_all(bridge, container):
+        """Remove every port of a container on ``bridge``; returns how many."""
+        return _call(_ports.del_ports, str(bridge), str(container))
+
+    @staticmethod
+    def set_vlan(bridge, target, ifname, vlan):
+        """Set (a number) or clear (None) the access VLAN of a port."""
+        return _call(_ports.set_vlan, str(bridge), target.wit, str(ifname), vlan)
+
+    @staticmethod
+    def list(bridge):
+        return _call(_ports.list_ports, str(bridge))
+
+
+class links:
+    """Links and their addresses inside a target."""
+
+    @staticmethod
+    def set_address(target, ifname, cidr):
+        """Add an address (a Cidr or its text); False when it was there already."""
+        return _call(_links.set_address, target.wit, str(ifname), str(cidr))
+
+    @staticmethod
+    def del_address(target, ifname, cidr):
+        return _call(_links.del_address, target.wit, str(ifname), str(cidr))
+
+    @staticmethod
+    def set_mtu(target, ifname, mtu):
+        return _call(_links.set_mtu, target.wit, str(ifname), mtu)
+
+    @staticmethod
+    def set_mac(target, ifname, mac):
+        return _call(_links.set_mac, target.wit, str(ifname), str(mac))
+
+    @staticmethod
+    def set_up(target, ifname):
+        return _call(_links.set_link_up, target.wit, str(ifname))
+
+    @staticmethod
+    def set_down(target, ifname):
+        return _call(_links.set_link_down, target.wit, str(ifname))
+
+    @staticmethod
+    def list(target, ifname=None):
+        return _call(_links.list_links, target.wit, _opt_str(ifname))
+
+
+class routes:
+    """Routes in a target's main table; no ``destination`` means the default route."""
+
+    @staticmethod
+    def add(target, destination=None, via=None, dev=None):
+        """Add a route; False when an identical one was there already."""
+        route = _routes.Route(_opt_str(destination), _opt_str(via), _opt_str(dev))
+        return _call(_routes.set_route, target.wit, route)
+
+    @staticmethod
+    def delete(target, destination=None, via=None, dev=None):
+        route = _routes.Route(_opt_str(destination), _opt_str(via), _opt_str(dev))
+        return _call(_routes.del_route, target.wit, route)
+
+    @staticmethod
+    def list(target):
+        return _call(_routes.list_routes, target.wit)
+
+
+class containers:
+    """Docker containers."""
+
+    @staticmethod
+    def lookup(name):
+        """A container by name or (abbreviated) id: ``.id``, ``.name``, ``.pid``, ``.running``, ``.labels``."""
+        return _call(_containers.lookup, str(name))
+
+    @staticmethod
+    def list_by_label(**labels):
+        """Running containers carrying every one of ``labels``."""
+        return _call(_containers.list_by_label, [_types.Pair(k, v) for k, v in labels.items()])
+
+
+class diagnostics:
+    """Checks that a configuration works."""
+
+    @staticmethod
+    def ping(target, address, count=3, timeout_ms=1000):
+        """ICMP echo from inside ``target``: ``.sent``, ``.received``, ``.rtt_{min,avg,max}_us``."""
+        return _call(_diagnostics.ping, target.wit, str(address), count, timeout_ms)
+
+    @staticmethod
+    def ping_text(stats):
+        """``3 sent, 3 received, rtt min/avg/max 0.041/0.052/0.070 ms``, as the Rust SDK shows it."""
+        s = f"{stats.sent} sent, {stats.received} received"
+        if stats.received > 0:
+            ms = [f"{us / 1000:.3f}" for us in (stats.rtt_min_us, stats.rtt_avg_us, stats.rtt_max_us)]
+            s += f", rtt min/avg/max {'/'.join(ms)} ms"
+        return s
 
 
 def trace(message):
