@@ -1,6 +1,7 @@
 # ovs-run: `make demo` tries it end to end in a private sandbox, `make test`
 # runs every test (starting the daemons they need), `make build` builds the
-# binary and scripts/*.wasm; `make bench` is a placeholder until the benchmark lands.
+# binary and scripts/*.wasm, `make guests` the Python, JavaScript and C
+# scripts (scripts/{python,js,c}/*.wasm); `make bench` is a placeholder until the benchmark lands.
 
 SHELL := /bin/bash
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
@@ -13,7 +14,14 @@ TEST_GUESTS := hostile probe ungranted
 # and trust only their own public keys (/etc/ovs-run/trusted-keys).
 SIGNING_KEY ?= keys/test/ovs-run-test-only.key
 
-.PHONY: all build deps wasm-target test demo bench lint fmt clean
+# Scripts in other languages: sources under scripts/LANG/, built by
+# guest-sdk/build-guest (which installs each toolchain on first use).
+GUEST_SCRIPTS := attach detach seed-demo
+GUEST_WASM := $(foreach l,python js c,$(addprefix scripts/$(l)/,$(addsuffix .wasm,$(GUEST_SCRIPTS)))) \
+	tests/guests/python/hostile.wasm tests/guests/js/raises.wasm
+WIT := wit/ovs-run.wit
+
+.PHONY: all build deps wasm-target guests guest-toolchains test demo bench lint fmt clean
 
 all: build
 
@@ -37,7 +45,52 @@ build: wasm-target
 	@if [ "$(TARGET_DIR)" != "$(CURDIR)/target" ]; then mkdir -p target/release && ln -sf "$(BIN)" target/release/ovs-run; fi
 	@echo "built $(BIN) and scripts/{$(shell echo $(SCRIPTS) | tr ' ' ',')}.wasm, signed with $(SIGNING_KEY)"
 
-test: deps build
+# Toolchains first (one at a time: they share apt and the network), then
+# the components two at a time (componentize-py and componentize-qjs use one core each).
+guests: guest-toolchains
+	@$(MAKE) --no-print-directory -s -j2 $(GUEST_WASM)
+
+guest-toolchains:
+	cargo build --release -p ovs-run-componentize
+	@for l in python js c; do guest-sdk/build-guest $$l --install; done
+
+# Metadata and the signature for a script in another language (the Rust
+# SDK embeds its own; these get the same fields from here). Usage text comes
+# from the script itself: `--help` under the dry-run prints it.
+define publish
+	@usage=$$($(BIN) --dry-run --no-cache $(1) --help 2>/dev/null || true); \
+	$(BIN) metadata set $(1) --name $(2) --version 0.1.0 --authors "The ovs-run developers" \
+	    --license Apache-2.0 --description "$(3) ($(4) twin of scripts/$(2))" \
+	    $${usage:+--usage "$$usage"} >/dev/null && \
+	$(BIN) sign --key $(SIGNING_KEY) $(1) >/dev/null
+endef
+DESC_attach := Connect a Docker container to an Open vSwitch bridge through a veth pair, like ovs-docker add-port
+DESC_detach := Remove a container's interface from an Open vSwitch bridge, like ovs-docker del-port
+DESC_seed-demo := The demo: attach a container and ping its gateway
+
+.SECONDEXPANSION:
+PY_SDK := guest-sdk/python/ovs_run.py guest-sdk/python/requirements.txt $(WIT)
+JS_SDK := guest-sdk/js/ovs-run.js guest-sdk/js/wit/world.wit guest-sdk/js/package-lock.json $(WIT)
+# (A pattern rule with two targets would be one recipe making both: one rule per directory.)
+scripts/python/%.wasm: scripts/python/$$(subst -,_,$$*).py $(PY_SDK)
+	@guest-sdk/build-guest python $< $@
+	$(call publish,$@,$*,$(DESC_$*),Python)
+
+tests/guests/python/%.wasm: tests/guests/python/%.py $(PY_SDK)
+	@guest-sdk/build-guest python $< $@
+
+scripts/js/%.wasm: scripts/js/%.js $(JS_SDK)
+	@guest-sdk/build-guest js $< $@
+	$(call publish,$@,$*,$(DESC_$*),JavaScript)
+
+tests/guests/js/%.wasm: tests/guests/js/%.js $(JS_SDK)
+	@guest-sdk/build-guest js $< $@
+
+scripts/c/%.wasm: scripts/c/%.c guest-sdk/c/ovsrun.c guest-sdk/c/ovsrun.h $(WIT)
+	@guest-sdk/build-guest c $< $@
+	$(call publish,$@,$*,$(DESC_$*),C)
+
+test: deps build guests
 	bash tests/run-tests.sh
 
 demo: deps build
@@ -48,7 +101,7 @@ bench:
 
 lint:
 	cargo fmt --all --check
-	cargo clippy --release -p ovs-run --all-targets -- -D warnings
+	cargo clippy --release -p ovs-run -p ovs-run-componentize --all-targets -- -D warnings
 	cargo clippy --profile script --target wasm32-wasip2 $(addprefix -p ,ovs-run-sdk $(SCRIPTS) $(TEST_GUESTS)) -- -D warnings
 
 fmt:
@@ -56,4 +109,4 @@ fmt:
 
 clean:
 	cargo clean
-	rm -f scripts/*.wasm tests/guests/*.wasm
+	rm -f scripts/*.wasm scripts/*/*.wasm tests/guests/*.wasm tests/guests/*/*.wasm

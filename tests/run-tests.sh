@@ -25,4 +25,5 @@ docker_up "$WORK/docker"
 export OVS_RUN_TEST_IMAGE=$IMAGE
 echo "docker: $DOCKER_HOST"
 
-cargo test --release -p ovs-run -- --test-threads=2
+# --no-fail-fast: every suite runs and reports, not only those before the first failure.
+cargo test --release --no-fail-fast -p ovs-run -- --test-threads=2

@@ -1,6 +1,9 @@
 #!/bin/bash
 # Install what ovs-run's daemons, demo and tests need on Debian: Open vSwitch
-# (with ovs-docker), Docker, busybox for the test image, ping and iproute2.
+# (with ovs-docker), Docker, busybox for the test image, ping and iproute2,
+# and what scripts in other languages are built with: clang/lld/wasi-libc
+# for C, npm for JavaScript, python3-venv for Python (guest-sdk/build-guest
+# installs the pinned componentize-py and componentize-qjs on top).
 set -euo pipefail
 need=()
 command -v ovsdb-server >/dev/null || need+=(openvswitch-switch)
@@ -9,6 +12,12 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v ip >/dev/null || need+=(iproute2)
 command -v nsenter >/dev/null || need+=(util-linux)
+command -v clang >/dev/null || need+=(clang)
+command -v wasm-ld >/dev/null || need+=(lld)
+[ -f /usr/lib/wasm32-wasi/libc.a ] || need+=(wasi-libc)
+ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need+=(libclang-rt-dev-wasm32)
+command -v npm >/dev/null || need+=(npm)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing packages: ${need[*]} (run as root, or: apt-get install ${need[*]})" >&2

@@ -208,9 +208,41 @@ pub enum Command {
     Submit(crate::daemon::submit::SubmitArgs),
 }
 
+/// Everything after SCRIPT belongs to the script, but clap still reads a
+/// `--help` or `-V` right after SCRIPT as its own. A `--` put after SCRIPT
+/// (when the next word is an option) hands the rest to the script untouched.
+fn script_args_verbatim(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let takes_value = |word: &str| {
+        cmd.get_arguments().any(|a| {
+            a.get_action().takes_values()
+                && (a.get_long().is_some_and(|l| word == format!("--{l}"))
+                    || a.get_short().is_some_and(|c| word == format!("-{c}")))
+        })
+    };
+    let mut i = 1;
+    while i < argv.len() {
+        let Some(word) = argv[i].to_str() else { return argv };
+        if word == "--" {
+            return argv;
+        }
+        if !word.starts_with('-') {
+            let is_subcommand = cmd.get_subcommands().any(|c| c.get_name() == word);
+            if !is_subcommand && argv.get(i + 1).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('-')) {
+                argv.insert(i + 1, "--".into());
+            }
+            return argv;
+        }
+        // `--opt VALUE` (not `--opt=VALUE`): skip the value too.
+        i += if takes_value(word) { 2 } else { 1 };
+    }
+    argv
+}
+
 /// Parse the command line and run; returns the exit status.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(script_args_verbatim(std::env::args_os().collect())) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
@@ -253,5 +285,29 @@ pub fn main() -> i32 {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::script_args_verbatim;
+
+    fn words(s: &str) -> Vec<String> {
+        let argv = s.split(' ').map(std::ffi::OsString::from).collect();
+        script_args_verbatim(argv).into_iter().map(|w| w.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn options_after_script_go_to_the_script() {
+        assert_eq!(words("ovs-run a.wasm --help"), words("ovs-run a.wasm -- --help"));
+        assert_eq!(words("ovs-run a.wasm --help"), ["ovs-run", "a.wasm", "--", "--help"]);
+        assert_eq!(
+            words("ovs-run --ovsdb unix:/x -v --timeout 5 a.wasm -V"),
+            ["ovs-run", "--ovsdb", "unix:/x", "-v", "--timeout", "5", "a.wasm", "--", "-V"]
+        );
+        // Nothing to do: the script's first argument is positional, or a subcommand.
+        assert_eq!(words("ovs-run a.wasm br0 --help"), ["ovs-run", "a.wasm", "br0", "--help"]);
+        assert_eq!(words("ovs-run inspect --json a.wasm"), ["ovs-run", "inspect", "--json", "a.wasm"]);
+        assert_eq!(words("ovs-run --help"), ["ovs-run", "--help"]);
     }
 }
