@@ -46,7 +46,9 @@ impl Daemon {
         for u in USERS {
             user(u);
         }
-        let dir = tempfile::Builder::new().prefix("ovsrt-daemon").tempdir().unwrap();
+        // Not under $TMPDIR: the test run's work directory is private (0700),
+        // and the tenants (other users) must reach the socket and scripts.
+        let dir = tempfile::Builder::new().prefix("ovsrt-daemon").tempdir_in("/tmp").unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         // The example tenants, with the test users' uids.
         let mut tenants: Value = serde_json::from_str(
