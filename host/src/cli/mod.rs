@@ -229,7 +229,8 @@ fn script_args_verbatim(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
         }
         if !word.starts_with('-') {
             let is_subcommand = cmd.get_subcommands().any(|c| c.get_name() == word);
-            if !is_subcommand && argv.get(i + 1).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('-')) {
+            if !is_subcommand && argv.get(i + 1).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('-'))
+            {
                 argv.insert(i + 1, "--".into());
             }
             return argv;
