@@ -6,8 +6,8 @@ SHELL := /bin/bash
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 BIN := $(TARGET_DIR)/release/ovs-run
 WASM_DIR := $(TARGET_DIR)/wasm32-wasip2/script
-SCRIPTS := attach detach detach-all set-vlan seed-demo
-TEST_GUESTS := hostile probe ungranted
+SCRIPTS := attach attach-many detach detach-many detach-all set-vlan seed-demo
+TEST_GUESTS := hostile noop probe ungranted
 
 .PHONY: all build deps wasm-target test demo bench lint fmt clean
 
@@ -34,8 +34,10 @@ test: deps build
 demo: deps build
 	bash tests/demo.sh
 
+# make bench N=1000, or BENCH_NS="10 100 1000": see tests/bench.sh.
+N ?= 100
 bench: deps build
-	bash tests/bench.sh
+	BENCH_NS="$(or $(BENCH_NS),$(N))" bash tests/bench.sh
 
 lint:
 	cargo fmt --all --check

@@ -11,7 +11,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::backend::{Applied, Backend, BridgeInfo, LinkInfo, Op, PingStats, PortInfo, PortOwner};
+use crate::backend::{
+    Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats, PortInfo, PortOwner,
+};
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::journal::{Journal, RollbackReport};
 use crate::policy::{Policy, Request};
@@ -47,6 +49,54 @@ impl Gate {
         let result = self.backend.apply(&op).await;
         self.journal().finish(idx, &result);
         result.map_err(|e| e.context(op.action()))
+    }
+
+    /// Carry out several changes as one, all or none: every op is authorized
+    /// (before any is applied) and journaled like [`Gate::apply`], and the
+    /// backend applies them together ([`Backend::apply_many`]). The error
+    /// names the op that failed and its place in the batch.
+    pub async fn apply_many(&self, ops: Vec<Op>) -> CapResult<Vec<Applied>> {
+        if ops.is_empty() {
+            return Ok(vec![]);
+        }
+        for op in &ops {
+            self.policy.authorize(&Request::Apply(op))?;
+        }
+        let entries: Vec<usize> = {
+            let mut journal = self.journal();
+            ops.iter().map(|op| journal.begin(op)).collect()
+        };
+        let result = self.backend.apply_many(&ops).await;
+        let mut journal = self.journal();
+        match result {
+            Ok(applied) if applied.len() == ops.len() => {
+                for (idx, a) in entries.iter().zip(&applied) {
+                    journal.finish(*idx, &Ok(a.clone()));
+                }
+                Ok(applied)
+            }
+            Ok(applied) => {
+                // A backend bug; what it did is unknown, so it is not journaled as done.
+                let e = CapError::failed(format!(
+                    "backend {} answered {} results for a batch of {}",
+                    self.backend.name(),
+                    applied.len(),
+                    ops.len()
+                ));
+                for idx in &entries {
+                    journal.finish(*idx, &Err(e.clone()));
+                }
+                Err(e)
+            }
+            Err(BatchError { index, error }) => {
+                let failed = &ops[index.min(ops.len() - 1)]; // ops is not empty
+                let aborted = CapError::failed(format!("not applied: {} failed: {error}", failed.action()));
+                for (i, idx) in entries.iter().enumerate() {
+                    journal.finish(*idx, &Err(if i == index { error.clone() } else { aborted.clone() }));
+                }
+                Err(error.context(format!("{} (request {} of {})", failed.action(), index + 1, ops.len())))
+            }
+        }
     }
 
     /// The changes made so far (a dry-run's plan).

@@ -42,6 +42,7 @@ impl Docker {
 
     pub async fn lookup(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {
         let c = self.client().await?;
+        crate::backend::stats::docker_request();
         let r = match c.inspect_container(name.as_str(), None::<InspectContainerOptions>).await {
             Ok(r) => r,
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
@@ -75,6 +76,7 @@ impl Docker {
             filters.insert("label".to_string(), labels.iter().map(|(k, v)| format!("{k}={v}")).collect());
         }
         let opts = ListContainersOptions { filters: Some(filters), ..Default::default() };
+        crate::backend::stats::docker_request();
         let summaries = c.list_containers(Some(opts)).await.map_err(|e| self.unreachable(e))?;
         let mut out = Vec::new();
         for s in summaries {

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{RunArgs, EXIT_SCRIPT_ERROR, EXIT_TRAP, EXIT_USAGE};
 use crate::backend::dryrun::{parse_assumed_container, DryRunBackend};
 use crate::backend::ovsdb::{self, OvsdbUri};
+use crate::backend::stats::{self, Stats};
 use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::backend::{docker, Backend, Op};
 use crate::capabilities::LogLevel;
@@ -82,7 +83,7 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         rollback: !opts.no_rollback,
     };
     let result = runner::run(&engine, &pre, &args, cfg).await;
-    report(&result, &opts)
+    report(&result, &opts, &stats::snapshot())
 }
 
 /// The dry-run model (starting from the real system when OVSDB answers) or the real system.
@@ -126,7 +127,7 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
 }
 
 /// Print the outcome and what was done or undone; pick the exit status.
-fn report(result: &RunResult, opts: &RunArgs) -> i32 {
+fn report(result: &RunResult, opts: &RunArgs, stats: &Stats) -> i32 {
     let outcome = &result.outcome;
     let (status, code, message) = match outcome {
         Outcome::Ok => ("ok", 0, None),
@@ -145,6 +146,7 @@ fn report(result: &RunResult, opts: &RunArgs) -> i32 {
             "rolled_back": rollback.as_ref().map(|r| &r.undone),
             "rollback_failed": rollback.as_ref().map(|r| r.failed.iter().map(|(op, e)| json!({"op": op, "error": e})).collect::<Vec<_>>()),
             "kept": code != 0 && opts.no_rollback && !changes.is_empty(),
+            "stats": stats,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if opts.dry_run {
@@ -154,6 +156,14 @@ fn report(result: &RunResult, opts: &RunArgs) -> i32 {
             eprintln!("ovs-run: done {}. {op}", i + 1);
         }
     }
+    verbose!(
+        1,
+        "asked of the system: {} OVSDB transactions ({} changes), {} netlink requests, {} Docker requests",
+        stats.ovsdb_transactions,
+        stats.ovsdb_changes,
+        stats.netlink_requests,
+        stats.docker_requests
+    );
 
     if let Some(m) = &message {
         match outcome {

@@ -3,9 +3,10 @@
 //! return the old value for the journal.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::os::fd::AsRawFd;
 
-use futures::TryStreamExt;
+use futures::{stream, StreamExt, TryStreamExt};
 use rtnetlink::packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkLayerType, LinkMessage,
 };
@@ -50,6 +51,7 @@ impl Netlink {
         let msg = msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build()))).build();
 
         let what = format!("create veth {host_name} <-> {peer} in {target}");
+        crate::backend::stats::netlink_request();
         match host.link().add(msg).execute().await {
             Ok(()) => {}
             // EEXIST does not say which end clashed: ask the host side.
@@ -86,12 +88,75 @@ impl Netlink {
             Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
         };
+        crate::backend::stats::netlink_request();
         match handle.link().del(index).execute().await {
             Ok(()) => Ok(true),
             // Deleted meanwhile (or its veth peer was).
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(nl_error(e, format!("delete link {name} in {target}"))),
         }
+    }
+
+    /// Delete many links of `target` at once; per name, false when it was
+    /// not there. One at a time, every deletion waits for an RCU grace period
+    /// (10-20 ms each on a busy host); deleted as one link group the kernel
+    /// waits once, as for `ip link del group G`. The links are put in a fresh
+    /// random group, the group is checked to hold exactly these links, and
+    /// then deleted with one request. Should another link turn out to be in
+    /// that group, the links are deleted one by one instead.
+    pub async fn delete_links(&self, target: &Target, names: &[IfName]) -> CapResult<Vec<bool>> {
+        if names.len() < 2 {
+            let mut found = Vec::new();
+            for n in names {
+                found.push(self.delete_link(target, n).await?);
+            }
+            return Ok(found);
+        }
+        let handle = match self.handle(target).await {
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(vec![false; names.len()]),
+            other => other?,
+        };
+        let group = 0x8000_0000 | (RandomState::new().hash_one(std::process::id()) as u32 & 0x7fff_ffff);
+        let (handle, grouped) = (&handle, &names);
+        let found: Vec<CapResult<bool>> = stream::iter(0..names.len())
+            .map(|i| async move {
+                let name = &grouped[i];
+                let msg = LinkUnspec::new_with_name(name.as_str()).link_group(group).build();
+                crate::backend::stats::netlink_request();
+                match handle.link().change(msg).execute().await {
+                    Ok(()) => Ok(true),
+                    Err(e) if is_not_found(&e) => Ok(false),
+                    Err(e) => Err(nl_error(e, format!("put {name} in link group {group} in {target}"))),
+                }
+            })
+            .buffered(32)
+            .collect()
+            .await;
+        let found = found.into_iter().collect::<CapResult<Vec<bool>>>()?;
+        let mut ours: Vec<&str> =
+            names.iter().zip(&found).filter(|(_, f)| **f).map(|(n, _)| n.as_str()).collect();
+        let mut members: Vec<String> = dump_links(handle, target)
+            .await?
+            .iter()
+            .filter(|m| m.attributes.iter().any(|a| matches!(a, LinkAttribute::Group(g) if *g == group)))
+            .map(|m| to_link_info(m, vec![]).name)
+            .collect();
+        ours.sort_unstable();
+        ours.dedup();
+        members.sort_unstable();
+        if members != ours {
+            for (n, f) in names.iter().zip(&found) {
+                if *f {
+                    self.delete_link(target, n).await?;
+                }
+            }
+            return Ok(found);
+        }
+        let mut req = handle.link().del(0);
+        req.message_mut().attributes.push(LinkAttribute::Group(group));
+        crate::backend::stats::netlink_request();
+        req.execute().await.map_err(|e| nl_error(e, format!("delete link group {group} in {target}")))?;
+        Ok(found)
     }
 
     /// Links in `target` with their addresses; `name` narrows to one link
@@ -163,6 +228,7 @@ async fn change(
     name: &IfName,
     what: impl std::fmt::Display,
 ) -> CapResult<()> {
+    crate::backend::stats::netlink_request();
     match handle.link().change(msg).execute().await {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Err(link_not_found(target, name)),
@@ -210,6 +276,7 @@ fn link_mac(m: &LinkMessage) -> Option<MacAddr> {
 }
 
 async fn dump_links(handle: &rtnetlink::Handle, target: &Target) -> CapResult<Vec<LinkMessage>> {
+    crate::backend::stats::netlink_request();
     handle
         .link()
         .get()

@@ -94,6 +94,7 @@ impl Netlink {
 /// The link called `name`, fetched by name (one request, no dump).
 /// Not-found names the link and the target.
 async fn get_link(handle: &Handle, target: &Target, name: &IfName) -> CapResult<LinkMessage> {
+    crate::backend::stats::netlink_request();
     let mut links = handle.link().get().match_name(name.as_str()).execute();
     match links.try_next().await {
         Ok(Some(msg)) => Ok(msg),
