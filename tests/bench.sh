@@ -39,10 +39,15 @@ CONTENDERS=${BENCH_CONTENDERS:-ovs-docker hand-batched attach.wasm attach-many}
 OUT=${BENCH_OUT:-docs}
 MAX=$(tr ' ' '\n' <<<"$NS" | sort -n | tail -1)
 
-WORK=$(mktemp -d /tmp/ovs-run-bench.XXXXXX)
+WORK=$(mktemp -d /var/tmp/ovs-run-bench.XXXXXX)
 PREFIX=ovsrun-bench-$$-
 cleanup() {
+    local status=$?
     set +e
+    if [ $status != 0 ] && ! kill -0 "$(cat "$WORK/ovs/vswitchd.pid" 2>/dev/null)" 2>/dev/null; then
+        echo "ovs-vswitchd of the benchmark is gone; the end of its log:" >&2
+        tail -5 "$WORK/ovs/vswitchd.log" >&2
+    fi
     local ids
     ids=$(docker ps -aq --filter "name=^$PREFIX" 2>/dev/null)
     [ -n "$ids" ] && xargs -n 50 -P 4 docker rm -f <<<"$ids" >/dev/null 2>&1

@@ -46,7 +46,9 @@ impl Gate {
     pub async fn apply(&self, op: Op) -> CapResult<Applied> {
         self.policy.authorize(&Request::Apply(&op))?;
         let idx = self.journal().begin(&op);
+        let started = std::time::Instant::now();
         let result = self.backend.apply(&op).await;
+        crate::verbose!(2, "{} in {:.1} ms", op.action(), started.elapsed().as_secs_f64() * 1000.0);
         self.journal().finish(idx, &result);
         result.map_err(|e| e.context(op.action()))
     }
@@ -165,7 +167,9 @@ impl Gate {
         if let Some(c) = self.containers.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(c.clone());
         }
+        let started = std::time::Instant::now();
         let info = self.backend.lookup_container(name).await?;
+        crate::verbose!(2, "look up container {name} in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), info.clone());
         Ok(info)
     }

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -23,7 +24,7 @@ use super::{
     PortInfo,
 };
 use crate::error::{CapError, CapResult, ErrorKind};
-use crate::types::{ContainerInfo, ContainerRef, IfName, Mtu, RouteSpec, Target, VlanId};
+use crate::types::{ContainerInfo, ContainerRef, IfName, MacAddr, Mtu, RouteSpec, Target, VlanId};
 use crate::verbose;
 
 /// Link changes a batch keeps in flight at once: enough to hide the
@@ -51,6 +52,22 @@ impl SystemBackend {
         Self { cfg, ovs: OnceCell::new(), netlink: OnceCell::new(), docker }
     }
 
+    /// Start opening the OVSDB connection and the host's netlink socket in
+    /// the background, so that they are ready when the script, still being
+    /// loaded, first needs them. A failure here is not reported: the first
+    /// real use tries again and reports it.
+    pub fn prewarm(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let nl = async {
+                if let Ok(nl) = me.nl().await {
+                    nl.prewarm().await;
+                }
+            };
+            let _ = tokio::join!(me.ovs(), nl);
+        });
+    }
+
     async fn ovs(&self) -> CapResult<&Vswitch> {
         self.ovs.get_or_try_init(|| Vswitch::connect(&self.cfg.ovsdb, self.cfg.apply_timeout)).await
     }
@@ -64,30 +81,40 @@ impl SystemBackend {
             unreachable!("add_port is called with AddPort")
         };
         let ovs = self.ovs().await?;
-        if let Some(p) = ovs.port(port).await? {
-            return Err(already_attached(target, ifname, port, &p.bridge));
-        }
-        let spec = PortSpec {
-            name: port.clone(),
-            iface_type: None,
-            tag: *vlan,
-            trunks: trunks.clone(),
-            external_ids: port_external_ids(target, ifname),
-        };
+        let spec = port_spec(port, target, ifname, *vlan, trunks);
         let info = if *target == Target::Host {
+            if let Some(p) = ovs.port(port).await? {
+                return Err(already_attached(target, ifname, port, &p.bridge));
+            }
             self.nl().await?.links(target, Some(ifname)).await?;
             ovs.add_port(bridge, &spec).await?
         } else {
             let nl = self.nl().await?;
-            nl.create_veth(port, ifname, target, *mtu, *mac).await?;
-            match ovs.add_port(bridge, &spec).await {
-                Ok(info) => info,
-                Err(e) => {
-                    // Deleting the host end takes the peer with it.
-                    if let Err(cleanup) = nl.delete_link(&Target::Host, port).await {
-                        return Err(e.context(format!("(and removing veth {port} failed: {cleanup})")));
+            // No lookup first: the host end's name comes from (target,
+            // ifname), so it exists exactly when this interface is attached,
+            // and the kernel says so (EEXIST).
+            if let Err(e) = nl.add_veth(port, ifname, target, *mtu, *mac).await {
+                return Err(self.why_exists(e, target, ifname, port).await);
+            }
+            // The peer comes up while ovs-vswitchd attaches the host end.
+            match tokio::join!(nl.veth_peer_up(ifname, target), ovs.add_port(bridge, &spec)) {
+                (Ok(()), Ok(info)) => info,
+                (up, added) => {
+                    let mut error = match (up, &added) {
+                        (Err(e), _) => e,
+                        (Ok(()), Err(e)) => self.why_exists(e.clone(), target, ifname, port).await,
+                        (Ok(()), Ok(_)) => unreachable!("handled above"),
+                    };
+                    if added.is_ok() {
+                        if let Err(e) = ovs.del_port(bridge, port).await {
+                            error = error.context(format!("(and removing port {port} again failed: {e})"));
+                        }
                     }
-                    return Err(e);
+                    // Deleting the host end takes the peer with it.
+                    if let Err(e) = nl.delete_link(&Target::Host, port).await {
+                        error = error.context(format!("(and removing veth {port} failed: {e})"));
+                    }
+                    return Err(error);
                 }
             }
         };
@@ -96,10 +123,26 @@ impl SystemBackend {
         Ok(a)
     }
 
+    /// An already-exists error about `port` says which bridge has it, when
+    /// one does: then this very interface is attached already.
+    async fn why_exists(&self, error: CapError, target: &Target, ifname: &IfName, port: &IfName) -> CapError {
+        if error.kind != ErrorKind::AlreadyExists {
+            return error;
+        }
+        match self.ovs().await {
+            Ok(ovs) => match ovs.port(port).await {
+                Ok(Some(p)) => already_attached(target, ifname, port, &p.bridge),
+                _ => error,
+            },
+            Err(_) => error,
+        }
+    }
+
     /// Many AddPort ops at once (see [`Backend::apply_many`]): the veth pairs
     /// made concurrently, ONE OVSDB transaction for all ports, ONE wait for
-    /// ovs-vswitchd. All or none: on any failure the veths and ports already
-    /// made are removed again before the error returns.
+    /// ovs-vswitchd, during which the veths' inner ends come up. All or
+    /// none: on any failure the veths and ports already made are removed
+    /// again before the error returns.
     async fn add_ports(&self, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
         let fail = |index, error| BatchError { index, error };
         let ovs = self.ovs().await.map_err(|e| fail(0, e))?;
@@ -115,61 +158,51 @@ impl SystemBackend {
                     format!("{ifname} in {target} is asked for twice (requests {} and {})", j + 1, i + 1);
                 return Err(fail(i, CapError::invalid(msg)));
             }
-            reqs.push((bridge, port, target, ifname, *mtu, *mac, *vlan, trunks));
+            reqs.push(PortReq { bridge, port, target, ifname, mtu: *mtu, mac: *mac, vlan: *vlan, trunks });
         }
-
-        let started = Instant::now();
-        // Links first, in parallel: each is a netlink request in the host
-        // plus one in the target, and they do not depend on each other.
-        // By index: a closure taking a reference trips the Send check of async traits.
         let reqs = &reqs;
+        let veth = |r: &PortReq| *r.target != Target::Host;
+
+        // The pairs first, in parallel: they do not depend on each other, and
+        // ovs-vswitchd must find the host ends when it sees the ports.
+        let started = Instant::now();
         let made: Vec<CapResult<()>> = stream::iter(0..reqs.len())
             .map(|i| async move {
-                let (_, port, target, ifname, mtu, mac, ..) = reqs[i];
-                if *target == Target::Host {
-                    nl.links(target, Some(ifname)).await.map(drop)
+                let r = &reqs[i];
+                if veth(r) {
+                    nl.add_veth(r.port, r.ifname, r.target, r.mtu, r.mac).await
                 } else {
-                    nl.create_veth(port, ifname, target, mtu, mac).await
+                    nl.links(r.target, Some(r.ifname)).await.map(drop)
                 }
             })
             .buffered(LINK_CONCURRENCY)
             .collect()
             .await;
-        let veths = |upto: Option<usize>| -> Vec<IfName> {
-            reqs.iter()
-                .zip(&made)
-                .take(upto.unwrap_or(usize::MAX))
-                .filter(|((_, _, target, ..), ok)| **target != Target::Host && ok.is_ok())
-                .map(|((_, port, ..), _)| (*port).clone())
-                .collect()
-        };
+        let made_veths: Vec<IfName> = reqs
+            .iter()
+            .zip(&made)
+            .filter(|(r, ok)| veth(r) && ok.is_ok())
+            .map(|(r, _)| r.port.clone())
+            .collect();
         if let Some(i) = made.iter().position(Result::is_err) {
-            let (_, port, target, ifname, ..) = &reqs[i];
-            let mut error = made[i].clone().unwrap_err();
-            // The host end exists: most likely this very interface is attached already.
-            if error.kind == ErrorKind::AlreadyExists {
-                if let Ok(Some(p)) = ovs.port(port).await {
-                    error = already_attached(target, ifname, port, &p.bridge);
-                }
-            }
-            return Err(fail(i, self.delete_veths(veths(None), error).await));
+            let r = &reqs[i];
+            let error = made[i].clone().unwrap_err();
+            let error = self.why_exists(error, r.target, r.ifname, r.port).await;
+            return Err(fail(i, self.delete_veths(made_veths, error).await));
         }
 
         let links_done = Instant::now();
         let specs: Vec<(IfName, PortSpec)> = reqs
             .iter()
-            .map(|(bridge, port, target, ifname, _, _, vlan, trunks)| {
-                let spec = PortSpec {
-                    name: (*port).clone(),
-                    iface_type: None,
-                    tag: *vlan,
-                    trunks: (*trunks).clone(),
-                    external_ids: port_external_ids(target, ifname),
-                };
-                ((*bridge).clone(), spec)
-            })
+            .map(|r| (r.bridge.clone(), port_spec(r.port, r.target, r.ifname, r.vlan, r.trunks)))
             .collect();
-        let added = ovs.add_ports(&specs).await;
+        let peers_up = stream::iter(0..reqs.len())
+            .filter(|i| std::future::ready(veth(&reqs[*i])))
+            .map(|i| async move { (i, nl.veth_peer_up(reqs[i].ifname, reqs[i].target).await) })
+            .buffer_unordered(LINK_CONCURRENCY)
+            .filter_map(|(i, r)| std::future::ready(r.err().map(|e| (i, e))))
+            .collect::<Vec<(usize, CapError)>>();
+        let (peer_errors, added) = tokio::join!(peers_up, ovs.add_ports(&specs));
         verbose!(
             2,
             "add-ports: {} links in {} ms, then one OVSDB transaction and ovs-vswitchd in {} ms",
@@ -177,19 +210,34 @@ impl SystemBackend {
             (links_done - started).as_millis(),
             links_done.elapsed().as_millis()
         );
-        match added {
-            Ok(infos) => Ok(infos
-                .into_iter()
-                .zip(reqs.iter())
-                .map(|(info, (bridge, port, ..))| {
-                    let undo = Op::DelPort { bridge: (*bridge).clone(), port: (*port).clone() };
-                    let mut a = Applied::changed(vec![undo]);
-                    a.port = Some(info);
-                    a
-                })
-                .collect()),
-            Err((i, e)) => Err(fail(i, self.delete_veths(veths(None), e).await)),
-        }
+        let (index, mut error) = match (peer_errors.into_iter().min_by_key(|(i, _)| *i), added) {
+            (None, Ok(infos)) => {
+                return Ok(infos
+                    .into_iter()
+                    .zip(reqs.iter())
+                    .map(|(info, r)| {
+                        let mut a = Applied::changed(vec![Op::DelPort {
+                            bridge: r.bridge.clone(),
+                            port: r.port.clone(),
+                        }]);
+                        a.port = Some(info);
+                        a
+                    })
+                    .collect());
+            }
+            (Some((i, e)), Ok(_)) => {
+                let pairs: Vec<(IfName, IfName)> =
+                    reqs.iter().map(|r| (r.bridge.clone(), r.port.clone())).collect();
+                let e = match ovs.del_ports(&pairs).await {
+                    Ok(_) => e,
+                    Err(e2) => e.context(format!("(and removing the batch's ports again failed: {e2})")),
+                };
+                (i, e)
+            }
+            (_, Err((i, e))) => (i, self.why_exists(e, reqs[i].target, reqs[i].ifname, reqs[i].port).await),
+        };
+        error = self.delete_veths(made_veths, error).await;
+        Err(fail(index, error))
     }
 
     /// Delete host links (veth host ends, taking their peers along),
@@ -250,6 +298,36 @@ impl SystemBackend {
             self.nl().await?.delete_link(&Target::Host, port).await?;
         }
         Ok(Applied::irreversible())
+    }
+}
+
+/// An AddPort op's fields, borrowed.
+struct PortReq<'a> {
+    bridge: &'a IfName,
+    port: &'a IfName,
+    target: &'a Target,
+    ifname: &'a IfName,
+    mtu: Option<Mtu>,
+    mac: Option<MacAddr>,
+    vlan: Option<VlanId>,
+    trunks: &'a [VlanId],
+}
+
+/// The OVS side of a port for `target`'s `ifname`: ovs-docker's external_ids
+/// (and ours) on the Interface row.
+fn port_spec(
+    port: &IfName,
+    target: &Target,
+    ifname: &IfName,
+    vlan: Option<VlanId>,
+    trunks: &[VlanId],
+) -> PortSpec {
+    PortSpec {
+        name: port.clone(),
+        iface_type: None,
+        tag: vlan,
+        trunks: trunks.to_vec(),
+        external_ids: port_external_ids(target, ifname),
     }
 }
 

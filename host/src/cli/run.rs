@@ -103,7 +103,9 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
         if !opts.assume_container.is_empty() {
             return Err("--assume-container only makes sense with --dry-run".into());
         }
-        return Ok(system());
+        let sys = system();
+        sys.prewarm();
+        return Ok(sys);
     }
     let assumed = opts
         .assume_container
@@ -150,7 +152,7 @@ fn report(result: &RunResult, opts: &RunArgs, stats: &Stats) -> i32 {
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if opts.dry_run {
-        print_plan(&changes, code == 0);
+        print_plan(changes, code == 0);
     } else if verbose::level() > 0 {
         for (i, op) in changes.iter().enumerate() {
             eprintln!("ovs-run: done {}. {op}", i + 1);

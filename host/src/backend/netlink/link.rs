@@ -30,9 +30,28 @@ impl Netlink {
         mtu: Option<Mtu>,
         peer_mac: Option<MacAddr>,
     ) -> CapResult<()> {
+        self.add_veth(host_name, peer, target, mtu, peer_mac).await?;
+        if let Err(e) = self.veth_peer_up(peer, target).await {
+            // Deleting either end removes both.
+            let _ = self.delete_link(&Target::Host, host_name).await;
+            return Err(e.context(format!("create veth {host_name} <-> {peer} in {target}")));
+        }
+        Ok(())
+    }
+
+    /// The first half of [`Netlink::create_veth`]: the pair, its host end
+    /// up, its peer still down. Callers that have other work to do before
+    /// the peer must be up (adding the OVS port) do it in between.
+    pub async fn add_veth(
+        &self,
+        host_name: &IfName,
+        peer: &IfName,
+        target: &Target,
+        mtu: Option<Mtu>,
+        peer_mac: Option<MacAddr>,
+    ) -> CapResult<()> {
         let ns = self.namespace(target)?;
         let host = self.handle(&Target::Host).await?;
-        let inside = self.handle(target).await?;
 
         // IFF_UP in the request brings the host end up once the pair exists.
         // It cannot do the same for the peer: the kernel configures the peer
@@ -53,28 +72,29 @@ impl Netlink {
         let what = format!("create veth {host_name} <-> {peer} in {target}");
         crate::backend::stats::netlink_request();
         match host.link().add(msg).execute().await {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             // EEXIST does not say which end clashed: ask the host side.
             Err(e) if errno(&e) == Some(libc::EEXIST) => {
-                return match get_link(&host, &Target::Host, host_name).await {
+                match get_link(&host, &Target::Host, host_name).await {
                     Ok(_) => {
                         Err(CapError::exists(format!("{what}: link {host_name} already exists in host")))
                     }
                     Err(_) => {
                         Err(CapError::exists(format!("{what}: link {peer} already exists in {target}")))
                     }
-                };
+                }
             }
-            Err(e) => return Err(nl_error(e, what)),
+            Err(e) => Err(nl_error(e, what)),
         }
+    }
+
+    /// The second half of [`Netlink::create_veth`]: bring the peer up inside
+    /// `target`. On failure the pair is left for the caller to delete.
+    pub async fn veth_peer_up(&self, peer: &IfName, target: &Target) -> CapResult<()> {
+        let inside = self.handle(target).await?;
         // By name: saves looking up the new peer's index.
         let up = LinkUnspec::new_with_name(peer.as_str()).up().build();
-        if let Err(e) = change(&inside, up, target, peer, format!("set {peer} up in {target}")).await {
-            // Deleting either end removes both.
-            let _ = self.delete_link(&Target::Host, host_name).await;
-            return Err(e.context(what));
-        }
-        Ok(())
+        change(&inside, up, target, peer, format!("set {peer} up in {target}")).await
     }
 
     /// Delete link `name`. Ok(false) when it, or its whole namespace, is gone.

@@ -46,6 +46,11 @@ impl Netlink {
         Ok(Self { host: Namespace::open(&Target::Host)?, handles: Mutex::new(HashMap::new()) })
     }
 
+    /// Open the host namespace's socket now rather than on first use.
+    pub async fn prewarm(&self) {
+        let _ = self.handle(&Target::Host).await;
+    }
+
     /// `target`'s namespace file, freshly opened (so a deleted namespace is
     /// noticed), with Host answered from the fd kept since [`Netlink::new`].
     fn namespace(&self, target: &Target) -> CapResult<Namespace> {

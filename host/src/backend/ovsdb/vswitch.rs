@@ -455,7 +455,9 @@ impl Vswitch {
         ops.push(select(DB, json!([]), &["next_cfg"]));
         ops.push(json!({"op": "comment", "comment": format!("ovs-run: {what}")}));
         crate::backend::stats::ovsdb_change();
+        let started = std::time::Instant::now();
         let mut results = self.inner.conn.transact_explained(DB, ops, explain).await?;
+        let committed = started.elapsed();
         let next_cfg = rows(&results[n + 1]).first().and_then(|r| r["next_cfg"].as_i64());
         let Some(next_cfg) = next_cfg else {
             return Err(CapError::failed(format!(
@@ -463,6 +465,12 @@ impl Vswitch {
             )));
         };
         self.wait_applied(next_cfg, what).await?;
+        crate::verbose!(
+            2,
+            "OVSDB {what}: committed in {:.1} ms, applied by ovs-vswitchd {:.1} ms later",
+            committed.as_secs_f64() * 1000.0,
+            (started.elapsed() - committed).as_secs_f64() * 1000.0
+        );
         results.truncate(n);
         Ok(results)
     }
