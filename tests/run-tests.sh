@@ -17,6 +17,10 @@ done
 WORK=$(mktemp -d /tmp/ovs-run-test.XXXXXX)
 cleanup() { docker_down; rm -rf "$WORK"; }
 trap cleanup EXIT
+# Everything the tests put in the temp dir (caches, journals, OVS dirs) goes
+# away with this run.
+mkdir -p "$WORK/tmp"
+export TMPDIR=$WORK/tmp
 docker_up "$WORK/docker"
 export OVS_RUN_TEST_IMAGE=$IMAGE
 echo "docker: $DOCKER_HOST"

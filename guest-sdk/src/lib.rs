@@ -96,7 +96,73 @@ macro_rules! script {
         }
 
         $crate::bindings::export!(__OvsRunScript with_types_in $crate::bindings);
+
+        // The crate's Cargo.toml fields and the usage text, in a custom
+        // section of the core module: `ovs-run metadata set` lifts them into
+        // the component's standard metadata, where `ovs-run inspect` and
+        // `wasm-tools metadata show` read them.
+        const __OVS_RUN_METADATA_FIELDS: [&str; 16] = [
+            "name", $crate::__cargo_env!("CARGO_PKG_NAME"),
+            "version", $crate::__cargo_env!("CARGO_PKG_VERSION"),
+            "description", $crate::__cargo_env!("CARGO_PKG_DESCRIPTION"),
+            "authors", $crate::__cargo_env!("CARGO_PKG_AUTHORS"),
+            "repository", $crate::__cargo_env!("CARGO_PKG_REPOSITORY"),
+            "homepage", $crate::__cargo_env!("CARGO_PKG_HOMEPAGE"),
+            "license", $crate::__cargo_env!("CARGO_PKG_LICENSE"),
+            "usage", $usage,
+        ];
+        #[doc(hidden)]
+        #[used]
+        #[link_section = "ovs-run-sdk:metadata"]
+        static __OVS_RUN_METADATA: [u8; $crate::__metadata_len(&__OVS_RUN_METADATA_FIELDS)] =
+            $crate::__metadata(&__OVS_RUN_METADATA_FIELDS);
     };
+}
+
+/// A Cargo package variable of the crate being built, "" outside Cargo.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __cargo_env {
+    ($var:literal) => {
+        match ::core::option_env!($var) {
+            Some(v) => v,
+            None => "",
+        }
+    };
+}
+
+/// The size of [`__metadata`]'s output: every field followed by a NUL.
+#[doc(hidden)]
+pub const fn __metadata_len(fields: &[&str]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < fields.len() {
+        n += fields[i].len() + 1;
+        i += 1;
+    }
+    n
+}
+
+/// `key\0value\0...`, built at compile time for a `link_section` static.
+#[doc(hidden)]
+pub const fn __metadata<const N: usize>(fields: &[&str]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let (mut at, mut i) = (0, 0);
+    while i < fields.len() {
+        let bytes = fields[i].as_bytes();
+        let mut j = 0;
+        while j < bytes.len() {
+            // A NUL inside a field would shift the pairs: drop it.
+            if bytes[j] != 0 {
+                out[at] = bytes[j];
+                at += 1;
+            }
+            j += 1;
+        }
+        at += 1;
+        i += 1;
+    }
+    out
 }
 
 /// The body of every `run` export; see [`script!`].

@@ -42,10 +42,16 @@ impl Gate {
         &self.backend
     }
 
+    /// Keep this run's journal in `journal` (e.g. one written to disk).
+    pub fn with_journal(self, journal: Journal) -> Self {
+        *self.journal() = journal;
+        self
+    }
+
     /// Carry out one change: authorize, journal, apply.
     pub async fn apply(&self, op: Op) -> CapResult<Applied> {
         self.policy.authorize(&Request::Apply(&op))?;
-        let idx = self.journal().begin(&op);
+        let idx = self.journal().begin(&op)?;
         let started = std::time::Instant::now();
         let result = self.backend.apply(&op).await;
         crate::verbose!(2, "{} in {:.1} ms", op.action(), started.elapsed().as_secs_f64() * 1000.0);
@@ -64,17 +70,21 @@ impl Gate {
         for op in &ops {
             self.policy.authorize(&Request::Apply(op))?;
         }
-        let entries: Vec<usize> = {
-            let mut journal = self.journal();
-            ops.iter().map(|op| journal.begin(op)).collect()
-        };
+        // One journal write (and one sync) for the whole batch.
+        let entries: Vec<usize> = self.journal().begin_many(&ops)?;
+        let started = std::time::Instant::now();
         let result = self.backend.apply_many(&ops).await;
+        crate::verbose!(
+            2,
+            "{} changes in one batch in {:.1} ms",
+            ops.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
         let mut journal = self.journal();
         match result {
             Ok(applied) if applied.len() == ops.len() => {
-                for (idx, a) in entries.iter().zip(&applied) {
-                    journal.finish(*idx, &Ok(a.clone()));
-                }
+                let results: Vec<_> = applied.iter().map(|a| Ok(a.clone())).collect();
+                journal.finish_many(&entries, &results);
                 Ok(applied)
             }
             Ok(applied) => {
@@ -85,17 +95,17 @@ impl Gate {
                     applied.len(),
                     ops.len()
                 ));
-                for idx in &entries {
-                    journal.finish(*idx, &Err(e.clone()));
-                }
+                let results: Vec<_> = entries.iter().map(|_| Err(e.clone())).collect();
+                journal.finish_many(&entries, &results);
                 Err(e)
             }
             Err(BatchError { index, error }) => {
                 let failed = &ops[index.min(ops.len() - 1)]; // ops is not empty
                 let aborted = CapError::failed(format!("not applied: {} failed: {error}", failed.action()));
-                for (i, idx) in entries.iter().enumerate() {
-                    journal.finish(*idx, &Err(if i == index { error.clone() } else { aborted.clone() }));
-                }
+                let results: Vec<_> = (0..entries.len())
+                    .map(|i| Err(if i == index { error.clone() } else { aborted.clone() }))
+                    .collect();
+                journal.finish_many(&entries, &results);
                 Err(error.context(format!("{} (request {} of {})", failed.action(), index + 1, ops.len())))
             }
         }
@@ -108,6 +118,11 @@ impl Gate {
 
     pub fn has_changes(&self) -> bool {
         self.journal().has_changes()
+    }
+
+    /// The run is over; `clean`: nothing is left that a recovery should undo.
+    pub fn close_journal(&self, clean: bool) {
+        self.journal().close(clean);
     }
 
     /// Undo this run's changes, newest first.

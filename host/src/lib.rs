@@ -2,6 +2,7 @@
 //!
 //! The layers, outermost first, each a folder or file here:
 //! - [`runner`]: one run of a script: gate, engine, rollback.
+//! - [`lifecycle`]: container ports collected when containers die, bindings re-run when they start.
 //! - [`engine`]: wasmtime, the sandbox (WASI with nothing open, limits), the compile cache.
 //! - [`capabilities`]: one module per WIT interface; turns Wasm values into typed requests.
 //! - [`gate`]: the single choke point every capability call passes: policy check,
@@ -9,6 +10,7 @@
 //! - [`policy`] and [`journal`]: what the gate consults and records (rollback lives in the journal).
 //! - [`backend`]: the [`backend::Backend`] trait and its implementations: the dry-run
 //!   planner and the real system (OVSDB, netlink, Docker). No backend knows Wasm.
+//! - [`vetting`]: inspecting, signing and verifying scripts before they run.
 
 pub mod backend;
 pub mod capabilities;
@@ -17,8 +19,10 @@ pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod journal;
+pub mod lifecycle;
 pub mod policy;
 pub mod runner;
 pub mod sandbox;
 pub mod types;
 pub mod verbose;
+pub mod vetting;

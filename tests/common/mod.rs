@@ -81,15 +81,25 @@ pub fn cache_dir() -> PathBuf {
     std::env::temp_dir().join(format!("ovs-run-test-cache-{}", std::process::id()))
 }
 
+/// The journal directory all of this test process's runs share.
+pub fn journal_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("ovs-run-test-journal-{}", std::process::id()))
+}
+
 /// Run ovs-run with `args` (a per-process compile cache unless `args` picks
 /// one), without any OVS socket from the environment unless `env` gives one.
 pub fn ovs_run(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(bin());
-    if !args.iter().any(|a| a.starts_with("--cache-dir") || *a == "--no-cache") {
+    // Subcommands (recover, sandbox, ...) take no run options before them.
+    let subcommand =
+        args.first().is_some_and(|a| !a.starts_with('-') && !a.contains('/') && !a.ends_with(".wasm"));
+    if !subcommand && !args.iter().any(|a| a.starts_with("--cache-dir") || *a == "--no-cache") {
         cmd.arg("--cache-dir").arg(cache_dir());
     }
     cmd.args(args);
     cmd.env_remove("OVS_RUNDIR");
+    // Each test process recovers only its own interrupted runs.
+    cmd.env("OVS_RUN_JOURNAL_DIR", journal_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -176,6 +186,58 @@ impl Ovs {
     /// Run ovs-run against this instance.
     pub fn run(&self, args: &[&str]) -> Run {
         ovs_run(args, &self.env())
+    }
+
+    fn kill_pidfile(&self, name: &str) {
+        let pid = std::fs::read_to_string(self.dir.join(name)).expect("pid file");
+        let pid: i32 = pid.trim().parse().expect("pid");
+        // SAFETY: kill(2) on a daemon this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let start = Instant::now();
+        // SAFETY: signal 0 only checks the process exists.
+        while unsafe { libc::kill(pid, 0) } == 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kill ovsdb-server (fault injection); `start_ovsdb` brings it back.
+    pub fn stop_ovsdb(&self) {
+        self.kill_pidfile("ovsdb.pid");
+        let _ = std::fs::remove_file(self.dir.join("db.sock"));
+    }
+
+    pub fn start_ovsdb(&self) {
+        let d = self.rundir();
+        sh(
+            "ovsdb-server",
+            &[
+                &format!("{d}/conf.db"),
+                &format!("--remote=punix:{d}/db.sock"),
+                &format!("--pidfile={d}/ovsdb.pid"),
+                &format!("--log-file={d}/ovsdb.log"),
+                &format!("--unixctl={d}/ovsdb.ctl"),
+                "--detach",
+            ],
+        );
+    }
+
+    /// Kill ovs-vswitchd (fault injection); `start_vswitchd` brings it back.
+    pub fn stop_vswitchd(&self) {
+        self.kill_pidfile("vswitchd.pid");
+    }
+
+    pub fn start_vswitchd(&self) {
+        let d = self.rundir();
+        sh(
+            "ovs-vswitchd",
+            &[
+                &format!("unix:{d}/db.sock"),
+                &format!("--pidfile={d}/vswitchd.pid"),
+                &format!("--log-file={d}/vswitchd.log"),
+                &format!("--unixctl={d}/vswitchd.ctl"),
+                "--detach",
+            ],
+        );
     }
 
     pub fn add_bridge(&self, name: &str) {

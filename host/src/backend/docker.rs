@@ -1,15 +1,78 @@
 //! Docker, through its API socket (bollard): container name or id to full
-//! id, name, init pid and labels. Connected on first use, so scripts that
-//! never name a container do not need dockerd.
+//! id, name, init pid and labels, and the stream of container start/die/destroy
+//! events. Connected on first use, so scripts that never name a container do
+//! not need dockerd.
 
 use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard::errors::Error as DockerError;
-use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
+use bollard::models::EventMessage;
+use bollard::query_parameters::{EventsOptions, InspectContainerOptions, ListContainersOptions};
+use futures::stream::{BoxStream, StreamExt};
 use tokio::sync::OnceCell;
 
 use crate::error::{CapError, CapResult};
 use crate::types::{ContainerInfo, ContainerRef};
+
+/// A container as inspected, with when it last started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspected {
+    pub info: ContainerInfo,
+    /// Docker's `State.StartedAt` (RFC 3339); a new value means a new network namespace.
+    pub started_at: String,
+}
+
+/// What happened to a container, as far as its network is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerAction {
+    /// Its init process started, in a new network namespace.
+    Start,
+    /// Its init process exited: the namespace, and every veth end in it, is gone.
+    Die,
+    /// The container was removed.
+    Destroy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerEvent {
+    pub action: ContainerAction,
+    /// Full container id.
+    pub id: String,
+    /// Name without the leading slash (empty when Docker did not say).
+    pub name: String,
+}
+
+impl std::fmt::Display for ContainerAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ContainerAction::Start => "start",
+            ContainerAction::Die => "die",
+            ContainerAction::Destroy => "destroy",
+        })
+    }
+}
+
+impl ContainerEvent {
+    /// "container web (3f2a9c01b2d4)".
+    pub fn container(&self) -> String {
+        let short = &self.id[..self.id.len().min(12)];
+        let name = if self.name.is_empty() { short } else { self.name.as_str() };
+        format!("container {name} ({short})")
+    }
+
+    fn from_message(m: EventMessage) -> Option<Self> {
+        let action = match m.action.as_deref()? {
+            "start" => ContainerAction::Start,
+            "die" => ContainerAction::Die,
+            "destroy" => ContainerAction::Destroy,
+            _ => return None,
+        };
+        let actor = m.actor?;
+        let name = actor.attributes.as_ref().and_then(|a| a.get("name")).cloned().unwrap_or_default();
+        Some(Self { action, id: actor.id?, name })
+    }
+}
 
 pub struct Docker {
     /// `unix:///path` or `tcp://host:port`, as in DOCKER_HOST.
@@ -27,6 +90,10 @@ impl Docker {
         Self { uri: uri.to_string(), client: OnceCell::new() }
     }
 
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
     async fn client(&self) -> CapResult<&bollard::Docker> {
         self.client
             .get_or_try_init(|| async {
@@ -41,6 +108,12 @@ impl Docker {
     }
 
     pub async fn lookup(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {
+        Ok(self.inspect(name).await?.info)
+    }
+
+    /// [`Docker::lookup`] plus when the container last started, which tells
+    /// one run of a container (one network namespace) from the next.
+    pub async fn inspect(&self, name: &ContainerRef) -> CapResult<Inspected> {
         let c = self.client().await?;
         crate::backend::stats::docker_request();
         let r = match c.inspect_container(name.as_str(), None::<InspectContainerOptions>).await {
@@ -59,13 +132,44 @@ impl Docker {
         let mut labels: Vec<(String, String)> =
             r.config.and_then(|c| c.labels).unwrap_or_default().into_iter().collect();
         labels.sort();
-        Ok(ContainerInfo {
+        let info = ContainerInfo {
             id: r.id.unwrap_or_default(),
             name: r.name.unwrap_or_default().trim_start_matches('/').to_string(),
             pid: if running { pid } else { 0 },
             running,
             labels,
-        })
+        };
+        Ok(Inspected { info, started_at: state.started_at.unwrap_or_default() })
+    }
+
+    /// Container start, die and destroy events from `since` on (Docker
+    /// replays the ones it still remembers, then follows live). The stream
+    /// ends, or yields an error, when the connection to dockerd is lost.
+    pub async fn container_events(
+        &self,
+        since: SystemTime,
+    ) -> CapResult<BoxStream<'_, CapResult<ContainerEvent>>> {
+        let c = self.client().await?;
+        let since = since.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["start".into(), "die".into(), "destroy".into()]),
+        ]);
+        let opts = EventsOptions {
+            since: Some(format!("{}.{:09}", since.as_secs(), since.subsec_nanos())),
+            until: None,
+            filters: Some(filters),
+        };
+        let uri = self.uri.clone();
+        Ok(c.events(Some(opts))
+            .filter_map(move |m| {
+                let item = match m {
+                    Ok(m) => ContainerEvent::from_message(m).map(Ok),
+                    Err(e) => Some(Err(CapError::failed(format!("Docker events from {uri}: {e}")))),
+                };
+                futures::future::ready(item)
+            })
+            .boxed())
     }
 
     /// Running containers carrying all of `labels`.

@@ -170,10 +170,10 @@ impl DryRunBackend {
                         Err(CapError::not_found(format!("bridge {name} does not exist")))
                     };
                 };
-                let host = self.ns(m, &Target::Host).await?;
-                for p in b.ports.keys() {
-                    host.links.remove(p);
-                }
+                // Only the bridge's internal port goes with it: veths stay, as
+                // they do when ovs-vsctl del-br removes a bridge.
+                let _ = b;
+                self.ns(m, &Target::Host).await?.links.remove(name.as_str());
                 Ok(Applied::irreversible())
             }
             Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } => {
@@ -414,7 +414,8 @@ impl Backend for DryRunBackend {
             .map(|(name, b)| BridgeInfo {
                 name: name.clone(),
                 datapath_type: b.datapath.clone(),
-                ports: b.ports.keys().cloned().collect(),
+                // Like ovs-vsctl list-ports: the bridge's own port is not listed.
+                ports: b.ports.keys().filter(|p| *p != name).cloned().collect(),
             })
             .collect())
     }
@@ -426,7 +427,7 @@ impl Backend for DryRunBackend {
             .await?
             .get(bridge.as_str())
             .ok_or_else(|| CapError::not_found(format!("bridge {bridge} does not exist")))?;
-        Ok(b.ports.values().cloned().collect())
+        Ok(b.ports.values().filter(|p| p.name != bridge.as_str()).cloned().collect())
     }
 
     async fn list_links(&self, target: &Target, ifname: Option<&IfName>) -> CapResult<Vec<LinkInfo>> {

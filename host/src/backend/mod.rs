@@ -102,6 +102,21 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether the change outlives a reboot: OVSDB's rows do, the kernel's
+    /// links, addresses and routes do not. Only such a change needs its
+    /// journal record on stable storage (fsync) before it is made; for the
+    /// others, a record the kernel holds is enough (it survives the process).
+    pub fn survives_reboot(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateBridge { .. }
+                | Op::DeleteBridge { .. }
+                | Op::AddPort { .. }
+                | Op::DelPort { .. }
+                | Op::SetVlan { .. }
+        )
+    }
+
     /// The capability name (as in the WIT contract and the policy schema).
     pub fn action(&self) -> &'static str {
         match self {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::{stream, StreamExt};
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
 use super::docker::Docker;
 use super::netlink::Netlink;
@@ -41,7 +41,9 @@ pub struct SystemConfig {
 
 pub struct SystemBackend {
     cfg: SystemConfig,
-    ovs: OnceCell<Vswitch>,
+    /// Reconnected when ovsdb-server went away: a restarted server costs the
+    /// call that was in flight, not the rest of the run (nor its rollback).
+    ovs: Mutex<Option<Vswitch>>,
     netlink: OnceCell<Netlink>,
     docker: Docker,
 }
@@ -49,7 +51,7 @@ pub struct SystemBackend {
 impl SystemBackend {
     pub fn new(cfg: SystemConfig) -> Self {
         let docker = Docker::new(&cfg.docker);
-        Self { cfg, ovs: OnceCell::new(), netlink: OnceCell::new(), docker }
+        Self { cfg, ovs: Mutex::new(None), netlink: OnceCell::new(), docker }
     }
 
     /// Start opening the OVSDB connection and the host's netlink socket in
@@ -68,8 +70,26 @@ impl SystemBackend {
         });
     }
 
-    async fn ovs(&self) -> CapResult<&Vswitch> {
-        self.ovs.get_or_try_init(|| Vswitch::connect(&self.cfg.ovsdb, self.cfg.apply_timeout)).await
+    /// Docker, for what the [`Backend`] trait does not cover (events, start times).
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Netlink, for what the [`Backend`] trait does not cover (veth ends).
+    pub async fn netlink(&self) -> CapResult<&Netlink> {
+        self.nl().await
+    }
+
+    async fn ovs(&self) -> CapResult<Vswitch> {
+        let mut ovs = self.ovs.lock().await;
+        match &*ovs {
+            Some(v) if !v.is_closed() => Ok(v.clone()),
+            _ => {
+                let v = Vswitch::connect(&self.cfg.ovsdb, self.cfg.apply_timeout).await?;
+                *ovs = Some(v.clone());
+                Ok(v)
+            }
+        }
     }
 
     async fn nl(&self) -> CapResult<&Netlink> {
@@ -105,9 +125,18 @@ impl SystemBackend {
                         (Ok(()), Err(e)) => self.why_exists(e.clone(), target, ifname, port).await,
                         (Ok(()), Ok(_)) => unreachable!("handled above"),
                     };
-                    if added.is_ok() {
+                    // A change committed but not applied in time (ovs-vswitchd
+                    // down) leaves its row: take it out again too.
+                    let committed = match &added {
+                        Ok(_) => true,
+                        Err(e) => e.kind != ErrorKind::AlreadyExists,
+                    };
+                    if committed {
                         if let Err(e) = ovs.del_port(bridge, port).await {
-                            error = error.context(format!("(and removing port {port} again failed: {e})"));
+                            if added.is_ok() {
+                                error =
+                                    error.context(format!("(and removing port {port} again failed: {e})"));
+                            }
                         }
                     }
                     // Deleting the host end takes the peer with it.
@@ -203,6 +232,8 @@ impl SystemBackend {
             .filter_map(|(i, r)| std::future::ready(r.err().map(|e| (i, e))))
             .collect::<Vec<(usize, CapError)>>();
         let (peer_errors, added) = tokio::join!(peers_up, ovs.add_ports(&specs));
+        let pairs =
+            || -> Vec<(IfName, IfName)> { reqs.iter().map(|r| (r.bridge.clone(), r.port.clone())).collect() };
         verbose!(
             2,
             "add-ports: {} links in {} ms, then one OVSDB transaction and ovs-vswitchd in {} ms",
@@ -226,15 +257,20 @@ impl SystemBackend {
                     .collect());
             }
             (Some((i, e)), Ok(_)) => {
-                let pairs: Vec<(IfName, IfName)> =
-                    reqs.iter().map(|r| (r.bridge.clone(), r.port.clone())).collect();
-                let e = match ovs.del_ports(&pairs).await {
+                let e = match ovs.del_ports(&pairs()).await {
                     Ok(_) => e,
                     Err(e2) => e.context(format!("(and removing the batch's ports again failed: {e2})")),
                 };
                 (i, e)
             }
-            (_, Err((i, e))) => (i, self.why_exists(e, reqs[i].target, reqs[i].ifname, reqs[i].port).await),
+            (_, Err((i, e))) => {
+                // Committed but not applied in time (ovs-vswitchd down): the
+                // rows are there, take them out again too.
+                if e.kind != ErrorKind::AlreadyExists {
+                    let _ = ovs.del_ports(&pairs()).await;
+                }
+                (i, self.why_exists(e, reqs[i].target, reqs[i].ifname, reqs[i].port).await)
+            }
         };
         error = self.delete_veths(made_veths, error).await;
         Err(fail(index, error))
@@ -290,7 +326,17 @@ impl SystemBackend {
 
     async fn del_port(&self, bridge: &IfName, port: &IfName) -> CapResult<Applied> {
         let ovs = self.ovs().await?;
-        let Some(info) = ovs.ports(bridge).await?.into_iter().find(|p| p.name == port.as_str()) else {
+        // A bridge that is gone has no ports to remove (an undo must not fail on it).
+        let ports = match ovs.ports(bridge).await {
+            Err(e) if e.kind == crate::error::ErrorKind::NotFound => vec![],
+            r => r?,
+        };
+        let Some(info) = ports.into_iter().find(|p| p.name == port.as_str()) else {
+            // No OVS row, but a run that died between making the veth and
+            // adding it leaves the veth: remove it when the name is one ours.
+            if is_generated_port_name(port) && self.nl().await?.delete_link(&Target::Host, port).await? {
+                return Ok(Applied::irreversible());
+            }
             return Ok(Applied::unchanged());
         };
         ovs.del_port(bridge, port).await?;
@@ -329,6 +375,16 @@ fn port_spec(
         trunks: trunks.to_vec(),
         external_ids: port_external_ids(target, ifname),
     }
+}
+
+/// Whether `name` has the shape of [`super::host_port_name`]'s names, so a
+/// cleanup never deletes a host interface ovs-run did not make.
+fn is_generated_port_name(name: &IfName) -> bool {
+    let n = name.as_str();
+    n.len() == 15
+        && n.starts_with("ovr")
+        && n.ends_with("_l")
+        && n[3..13].chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// The port name is derived from (target, ifname), so an existing port of

@@ -4,12 +4,15 @@
 //! error; 2 usage error or a script that cannot be loaded; 3 the script
 //! trapped or hit a limit.
 
+mod lifecycle;
+mod recover;
 mod run;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::vetting::cli as vetting;
 use crate::{sandbox, verbose};
 
 pub const EXIT_SCRIPT_ERROR: i32 = 1;
@@ -25,6 +28,9 @@ Examples:
   ovs-run scripts/attach.wasm br0 eth0 web --ipaddress=172.17.0.2/16 --gateway=172.17.42.1
   # show what it would do, without Docker or OVS
   ovs-run --dry-run --assume-container web scripts/attach.wasm br0 eth0 web --ipaddress=10.1.0.2/24
+  # review a script, then run exactly the reviewed bytes, signed by a trusted key
+  ovs-run inspect scripts/attach.wasm
+  ovs-run --require-signed scripts/attach.wasm@sha256:HEX br0 eth0 web
   # try ovs-run against a private Open vSwitch
   eval $(ovs-run sandbox up) && ovs-run scripts/seed-demo.wasm --container web
 
@@ -45,7 +51,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The script: a WebAssembly component (e.g. scripts/attach.wasm)
+    /// The script: a WebAssembly component (e.g. scripts/attach.wasm), optionally pinned: SCRIPT@sha256:HEX
     #[arg(value_name = "SCRIPT", required = true)]
     pub script: Option<PathBuf>,
 
@@ -79,7 +85,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "MIB", default_value = "64")]
     pub memory: usize,
 
-    /// Seconds to wait for ovs-vswitchd to apply each OVSDB change
+    /// Seconds to wait for ovs-vswitchd to apply each OVSDB change (plus 50 ms
+    /// per port of a batch)
     #[arg(long, value_name = "SECONDS", default_value = "10")]
     pub apply_timeout: f64,
 
@@ -107,9 +114,21 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Where runs keep their journals (a killed run is rolled back from it by the next ovs-run) [default: /run/ovs-run/journal for root]
+    #[arg(long, value_name = "DIR", env = "OVS_RUN_JOURNAL_DIR")]
+    pub journal_dir: Option<PathBuf>,
+
     /// Most capability calls one run may make
     #[arg(long, value_name = "N", default_value = "100000")]
     pub max_calls: u64,
+
+    /// Refuse the script unless a key of the trust store signed exactly these bytes (checked before it is compiled)
+    #[arg(long)]
+    pub require_signed: bool,
+
+    /// Trust store for --require-signed: a directory of public keys (*.pub) [default: /etc/ovs-run/trusted-keys]
+    #[arg(long, value_name = "DIR")]
+    pub trust: Option<PathBuf>,
 
     /// More output: -v shows the script's info logs and what ovs-run does, -vv debug
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -122,11 +141,46 @@ pub struct RunArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Review a script without running it: digest, metadata, capabilities it imports, WIT world, signatures
+    Inspect(vetting::InspectArgs),
+    /// Signing keys: generate a key pair, list a trust store, show a key's id
+    Key {
+        #[command(subcommand)]
+        action: vetting::KeyAction,
+    },
+    /// Sign a script with a secret key (a script can carry several signatures)
+    Sign(vetting::SignArgs),
+    /// Check that a key of the trust store signed a script, and that it has not changed since
+    Verify(vetting::VerifyArgs),
+    /// Embed metadata (name, version, description, authors, source, usage) in a script before signing it
+    Metadata {
+        #[command(subcommand)]
+        action: vetting::MetadataAction,
+    },
     /// A private Open vSwitch (ovsdb-server + ovs-vswitchd) to try ovs-run without touching the host's switch
     Sandbox {
         #[command(subcommand)]
         action: sandbox::Action,
     },
+    /// Roll back runs that were killed before they finished (every script run also does this first)
+    Recover {
+        /// Only show what would be undone
+        #[arg(long)]
+        list: bool,
+        /// Journal directory [default: /run/ovs-run/journal for root]
+        #[arg(long, value_name = "DIR", env = "OVS_RUN_JOURNAL_DIR")]
+        journal_dir: Option<PathBuf>,
+    },
+    /// Remove OVS ports (and host veths) whose container is gone or stopped, or whose interface is in error
+    Gc(lifecycle::GcArgs),
+    /// Run a script for a container now and every time it starts again (see `watch`)
+    Bind(lifecycle::BindArgs),
+    /// List the bindings
+    Bindings(lifecycle::BindingsArgs),
+    /// Remove bindings
+    Unbind(lifecycle::UnbindArgs),
+    /// Follow Docker events: re-run bindings when containers start, remove their ports when they die
+    Watch(lifecycle::WatchArgs),
 }
 
 /// Parse the command line and run; returns the exit status.
@@ -149,6 +203,24 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Some(Command::Sandbox { action }) => sandbox::run(action),
+        Some(Command::Recover { list, journal_dir }) => {
+            let dir = journal_dir.unwrap_or_else(crate::journal::store::default_dir);
+            if rt.block_on(recover::recover_all(&dir, list, false)) {
+                0
+            } else {
+                1
+            }
+        }
+        Some(Command::Inspect(args)) => vetting::inspect(args),
+        Some(Command::Key { action }) => vetting::key(action),
+        Some(Command::Sign(args)) => vetting::sign(args),
+        Some(Command::Verify(args)) => vetting::verify(args),
+        Some(Command::Metadata { action }) => vetting::metadata(action),
+        Some(Command::Gc(args)) => rt.block_on(lifecycle::gc(args)),
+        Some(Command::Bind(args)) => rt.block_on(lifecycle::bind(args)),
+        Some(Command::Bindings(args)) => lifecycle::bindings(args),
+        Some(Command::Unbind(args)) => lifecycle::unbind(args),
+        Some(Command::Watch(args)) => rt.block_on(lifecycle::watch(args)),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
@@ -15,10 +15,13 @@ use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::backend::{docker, Backend, Op};
 use crate::capabilities::LogLevel;
 use crate::engine::{cache, CompileCache, Engine, Limits, Outcome, TrapReason};
+use crate::journal::store::{self, Header, JournalFile};
+use crate::journal::Journal;
 use crate::policy::AllowAll;
 use crate::runner::{self, RunConfig, RunResult};
 use crate::types::Datapath;
 use crate::verbose;
+use crate::vetting::{self, RequireSigned, ScriptRef, TrustStore};
 
 fn usage(msg: impl std::fmt::Display) -> i32 {
     eprintln!("ovs-run: {msg}");
@@ -35,10 +38,19 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
     if !(opts.apply_timeout > 0.0 && opts.apply_timeout <= 3600.0) {
         return usage(format!("--apply-timeout {} must be between 0 and 3600 seconds", opts.apply_timeout));
     }
-    let bytes = match std::fs::read(&script) {
-        Ok(b) => b,
-        Err(e) => return usage(format!("cannot read script {}: {e}", script.display())),
+    let script = match ScriptRef::parse(&script) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
     };
+    let bytes = match std::fs::read(&script.path) {
+        Ok(b) => b,
+        Err(e) => return usage(format!("cannot read script {}: {e}", script.path.display())),
+    };
+    // Vetting reads the bytes only: a refused script is never compiled.
+    if let Err(msg) = vet(&script, &bytes, &opts) {
+        return usage(format!("{}: refused: {msg}", script.path.display()));
+    }
+    let script = script.path;
     let backend = match make_backend(&opts).await {
         Ok(b) => b,
         Err(msg) => return usage(msg),
@@ -74,6 +86,31 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         max_calls: opts.max_calls,
         stdout_to_stderr: opts.json,
     };
+    let journal = if opts.dry_run {
+        Journal::default()
+    } else {
+        let dir = opts.journal_dir.clone().unwrap_or_else(store::default_dir);
+        // A run that died earlier is rolled back before this one starts.
+        super::recover::recover_all(&dir, false, true).await;
+        let header = Header {
+            version: 1,
+            pid: std::process::id(),
+            started: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0),
+            script: script.display().to_string(),
+            ovsdb: ovsdb_uri(&opts).map(|u| u.to_string()).unwrap_or_default(),
+            docker: opts.docker.clone().unwrap_or_else(docker::default_uri),
+            apply_timeout_ms: (opts.apply_timeout * 1000.0) as u64,
+        };
+        match JournalFile::create(&dir, &header) {
+            Ok(f) => Journal::on_disk(f),
+            Err(e) => {
+                return usage(format!(
+                    "cannot create a journal in {}: {e} (see --journal-dir)",
+                    dir.display()
+                ))
+            }
+        }
+    };
     let cfg = RunConfig {
         backend,
         policy: Arc::new(AllowAll),
@@ -81,17 +118,48 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         log_level,
         limits,
         rollback: !opts.no_rollback,
+        journal,
+        stop_on_signals: true,
     };
     let result = runner::run(&engine, &pre, &args, cfg).await;
     report(&result, &opts, &stats::snapshot())
 }
 
+/// The digest pin, then the signatures (required with --require-signed; with
+/// --trust alone, only reported with -v).
+fn vet(script: &ScriptRef, bytes: &[u8], opts: &RunArgs) -> Result<(), String> {
+    if let Some(pin) = &script.pin {
+        vetting::check_pin(bytes, pin).map_err(|e| e.to_string())?;
+        verbose!(1, "sha256 matches the pin {pin}");
+    }
+    if !opts.require_signed && opts.trust.is_none() {
+        return Ok(());
+    }
+    let dir = opts.trust.clone().unwrap_or_else(vetting::trust::default_dir);
+    let trust = TrustStore::open(&dir).map_err(|e| e.to_string())?;
+    let v =
+        vetting::check(bytes, &trust, RequireSigned::from(opts.require_signed)).map_err(|e| e.to_string())?;
+    for s in &v.signatures.signatures {
+        if let (Some(id), vetting::SignatureStatus::Trusted { key_file }) = (&s.key_id, &s.status) {
+            verbose!(1, "signed by trusted key {id} ({key_file})");
+        }
+    }
+    if v.signed_by.is_empty() {
+        verbose!(1, "signatures: {:?} (not required without --require-signed)", v.verdict);
+    }
+    Ok(())
+}
+
 /// The dry-run model (starting from the real system when OVSDB answers) or the real system.
+fn ovsdb_uri(opts: &RunArgs) -> Result<OvsdbUri, String> {
+    match &opts.ovsdb {
+        Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}")),
+        None => Ok(ovsdb::default_uri()),
+    }
+}
+
 async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
-    let ovsdb: OvsdbUri = match &opts.ovsdb {
-        Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}"))?,
-        None => ovsdb::default_uri(),
-    };
+    let ovsdb = ovsdb_uri(opts)?;
     let system = || {
         Arc::new(SystemBackend::new(SystemConfig {
             ovsdb: ovsdb.clone(),
@@ -206,6 +274,7 @@ fn trap_status(r: TrapReason) -> &'static str {
         TrapReason::Memory => "memory-limit",
         TrapReason::StackOverflow => "stack-overflow",
         TrapReason::CallLimit => "call-limit",
+        TrapReason::Interrupted => "interrupted",
         TrapReason::Trap => "trap",
     }
 }

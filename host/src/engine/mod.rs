@@ -127,7 +127,7 @@ impl Engine {
 
     /// Compile (or fetch from the cache) and check imports; nothing runs.
     pub fn load(&self, bytes: &[u8]) -> Result<(ScriptPre<RunState>, CacheEvent), LoadError> {
-        if !wasmparser_is_component(bytes) {
+        if !is_component(bytes) {
             return Err(LoadError::Invalid(
                 "not a WebAssembly component (core modules and other files cannot run; build scripts for wasm32-wasip2)".into(),
             ));
@@ -155,11 +155,7 @@ impl Engine {
             .component_type()
             .imports(&self.engine)
             .map(|(name, _)| name.to_string())
-            .filter(|name| {
-                let base = name.split('@').next().unwrap_or(name);
-                !capabilities::GRANTED.iter().any(|g| g.split('@').next() == Some(base))
-                    && !WASI_LINKED.contains(&base)
-            })
+            .filter(|name| !is_granted(name))
             .collect()
     }
 
@@ -211,7 +207,14 @@ impl Drop for Engine {
     }
 }
 
+/// Whether this host provides the imported interface `name` (any version):
+/// an ovs-run capability or the sandboxed WASI.
+pub fn is_granted(name: &str) -> bool {
+    let base = name.split('@').next().unwrap_or(name);
+    capabilities::GRANTED.iter().any(|g| g.split('@').next() == Some(base)) || WASI_LINKED.contains(&base)
+}
+
 /// Components carry layer 1 in their header (core modules: layer 0).
-fn wasmparser_is_component(bytes: &[u8]) -> bool {
+pub fn is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && &bytes[..4] == b"\0asm" && bytes[6..8] == [1, 0]
 }

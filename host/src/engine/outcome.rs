@@ -11,6 +11,8 @@ pub enum TrapReason {
     Memory,
     StackOverflow,
     CallLimit,
+    /// Stopped by a signal (SIGINT, SIGTERM, SIGHUP) to ovs-run.
+    Interrupted,
     /// Any other trap: a panic, an abort, an out-of-bounds access.
     Trap,
 }

@@ -17,6 +17,32 @@ use crate::backend::LinkInfo;
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::types::{IfName, MacAddr, Mtu, Target};
 
+/// A link's index and, for a veth, where its other end is. Comparing both
+/// ends' answers tells whether a host veth still leads into a given
+/// namespace: the peer's index is only meaningful in the peer's namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkEnds {
+    pub index: u32,
+    /// IFLA_LINK: the peer's index (in the peer's namespace).
+    pub peer: Option<u32>,
+    /// IFLA_LINK_NETNSID is present: the peer is in another namespace.
+    pub peer_elsewhere: bool,
+}
+
+impl LinkEnds {
+    fn of(link: &LinkMessage) -> Self {
+        let mut ends = LinkEnds { index: link.header.index, peer: None, peer_elsewhere: false };
+        for a in &link.attributes {
+            match a {
+                LinkAttribute::Link(i) => ends.peer = Some(*i),
+                LinkAttribute::LinkNetNsId(_) => ends.peer_elsewhere = true,
+                _ => {}
+            }
+        }
+        ends
+    }
+}
+
 impl Netlink {
     /// A veth pair: `host_name` in the host namespace, `peer` created directly
     /// in `target`'s namespace under its final name by the same RTM_NEWLINK
@@ -177,6 +203,35 @@ impl Netlink {
         crate::backend::stats::netlink_request();
         req.execute().await.map_err(|e| nl_error(e, format!("delete link group {group} in {target}")))?;
         Ok(found)
+    }
+
+    /// Link `name`'s own index and where its veth peer is (see [`LinkEnds`]);
+    /// None when the link, or the whole namespace, does not exist.
+    pub async fn link_ends(&self, target: &Target, name: &IfName) -> CapResult<Option<LinkEnds>> {
+        let handle = match self.handle(target).await {
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            other => other?,
+        };
+        match get_link(&handle, target, name).await {
+            Ok(link) => Ok(Some(LinkEnds::of(&link))),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Netlink::link_ends`] of the link with index `index` in `target`.
+    pub async fn link_ends_by_index(&self, target: &Target, index: u32) -> CapResult<Option<LinkEnds>> {
+        let handle = match self.handle(target).await {
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            other => other?,
+        };
+        let mut links = handle.link().get().match_index(index).execute();
+        match links.try_next().await {
+            Ok(Some(link)) => Ok(Some(LinkEnds::of(&link))),
+            Ok(None) => Ok(None),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(nl_error(e, format!("looking up link index {index} in {target}"))),
+        }
     }
 
     /// Links in `target` with their addresses; `name` narrows to one link

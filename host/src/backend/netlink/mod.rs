@@ -27,6 +27,7 @@ use rtnetlink::Handle;
 
 use crate::error::{CapError, CapResult};
 use crate::types::{IfName, Target};
+pub use link::LinkEnds;
 use netns::{Namespace, NsKey};
 
 /// Netlink access to every namespace ovs-run touches. Cheap to share (`Send + Sync`).

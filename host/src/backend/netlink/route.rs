@@ -84,6 +84,13 @@ impl Netlink {
                     if have.is_empty() { "(not visible)".into() } else { have.join(", ") }
                 )))
             }
+            // The kernel's way of saying no connected subnet holds the gateway:
+            // a bad argument, as the dry-run model reports it too.
+            Err(e) if errno(&e) == Some(libc::ENETUNREACH) => Err(CapError::invalid(format!(
+                "{what}: gateway {} is not in any subnet of {}in {target}",
+                route.via.map(|v| v.to_string()).unwrap_or_default(),
+                route.device.as_ref().map(|d| format!("{d} ")).unwrap_or_default()
+            ))),
             Err(e) => Err(nl_error(e, what)),
         }
     }

@@ -174,6 +174,11 @@ impl Connection {
     }
 
     /// The error calls get once the connection has ended.
+    /// The server closed the connection or it broke; calls would fail.
+    pub fn is_closed(&self) -> bool {
+        self.shared.state().closed.is_some()
+    }
+
     pub fn lost_error(&self) -> CapError {
         self.shared.lost()
     }
@@ -472,5 +477,63 @@ mod tests {
         drop((srd, swr));
         let e = pending.await.unwrap().unwrap_err();
         assert!(e.message.contains("unix:/test/db.sock") && e.message.contains("lost"), "{e}");
+    }
+}
+
+/// Random input for the reply parsers: bytes, and well-formed JSON of any
+/// shape in the places where OVSDB puts results. None of it may panic.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::{check_results, drain_values};
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{0,8}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn stream_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let mut buf = bytes;
+            let _ = drain_values(&mut buf);
+        }
+
+        #[test]
+        fn stream_parser_splits_any_messages_at_any_point(
+            vals in prop::collection::vec(prop::collection::btree_map("[a-z]{0,6}", json(), 0..4), 1..4),
+            cut in any::<usize>(),
+        ) {
+            // JSON-RPC messages are objects; back to back they need no delimiter.
+            let vals: Vec<Value> = vals.into_iter().map(|m| Value::Object(m.into_iter().collect())).collect();
+            let text: Vec<u8> = vals.iter().flat_map(|v| serde_json::to_vec(v).unwrap()).collect();
+            let cut = cut % (text.len() + 1);
+            let mut buf = text[..cut].to_vec();
+            let mut got = drain_values(&mut buf).unwrap();
+            buf.extend_from_slice(&text[cut..]);
+            got.extend(drain_values(&mut buf).unwrap());
+            prop_assert_eq!(got, vals);
+        }
+
+        #[test]
+        fn transact_result_checker_never_panics(result in json(), n in 0usize..5) {
+            let names: Vec<String> = (0..n).map(|i| format!("op{i}")).collect();
+            let _ = check_results(result, &names);
+        }
     }
 }

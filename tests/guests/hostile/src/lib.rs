@@ -20,7 +20,15 @@ Modes:
   calls N [KIND]  make N host calls; KIND is log (default) or list-bridges
   netns-attach BRIDGE NETNS CIDR GATEWAY
               attach NETNS's eth0 to BRIDGE with address CIDR and a default
-              route via GATEWAY (for tests without Docker)";
+              route via GATEWAY (for tests without Docker)
+  attach-all BRIDGE IFNAME CONTAINER...
+              attach every CONTAINER's IFNAME to BRIDGE in one run, each with an
+              address in 10.70.0.0/16 and a default route (crash tests)
+  slow-attach BRIDGE PAUSE_MS CONTAINER...
+              attach each CONTAINER's eth0 step by step, pausing PAUSE_MS after
+              each change and printing `paused` (fault-injection tests stop
+              daemons in the pauses)
+  hugename    add a port whose interface name is 10 MiB long";
 
 const MIB: usize = 1 << 20;
 
@@ -60,6 +68,14 @@ fn main(args: Args) -> Result<(), Error> {
         }
         "calls" => calls(&args),
         "netns-attach" => netns_attach(&args),
+        "attach-all" => attach_all(&args),
+        "slow-attach" => slow_attach(&args),
+        "hugename" => {
+            let name = "x".repeat(10 * MIB);
+            // Raw strings, unchecked by the SDK: the host must cope.
+            let e = ports::add("br0", &Target::host(), &name, &PortOptions::new());
+            Err(Error::msg(format!("hugename: {}", e.err().map(|e| e.to_string()).unwrap_or_default())))
+        }
         other => Err(args.usage_error(format!("unknown mode '{other}'"))),
     }
 }
@@ -124,6 +140,50 @@ fn netns_attach(args: &Args) -> Result<(), Error> {
     links::set_address(&target, "eth0", &cidr)?;
     routes::add(&target, &Route::default_route().via(gateway).dev("eth0"))?;
     println!("netns-attach: {target} eth0 {cidr} via {gateway}, port {}", port.name);
+    Ok(())
+}
+
+fn attach_all(args: &Args) -> Result<(), Error> {
+    let pos = args.positional();
+    if pos.len() < 4 {
+        return Err(args.usage_error("attach-all needs BRIDGE IFNAME CONTAINER..."));
+    }
+    let bridge: IfName = pos[1].parse()?;
+    let ifname: IfName = pos[2].parse()?;
+    let gateway: IpAddr = "10.70.255.254".parse().map_err(|_| Error::msg("bad gateway"))?;
+    for (i, c) in pos[3..].iter().enumerate() {
+        let target = Target::container(c.as_str());
+        ports::add(&bridge, &target, &ifname, &PortOptions::new())?;
+        let cidr: Cidr = format!("10.70.{}.{}/16", i / 250, i % 250 + 2).parse().map_err(Error::msg)?;
+        links::set_address(&target, &ifname, &cidr)?;
+        routes::add(&target, &Route::default_route().via(gateway).dev(&ifname))?;
+        println!("attached {c}");
+    }
+    Ok(())
+}
+
+fn slow_attach(args: &Args) -> Result<(), Error> {
+    let pos = args.positional();
+    if pos.len() < 4 {
+        return Err(args.usage_error("slow-attach needs BRIDGE PAUSE_MS CONTAINER..."));
+    }
+    let bridge: IfName = pos[1].parse()?;
+    let pause: u64 = pos[2].parse().map_err(|e| Error::invalid(format!("PAUSE_MS: '{}': {e}", pos[2])))?;
+    let nap = || {
+        println!("paused");
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+    };
+    let gateway: IpAddr = "10.71.0.1".parse().map_err(|_| Error::msg("bad gateway"))?;
+    for (i, c) in pos[3..].iter().enumerate() {
+        let target = Target::container(c.as_str());
+        ports::add(&bridge, &target, "eth0", &PortOptions::new())?;
+        nap();
+        let cidr: Cidr = format!("10.71.0.{}/24", i + 2).parse().map_err(Error::msg)?;
+        links::set_address(&target, "eth0", &cidr)?;
+        nap();
+        routes::add(&target, &Route::default_route().via(gateway).dev("eth0"))?;
+        nap();
+    }
     Ok(())
 }
 
