@@ -7,6 +7,8 @@
 #   make bench N=1000              or BENCH_NS="10 100 1000" for several
 #   BENCH_ROUNDS=3                 rounds per N (the median counts)
 #   BENCH_CONTENDERS="hand-batched attach-many"   a subset
+#   BENCH_SLOW_MAX=100             above this N, skip the per-container loops
+#                                  (ovs-docker, attach.wasm): at N=1000 they take minutes
 #   BENCH_OUT=DIR                  where bench.json and bench.svg go (docs)
 #   BENCH_NICE=0                   run at normal priority (default -10)
 #
@@ -56,6 +58,8 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Interrupted (Ctrl-C, kill): exit through the cleanup too.
+trap 'exit 130' INT TERM
 
 # OVS_RUNDIR before `sandbox up`: ovs-vswitchd then keeps its per-bridge
 # sockets in the sandbox too.
@@ -74,4 +78,5 @@ mkdir -p "$WORK/cache"
 chmod 700 "$WORK/cache"
 python3 tests/bench/bench.py --bin "$BIN" --scripts scripts --noop tests/guests/noop.wasm \
     --cache-dir "$WORK/cache" --ns "$NS" --rounds "$ROUNDS" --contenders "$CONTENDERS" \
+    --slow-max "${BENCH_SLOW_MAX:-0}" \
     --out "$OUT" $(seq -f "$PREFIX%04g" 1 "$MAX")

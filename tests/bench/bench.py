@@ -426,6 +426,9 @@ def main():
     ap.add_argument("--ns", default="100", help="container counts, e.g. '10 100 1000'")
     ap.add_argument("--rounds", type=int, default=1, help="rounds per N; the median counts")
     ap.add_argument("--contenders", default=" ".join(CONTENDERS))
+    ap.add_argument("--slow-max", type=int, default=0,
+                    help="run the one-process-per-container loops (ovs-docker, attach.wasm) only up to this N "
+                         "(0: always)")
     ap.add_argument("--out", required=True, help="directory for bench.json and bench.svg")
     ap.add_argument("containers", nargs="+", help="running --net=none containers, at least max(N)")
     args = ap.parse_args()
@@ -457,9 +460,13 @@ def main():
     print(f"machine: {result['machine']}", flush=True)
     for n in ns:
         names = args.containers[:n]
-        per = {c: [] for c in contenders}
+        slow = ("ovs-docker", "attach.wasm")
+        here = [c for c in contenders if not (args.slow_max and n > args.slow_max and c in slow)]
+        if here != contenders:
+            print(f"N={n}: skipping {', '.join(c for c in contenders if c not in here)} (BENCH_SLOW_MAX={args.slow_max})")
+        per = {c: [] for c in here}
         for rnd in range(args.rounds):
-            for c in contenders:
+            for c in here:
                 br = f"bench{n}c{contenders.index(c)}r{rnd}"[:15]
                 w.make_bridge(br)
                 try:
