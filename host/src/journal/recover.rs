@@ -25,14 +25,27 @@ pub struct Interrupted {
     _lock: File,
 }
 
+/// Age after which a journal still being created is known to be abandoned.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The journals in `dir` whose runs are gone. Live runs hold their lock and
 /// are skipped.
 pub fn find(dir: &Path) -> Vec<Interrupted> {
     let Ok(rd) = fs::read_dir(dir) else { return vec![] };
-    let mut paths: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
+    let all: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    // A `.tmp` is a journal whose run died before it held any change (see
+    // `JournalFile::create`): nothing to undo. A fresh one may be a live run
+    // between creating and locking it, so only old, unlocked ones go.
+    for tmp in all.iter().filter(|p| p.extension().is_some_and(|e| e == "tmp")) {
+        let old = fs::metadata(tmp)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TMP));
+        if old && File::open(tmp).is_ok_and(|f| store::try_lock(&f)) {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+    let mut paths: Vec<PathBuf> =
+        all.into_iter().filter(|p| p.extension().is_some_and(|e| e == "jsonl")).collect();
     paths.sort();
     paths.into_iter().filter_map(|p| open(&p)).collect()
 }
@@ -116,6 +129,71 @@ impl Interrupted {
 mod tests {
     use super::*;
     use crate::types::{Cidr, IfName, Target};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn header(pid: u32, started: u64) -> Header {
+        Header {
+            version: 1,
+            pid,
+            started,
+            script: "s.wasm".into(),
+            ovsdb: String::new(),
+            docker: String::new(),
+            apply_timeout_ms: 1000,
+        }
+    }
+
+    /// Regression: a recovery scan running while another run created its
+    /// journal used to lock (and delete, as header-less) the new file.
+    #[test]
+    fn a_concurrent_scan_never_takes_a_journal_being_created() {
+        // On tmpfs when there is one: the race window is microseconds wide and
+        // needs many rounds, which a disk's fdatasync would make slow.
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+        let stop = AtomicBool::new(false);
+        // Stops the scanners however the creating loop ends (a panic too).
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        assert!(find(dir.path()).is_empty(), "a live journal was taken for dead");
+                    }
+                });
+            }
+            let _stop = Stop(&stop);
+            for i in 0..3000 {
+                let j = store::JournalFile::create(dir.path(), &header(1, i)).expect("create");
+                assert!(j.path().exists());
+                j.close().unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn only_old_unlocked_tmp_journals_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let dead = dir.path().join(".run-1-1.jsonl.tmp");
+        File::create(&dead).unwrap().set_modified(hour_ago).unwrap();
+        let locked = dir.path().join(".run-2-2.jsonl.tmp");
+        let f = File::create(&locked).unwrap();
+        f.set_modified(hour_ago).unwrap();
+        assert!(store::try_lock(&f));
+        // Unlocked but fresh: a run between creating and locking it.
+        let fresh = dir.path().join(".run-3-3.jsonl.tmp");
+        File::create(&fresh).unwrap();
+        assert!(find(dir.path()).is_empty());
+        assert!(!dead.exists());
+        assert!(locked.exists());
+        assert!(fresh.exists());
+    }
 
     fn n(s: &str) -> IfName {
         IfName::parse(s).unwrap()

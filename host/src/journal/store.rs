@@ -72,16 +72,28 @@ impl JournalFile {
     pub fn create(dir: &Path, header: &Header) -> std::io::Result<Self> {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         let name = format!("run-{}-{}.jsonl", header.pid, header.started);
-        let path = dir.join(name);
-        let file = OpenOptions::new().append(true).create_new(true).mode(0o600).open(&path)?;
+        let path = dir.join(&name);
+        // Recovery in another process scans for `*.jsonl` and takes any lock it
+        // can get. The file therefore appears under its final name only once it
+        // is locked and has its header; until then it is a hidden `.tmp` that
+        // recovery does not look at.
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let file = OpenOptions::new().append(true).create_new(true).mode(0o600).open(&tmp)?;
         if !try_lock(&file) {
-            return Err(std::io::Error::other(format!("{} is locked by another run", path.display())));
+            let _ = fs::remove_file(&tmp);
+            return Err(std::io::Error::other(format!("{} is locked by another run", tmp.display())));
         }
-        let mut j = Self { file, path, dir_synced: false };
-        // Written, not synced: the first record that must survive a crash
-        // syncs the header and the file's name with it (a run that changes
-        // nothing costs no fsync).
-        j.write_lines(&[serde_json::to_string(header)?], false)?;
+        let mut j = Self { file, path: tmp, dir_synced: false };
+        // The header is written, not synced: the first record that must
+        // survive a crash syncs it and the file's name along (a run that
+        // changes nothing costs no fsync).
+        let placed =
+            j.write_lines(&[serde_json::to_string(header)?], false).and_then(|()| fs::rename(&j.path, &path));
+        if let Err(e) = placed {
+            let _ = fs::remove_file(&j.path);
+            return Err(e);
+        }
+        j.path = path;
         Ok(j)
     }
 
