@@ -256,6 +256,7 @@ async fn veth_links_addresses_routes() {
         id: "abc123def4567890".into(),
         name: "web".into(),
         pid: 999_999_999,
+        labels: vec![],
     };
     let e = nl.links(&gone_pid, None).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
@@ -435,6 +436,7 @@ async fn container_target_by_pid() {
         id: "0123456789abcdef0123".into(),
         name: "web".into(),
         pid,
+        labels: vec![],
     };
     let host = HostLink::new("v4");
     nl.create_veth(&host.name(), &n("eth1"), &t, None, None).await.unwrap();

@@ -1,22 +1,27 @@
 //! The choke point. Every capability call, from whichever WIT interface, ends
 //! up here, and here only the following happens, in this order:
-//! 1. targets are resolved (a container name becomes id + pid, through a read
-//!    that is itself authorized);
+//! 1. targets are resolved (a container name becomes id, pid and labels,
+//!    through a read that is itself authorized);
 //! 2. the policy authorizes the typed request;
 //! 3. a change is entered in the journal;
-//! 4. the backend carries it out, and the journal records how to undo it.
+//! 4. the backend carries it out, and the journal records how to undo it;
+//! 5. the call, the decision and the result go to the audit log, when the
+//!    run has one, before the script sees the answer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
+
+use crate::audit::{CallResult, RunAudit};
 use crate::backend::{
     Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats, PortInfo, PortOwner,
 };
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::journal::{Journal, RollbackReport};
-use crate::policy::{Policy, Request};
+use crate::policy::{self, Decision, Policy, Request};
 use crate::types::{ContainerInfo, ContainerRef, IfName, RouteSpec, Target, TargetRef};
 
 pub struct Gate {
@@ -26,6 +31,7 @@ pub struct Gate {
     /// Lookups are cached for the run: a script names its container in every
     /// call, and the answer must not change halfway through.
     containers: Mutex<HashMap<ContainerRef, ContainerInfo>>,
+    audit: Option<RunAudit>,
 }
 
 impl Gate {
@@ -35,7 +41,14 @@ impl Gate {
             policy,
             journal: Mutex::new(Journal::default()),
             containers: Mutex::new(HashMap::new()),
+            audit: None,
         }
+    }
+
+    /// Record every call of this run in an audit log.
+    pub fn with_audit(mut self, audit: RunAudit) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -50,13 +63,17 @@ impl Gate {
 
     /// Carry out one change: authorize, journal, apply.
     pub async fn apply(&self, op: Op) -> CapResult<Applied> {
-        self.policy.authorize(&Request::Apply(&op))?;
+        let request = Request::Apply(&op);
+        let decision = self.authorize(&request)?;
+        let started = Instant::now();
         let idx = self.journal().begin(&op)?;
-        let started = std::time::Instant::now();
         let result = self.backend.apply(&op).await;
         crate::verbose!(2, "{} in {:.1} ms", op.action(), started.elapsed().as_secs_f64() * 1000.0);
         self.journal().finish(idx, &result);
-        result.map_err(|e| e.context(op.action()))
+        let result = result.map_err(|e| e.context(op.action()));
+        let summary = result.as_ref().map(|a| json!({ "changed": a.changed }));
+        self.audit(&request, Some(&decision), summary, started)?;
+        result
     }
 
     /// Carry out several changes as one, all or none: every op is authorized
@@ -67,12 +84,11 @@ impl Gate {
         if ops.is_empty() {
             return Ok(vec![]);
         }
-        for op in &ops {
-            self.policy.authorize(&Request::Apply(op))?;
-        }
+        let decisions =
+            ops.iter().map(|op| self.authorize(&Request::Apply(op))).collect::<CapResult<Vec<_>>>()?;
+        let started = Instant::now();
         // One journal write (and one sync) for the whole batch.
         let entries: Vec<usize> = self.journal().begin_many(&ops)?;
-        let started = std::time::Instant::now();
         let result = self.backend.apply_many(&ops).await;
         crate::verbose!(
             2,
@@ -80,11 +96,29 @@ impl Gate {
             ops.len(),
             started.elapsed().as_secs_f64() * 1000.0
         );
+        let result = self.finish_batch(&ops, &entries, result);
+        for (i, (op, decision)) in ops.iter().zip(&decisions).enumerate() {
+            let summary = match &result {
+                Ok(applied) => Ok(json!({ "changed": applied[i].changed })),
+                Err(e) => Err(e),
+            };
+            self.audit(&Request::Apply(op), Some(decision), summary, started)?;
+        }
+        result
+    }
+
+    /// Journal a batch's outcome; the error names the op that failed.
+    fn finish_batch(
+        &self,
+        ops: &[Op],
+        entries: &[usize],
+        result: Result<Vec<Applied>, BatchError>,
+    ) -> CapResult<Vec<Applied>> {
         let mut journal = self.journal();
         match result {
             Ok(applied) if applied.len() == ops.len() => {
                 let results: Vec<_> = applied.iter().map(|a| Ok(a.clone())).collect();
-                journal.finish_many(&entries, &results);
+                journal.finish_many(entries, &results);
                 Ok(applied)
             }
             Ok(applied) => {
@@ -96,7 +130,7 @@ impl Gate {
                     ops.len()
                 ));
                 let results: Vec<_> = entries.iter().map(|_| Err(e.clone())).collect();
-                journal.finish_many(&entries, &results);
+                journal.finish_many(entries, &results);
                 Err(e)
             }
             Err(BatchError { index, error }) => {
@@ -105,7 +139,7 @@ impl Gate {
                 let results: Vec<_> = (0..entries.len())
                     .map(|i| Err(if i == index { error.clone() } else { aborted.clone() }))
                     .collect();
-                journal.finish_many(&entries, &results);
+                journal.finish_many(entries, &results);
                 Err(error.context(format!("{} (request {} of {})", failed.action(), index + 1, ops.len())))
             }
         }
@@ -151,7 +185,13 @@ impl Gate {
                         &info.id[..info.id.len().min(12)]
                     )));
                 }
-                Ok(Target::Container { given: c.clone(), id: info.id, name: info.name, pid: info.pid })
+                Ok(Target::Container {
+                    given: c.clone(),
+                    id: info.id,
+                    name: info.name,
+                    pid: info.pid,
+                    labels: info.labels,
+                })
             }
         }
     }
@@ -177,41 +217,78 @@ impl Gate {
         })
     }
 
+    /// Look a container up, then ask whether the run may see it: the policy
+    /// decides on its labels, which only the lookup knows.
     pub async fn lookup_container(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {
-        self.policy.authorize(&Request::LookupContainer { name })?;
-        if let Some(c) = self.containers.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
-            return Ok(c.clone());
-        }
-        let started = std::time::Instant::now();
-        let info = self.backend.lookup_container(name).await?;
-        crate::verbose!(2, "look up container {name} in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
-        self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), info.clone());
+        let started = Instant::now();
+        let cached = self.containers.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+        let info = match cached {
+            Some(c) => c,
+            None => match self.backend.lookup_container(name).await {
+                Ok(info) => {
+                    crate::verbose!(
+                        2,
+                        "look up container {name} in {:.1} ms",
+                        started.elapsed().as_secs_f64() * 1000.0
+                    );
+                    let mut cache = self.containers.lock().unwrap_or_else(|p| p.into_inner());
+                    cache.insert(name.clone(), info.clone());
+                    info
+                }
+                Err(e) => {
+                    let resource = format!("Container {:?}", name.as_str());
+                    let args = json!({ "container": name.as_str() });
+                    self.audit_raw("lookup-container", &resource, args, None, Err(&e), started)?;
+                    return Err(e);
+                }
+            },
+        };
+        let request = Request::LookupContainer { container: &info };
+        let decision = self.authorize(&request)?;
+        self.audit(&request, Some(&decision), Ok(json!({ "id": info.id })), started)?;
         Ok(info)
     }
 
+    /// Running containers with `labels`; only those the run may see.
     pub async fn list_containers(&self, labels: &[(String, String)]) -> CapResult<Vec<ContainerInfo>> {
-        self.policy.authorize(&Request::ListContainers)?;
-        self.backend.list_containers(labels).await
+        let started = Instant::now();
+        let all = self.backend.list_containers(labels).await;
+        let args = json!({ "labels": labels });
+        self.filtered("list-containers", args, all, started, |c| Request::ListContainers { container: c })
     }
 
+    /// The bridges; only those the run may see.
     pub async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {
-        self.policy.authorize(&Request::ListBridges)?;
-        self.backend.list_bridges().await
+        let started = Instant::now();
+        let all = self.backend.list_bridges().await;
+        self.filtered("list-bridges", json!({}), all, started, |b| Request::ListBridges { bridge: &b.name })
     }
 
     pub async fn list_ports(&self, bridge: &IfName) -> CapResult<Vec<PortInfo>> {
-        self.policy.authorize(&Request::ListPorts { bridge })?;
-        self.backend.list_ports(bridge).await
+        self.read(
+            Request::ListPorts { bridge },
+            self.backend.list_ports(bridge),
+            |v| json!({ "count": v.len() }),
+        )
+        .await
     }
 
     pub async fn list_links(&self, target: &Target, name: Option<&IfName>) -> CapResult<Vec<LinkInfo>> {
-        self.policy.authorize(&Request::ListLinks { target })?;
-        self.backend.list_links(target, name).await
+        self.read(
+            Request::ListLinks { target },
+            self.backend.list_links(target, name),
+            |v| json!({ "count": v.len() }),
+        )
+        .await
     }
 
     pub async fn list_routes(&self, target: &Target) -> CapResult<Vec<RouteSpec>> {
-        self.policy.authorize(&Request::ListRoutes { target })?;
-        self.backend.list_routes(target).await
+        self.read(
+            Request::ListRoutes { target },
+            self.backend.list_routes(target),
+            |v| json!({ "count": v.len() }),
+        )
+        .await
     }
 
     pub async fn ping(
@@ -221,7 +298,109 @@ impl Gate {
         count: u32,
         timeout: Duration,
     ) -> CapResult<PingStats> {
-        self.policy.authorize(&Request::Ping { target, address })?;
-        self.backend.ping(target, address, count, timeout).await
+        self.read(
+            Request::Ping { target, address },
+            self.backend.ping(target, address, count, timeout),
+            |s| json!({ "sent": s.sent, "received": s.received }),
+        )
+        .await
+    }
+
+    /// Ask the policy; a denial is audited and becomes the `denied` error.
+    fn authorize(&self, request: &Request<'_>) -> CapResult<Decision> {
+        let decision = self.policy.decide(request);
+        if decision.allowed {
+            return Ok(decision);
+        }
+        let e = policy::denied(request, &decision);
+        self.audit(request, Some(&decision), Err(&e), Instant::now())?;
+        Err(e)
+    }
+
+    /// A read of one thing: authorized as a whole, then carried out (the
+    /// future does nothing until awaited, so a denied read reads nothing).
+    async fn read<T>(
+        &self,
+        request: Request<'_>,
+        read: impl std::future::Future<Output = CapResult<T>>,
+        summary: impl Fn(&T) -> Value,
+    ) -> CapResult<T> {
+        let decision = self.authorize(&request)?;
+        let started = Instant::now();
+        let result = read.await;
+        self.audit(&request, Some(&decision), result.as_ref().map(&summary), started)?;
+        result
+    }
+
+    /// A read across everybody's things: each item is asked about, and only
+    /// the allowed ones are returned (see the policy module on why).
+    fn filtered<T>(
+        &self,
+        action: &str,
+        args: Value,
+        all: CapResult<Vec<T>>,
+        started: Instant,
+        request: impl for<'a> Fn(&'a T) -> Request<'a>,
+    ) -> CapResult<Vec<T>> {
+        let all = match all {
+            Ok(v) => v,
+            Err(e) => {
+                self.audit_raw(action, "*", args, None, Err(&e), started)?;
+                return Err(e);
+            }
+        };
+        let total = all.len();
+        let mut policies = BTreeSet::new();
+        let shown: Vec<T> = all
+            .into_iter()
+            .filter(|item| {
+                let d = self.policy.decide(&request(item));
+                if d.allowed {
+                    policies.extend(d.policies);
+                }
+                d.allowed
+            })
+            .collect();
+        let decision = Decision {
+            allowed: true,
+            policies: policies.into_iter().collect(),
+            reason: "filtered item by item".into(),
+        };
+        let result = json!({ "shown": shown.len(), "hidden": total - shown.len() });
+        self.audit_raw(action, "*", args, Some(&decision), Ok(result), started)?;
+        Ok(shown)
+    }
+
+    fn audit(
+        &self,
+        request: &Request<'_>,
+        decision: Option<&Decision>,
+        result: Result<Value, &CapError>,
+        started: Instant,
+    ) -> CapResult<()> {
+        if self.audit.is_none() {
+            return Ok(());
+        }
+        let resource = request.resource().to_string();
+        self.audit_raw(request.action(), &resource, request.arguments(), decision, result, started)
+    }
+
+    fn audit_raw(
+        &self,
+        action: &str,
+        resource: &str,
+        arguments: Value,
+        decision: Option<&Decision>,
+        result: Result<Value, &CapError>,
+        started: Instant,
+    ) -> CapResult<()> {
+        let Some(audit) = &self.audit else { return Ok(()) };
+        let result = match result {
+            Ok(v) => CallResult::Ok(v),
+            Err(e) => CallResult::Err(e),
+        };
+        audit
+            .call(action, resource, arguments, decision, result, started.elapsed())
+            .map_err(|e| CapError::failed(format!("cannot write the audit log: {e}")))
     }
 }

@@ -8,13 +8,17 @@
 //! - [`gate`]: the single choke point every capability call passes: policy check,
 //!   journal entry, backend call, in that order.
 //! - [`policy`] and [`journal`]: what the gate consults and records (rollback lives in the journal).
+//! - [`daemon`]: `ovs-run serve` / `submit`: tenants' scripts run by a root
+//!   daemon under a Cedar [`policy`], every call in the [`audit`] log.
 //! - [`backend`]: the [`backend::Backend`] trait and its implementations: the dry-run
 //!   planner and the real system (OVSDB, netlink, Docker). No backend knows Wasm.
 //! - [`vetting`]: inspecting, signing and verifying scripts before they run.
 
+pub mod audit;
 pub mod backend;
 pub mod capabilities;
 pub mod cli;
+pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod gate;

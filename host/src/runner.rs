@@ -1,16 +1,22 @@
 //! One run of a script from start to finish: a gate with its policy and
 //! journal, the engine run within limits, and the rollback when the script
-//! fails or the process is told to stop. The command line, and anything else
-//! that runs scripts, goes through [`run`].
+//! fails or the process is told to stop. The command line, `ovs-run serve`,
+//! and anything else that runs scripts, goes through [`run`] (and
+//! [`refused_imports`] before it).
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use serde_json::{json, Map};
+
+use crate::audit::RunAudit;
 use crate::backend::{Backend, Op};
 use crate::capabilities::{Caps, LogLevel, ScriptPre};
-use crate::engine::{Engine, Limits, Outcome, RunState, TrapReason};
+use crate::cli::{EXIT_SCRIPT_ERROR, EXIT_TRAP};
+use crate::engine::{Engine, Limits, Outcome, OutputSink, RunState, TrapReason};
 use crate::gate::Gate;
 use crate::journal::{Journal, RollbackReport};
-use crate::policy::Policy;
+use crate::policy::{self, Policy};
 use crate::types::Datapath;
 
 pub struct RunConfig {
@@ -27,6 +33,10 @@ pub struct RunConfig {
     pub journal: Journal,
     /// Stop and roll back on SIGINT, SIGTERM or SIGHUP.
     pub stop_on_signals: bool,
+    /// Record each call and the run (tenants' runs; `--audit`).
+    pub audit: Option<RunAudit>,
+    /// The script's stdout, stderr and logs go here instead of the terminal.
+    pub output: Option<OutputSink>,
 }
 
 pub struct RunResult {
@@ -41,11 +51,107 @@ impl RunResult {
     pub fn failed(&self) -> bool {
         !matches!(self.outcome, Outcome::Ok)
     }
+
+    /// 0 ok, 1 the script returned an error, 3 it trapped or hit a limit.
+    pub fn exit_code(&self) -> i32 {
+        match self.outcome {
+            Outcome::Ok => 0,
+            Outcome::ScriptError(_) => EXIT_SCRIPT_ERROR,
+            Outcome::Trapped { .. } => EXIT_TRAP,
+        }
+    }
+
+    /// "ok", "script-error", "timeout", "memory-limit", ...
+    pub fn status(&self) -> &'static str {
+        match &self.outcome {
+            Outcome::Ok => "ok",
+            Outcome::ScriptError(_) => "script-error",
+            Outcome::Trapped { reason, .. } => match reason {
+                TrapReason::Timeout => "timeout",
+                TrapReason::Memory => "memory-limit",
+                TrapReason::StackOverflow => "stack-overflow",
+                TrapReason::CallLimit => "call-limit",
+                TrapReason::Interrupted => "interrupted",
+                TrapReason::Trap => "trap",
+            },
+        }
+    }
+
+    /// The script's error or the trap's explanation.
+    pub fn message(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Ok => None,
+            Outcome::ScriptError(m) | Outcome::Trapped { message: m, .. } => Some(m),
+        }
+    }
+
+    /// What the user is told after the run, one line each (stderr): the
+    /// error or trap with its backtrace, and what was rolled back or kept.
+    pub fn report_lines(&self, no_rollback: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        match &self.outcome {
+            Outcome::Ok => {}
+            Outcome::ScriptError(m) => out.push(format!("ovs-run: script error: {m}")),
+            Outcome::Trapped { message, backtrace, .. } => {
+                out.push(format!("ovs-run: {message}"));
+                if let Some(bt) = backtrace {
+                    out.push(bt.trim_end().to_string());
+                }
+            }
+        }
+        if let Some(r) = &self.rollback {
+            let verdict = if r.is_clean() {
+                "the system is as it was".to_string()
+            } else {
+                format!("{} step(s) could not be undone", r.failed.len() + r.irreversible.len())
+            };
+            out.push(format!(
+                "ovs-run: rolled back the script's changes ({} undo step(s)); {verdict}",
+                r.undone.len()
+            ));
+            for (op, e) in &r.failed {
+                out.push(format!("ovs-run: rollback step failed: {op}: {e}"));
+            }
+            for op in &r.irreversible {
+                out.push(format!("ovs-run: cannot undo: {op}"));
+            }
+        } else if self.failed() && no_rollback && !self.changes.is_empty() {
+            out.push(format!(
+                "ovs-run: kept {} change(s) of the failed script (--no-rollback):",
+                self.changes.len()
+            ));
+            for op in &self.changes {
+                out.push(format!("  {op}"));
+            }
+        }
+        out
+    }
+}
+
+/// The load-time check: the capability interfaces the script imports of
+/// which `policy` can never allow anything. A script importing one is
+/// refused before it runs (exit status 2), with this message.
+pub fn refused_imports(engine: &Engine, pre: &ScriptPre<RunState>, policy: &dyn Policy) -> Option<String> {
+    let refused = policy::refused_interfaces(policy, &engine.imports(pre));
+    (!refused.is_empty()).then(|| {
+        format!(
+            "the policy never allows this tenant any call of these interfaces the script imports: {}",
+            refused.join(", ")
+        )
+    })
 }
 
 pub async fn run(engine: &Engine, pre: &ScriptPre<RunState>, args: &[String], cfg: RunConfig) -> RunResult {
-    let gate = Arc::new(Gate::new(cfg.backend, cfg.policy).with_journal(cfg.journal));
-    let caps = Caps::new(gate.clone(), cfg.datapath, cfg.log_level, cfg.limits.max_calls);
+    let started = Instant::now();
+    let mut gate = Gate::new(cfg.backend, cfg.policy).with_journal(cfg.journal);
+    if let Some(a) = &cfg.audit {
+        gate = gate.with_audit(a.clone());
+    }
+    let gate = Arc::new(gate);
+    let mut caps = Caps::new(gate.clone(), cfg.datapath, cfg.log_level, cfg.limits.max_calls);
+    if let Some(sink) = cfg.output {
+        caps = caps.with_output(sink);
+    }
     let outcome = tokio::select! {
         o = engine.run(pre, caps, args, &cfg.limits) => o,
         sig = signal(), if cfg.stop_on_signals => Outcome::Trapped {
@@ -61,7 +167,21 @@ pub async fn run(engine: &Engine, pre: &ScriptPre<RunState>, args: &[String], cf
     let clean = !failed || rollback.as_ref().is_some_and(|r| r.is_clean()) || !gate.has_changes();
     // --no-rollback keeps the changes on purpose: nothing for a recovery to do.
     gate.close_journal(clean || !cfg.rollback);
-    RunResult { outcome, changes, rollback }
+    let result = RunResult { outcome, changes, rollback };
+    if let Some(a) = &cfg.audit {
+        let mut m = Map::new();
+        m.insert("args".into(), json!(args));
+        m.insert("status".into(), json!(result.status()));
+        m.insert("exit".into(), json!(result.exit_code()));
+        m.insert("error".into(), json!(result.message()));
+        m.insert("changes".into(), json!(result.changes.len()));
+        m.insert("rolled_back".into(), json!(result.rollback.as_ref().map(|r| r.undone.len())));
+        m.insert("duration_ms".into(), json!(started.elapsed().as_secs_f64() * 1000.0));
+        if let Err(e) = a.run_finished(m) {
+            eprintln!("ovs-run: cannot write the audit log: {e}");
+        }
+    }
+    result
 }
 
 /// The first of SIGINT, SIGTERM, SIGHUP.

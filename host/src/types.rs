@@ -426,6 +426,9 @@ pub enum Target {
         id: String,
         name: String,
         pid: u32,
+        /// The container's labels, for the policy (not part of its identity).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        labels: Vec<(String, String)>,
     },
 }
 

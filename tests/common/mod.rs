@@ -298,6 +298,11 @@ pub struct Container {
 
 impl Container {
     pub fn start() -> Container {
+        Container::start_labelled(&[])
+    }
+
+    /// A container carrying Docker labels (`tenant=a` for the policy tests).
+    pub fn start_labelled(labels: &[(&str, &str)]) -> Container {
         require_root();
         let (ok, out) = try_sh("docker", &["info", "--format", "{{.ServerVersion}}"]);
         assert!(
@@ -306,7 +311,12 @@ impl Container {
             std::env::var("DOCKER_HOST")
         );
         let name = unique("ovsrt-c");
-        sh("docker", &["run", "-d", "--net=none", "--name", &name, &image(), "/bin/sleep", "3600"]);
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("--label={k}={v}")).collect();
+        let image = image();
+        let mut args = vec!["run", "-d", "--net=none", "--name", &name];
+        args.extend(labels.iter().map(String::as_str));
+        args.extend([image.as_str(), "/bin/sleep", "3600"]);
+        sh("docker", &args);
         Container { name }
     }
 

@@ -1,7 +1,9 @@
-//! `ovs-run:net/log`: a script's messages to the user, on stderr, filtered by `-v`.
+//! `ovs-run:net/log`: a script's messages to the user, on stderr (or to the
+//! daemon's client), filtered by `-v`.
 
 use super::ovs_run::net::log::{Host, Level};
 use super::Caps;
+use crate::engine::Stream;
 
 /// How much of a script's log to show (ordered: a level shows itself and above).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,7 +45,10 @@ impl Host for Caps {
                 message
             };
             let tag = format!("{level:?}").to_lowercase();
-            eprintln!("[{tag}] {text}");
+            match &self.output {
+                Some(sink) => sink.send(Stream::Stderr, format!("[{tag}] {text}\n").into_bytes()).await,
+                None => eprintln!("[{tag}] {text}"),
+            }
         }
         Ok(())
     }

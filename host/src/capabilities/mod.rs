@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
+use crate::engine::OutputSink;
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::gate::Gate;
 use crate::types::{ContainerRef, Datapath, IfName, NetnsName, TargetRef};
@@ -51,6 +52,8 @@ pub struct Caps {
     log_level: LogLevel,
     calls: u64,
     max_calls: u64,
+    /// Where stdout, stderr and log lines go instead of the terminal.
+    output: Option<OutputSink>,
 }
 
 /// What a trappable host function returns: the outer error traps the guest.
@@ -58,7 +61,17 @@ type Trappable<T> = wasmtime::Result<Result<T, WitError>>;
 
 impl Caps {
     pub fn new(gate: Arc<Gate>, default_datapath: Datapath, log_level: LogLevel, max_calls: u64) -> Self {
-        Self { gate, default_datapath, log_level, calls: 0, max_calls }
+        Self { gate, default_datapath, log_level, calls: 0, max_calls, output: None }
+    }
+
+    /// Send the script's output and log lines to `sink` (ovs-run serve's client).
+    pub fn with_output(mut self, sink: OutputSink) -> Self {
+        self.output = Some(sink);
+        self
+    }
+
+    pub fn output(&self) -> Option<&OutputSink> {
+        self.output.as_ref()
     }
 
     /// Count a call; a runaway script is stopped (trapped) at `max_calls`.

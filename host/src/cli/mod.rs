@@ -5,7 +5,8 @@
 //! trapped or hit a limit.
 
 mod lifecycle;
-mod recover;
+mod policy;
+pub(crate) mod recover;
 mod run;
 
 use std::path::PathBuf;
@@ -137,6 +138,22 @@ pub struct RunArgs {
     /// Show only the script's error logs
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Run under this Cedar policy file as a tenant (--tenant): every call is authorized against it
+    #[arg(long, value_name = "FILE", requires = "tenant")]
+    pub policy: Option<PathBuf>,
+
+    /// The tenants (Cedar entities, JSON) for --policy [default: the policy file with .json, e.g. tenants.cedar -> tenants.json]
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub tenants: Option<PathBuf>,
+
+    /// The tenant to run as, under --policy
+    #[arg(long, value_name = "NAME", requires = "policy")]
+    pub tenant: Option<String>,
+
+    /// Append one JSON line per capability call and per run to FILE
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -181,6 +198,15 @@ pub enum Command {
     Unbind(lifecycle::UnbindArgs),
     /// Follow Docker events: re-run bindings when containers start, remove their ports when they die
     Watch(lifecycle::WatchArgs),
+    /// Check Cedar tenant policies against the ovs-run schema, or print the schema
+    Policy {
+        #[command(subcommand)]
+        action: policy::Action,
+    },
+    /// Run tenants' scripts as root, under a Cedar policy, for clients of a Unix socket (see `ovs-run submit`)
+    Serve(crate::daemon::serve::ServeArgs),
+    /// Run a script through an `ovs-run serve` daemon, as the tenant your uid maps to
+    Submit(crate::daemon::submit::SubmitArgs),
 }
 
 /// Parse the command line and run; returns the exit status.
@@ -221,6 +247,9 @@ pub fn main() -> i32 {
         Some(Command::Bindings(args)) => lifecycle::bindings(args),
         Some(Command::Unbind(args)) => lifecycle::unbind(args),
         Some(Command::Watch(args)) => rt.block_on(lifecycle::watch(args)),
+        Some(Command::Policy { action }) => policy::run(action),
+        Some(Command::Serve(args)) => rt.block_on(crate::daemon::serve::run(args)),
+        Some(Command::Submit(args)) => rt.block_on(crate::daemon::submit::run(args)),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))

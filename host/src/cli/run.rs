@@ -3,21 +3,24 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
-use super::{RunArgs, EXIT_SCRIPT_ERROR, EXIT_TRAP, EXIT_USAGE};
+use super::{RunArgs, EXIT_USAGE};
+use crate::audit::{AuditLog, RunAudit};
 use crate::backend::dryrun::{parse_assumed_container, DryRunBackend};
 use crate::backend::ovsdb::{self, OvsdbUri};
 use crate::backend::stats::{self, Stats};
 use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::backend::{docker, Backend, Op};
 use crate::capabilities::LogLevel;
-use crate::engine::{cache, CompileCache, Engine, Limits, Outcome, TrapReason};
+use crate::engine::{cache, CompileCache, Engine, Limits};
 use crate::journal::store::{self, Header, JournalFile};
 use crate::journal::Journal;
-use crate::policy::AllowAll;
+use crate::policy::cedar::{default_tenants_file, CedarPolicy, PolicyStore};
+use crate::policy::{AllowAll, Policy};
 use crate::runner::{self, RunConfig, RunResult};
 use crate::types::Datapath;
 use crate::verbose;
@@ -68,6 +71,29 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         Ok(p) => p,
         Err(e) => return usage(format!("{}: {e}", script.display())),
     };
+    let (policy, tenant): (Arc<dyn Policy>, Option<String>) = match tenant_policy(&opts) {
+        Ok(Some(p)) => {
+            let name = p.tenant().to_string();
+            (Arc::new(p), Some(name))
+        }
+        Ok(None) => (Arc::new(AllowAll), None),
+        Err(msg) => return usage(msg),
+    };
+    if let Some(msg) = runner::refused_imports(&engine, &pre, policy.as_ref()) {
+        return usage(format!("{}: {msg}", script.display()));
+    }
+    let audit = match &opts.audit {
+        Some(path) => match AuditLog::open(path) {
+            Ok(log) => {
+                let sha = hex::encode(Sha256::digest(&bytes));
+                // SAFETY: getuid has no preconditions.
+                let uid = unsafe { libc::getuid() };
+                Some(RunAudit::new(Arc::new(log), tenant.as_deref().unwrap_or("operator"), Some(uid), &sha))
+            }
+            Err(e) => return usage(format!("--audit {}: {e}", path.display())),
+        },
+        None => None,
+    };
 
     let datapath = match opts.datapath.as_deref() {
         Some(d) => d.parse().expect("clap checked the value"),
@@ -92,15 +118,12 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         let dir = opts.journal_dir.clone().unwrap_or_else(store::default_dir);
         // A run that died earlier is rolled back before this one starts.
         super::recover::recover_all(&dir, false, true).await;
-        let header = Header {
-            version: 1,
-            pid: std::process::id(),
-            started: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0),
-            script: script.display().to_string(),
-            ovsdb: ovsdb_uri(&opts).map(|u| u.to_string()).unwrap_or_default(),
-            docker: opts.docker.clone().unwrap_or_else(docker::default_uri),
-            apply_timeout_ms: (opts.apply_timeout * 1000.0) as u64,
-        };
+        let header = Header::new(
+            &script.display().to_string(),
+            ovsdb_uri(&opts).map(|u| u.to_string()).unwrap_or_default(),
+            opts.docker.clone().unwrap_or_else(docker::default_uri),
+            Duration::from_secs_f64(opts.apply_timeout),
+        );
         match JournalFile::create(&dir, &header) {
             Ok(f) => Journal::on_disk(f),
             Err(e) => {
@@ -113,13 +136,15 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
     };
     let cfg = RunConfig {
         backend,
-        policy: Arc::new(AllowAll),
+        policy,
         datapath,
         log_level,
         limits,
         rollback: !opts.no_rollback,
         journal,
         stop_on_signals: true,
+        audit,
+        output: None,
     };
     let result = runner::run(&engine, &pre, &args, cfg).await;
     report(&result, &opts, &stats::snapshot())
@@ -148,6 +173,14 @@ fn vet(script: &ScriptRef, bytes: &[u8], opts: &RunArgs) -> Result<(), String> {
         verbose!(1, "signatures: {:?} (not required without --require-signed)", v.verdict);
     }
     Ok(())
+}
+
+/// `--policy FILE --tenant NAME`: the tenant's view of the policy.
+fn tenant_policy(opts: &RunArgs) -> Result<Option<CedarPolicy>, String> {
+    let (Some(file), Some(tenant)) = (&opts.policy, &opts.tenant) else { return Ok(None) };
+    let tenants = opts.tenants.clone().unwrap_or_else(|| default_tenants_file(file));
+    let store = Arc::new(PolicyStore::load(file, &tenants)?);
+    store.policy_for(tenant).map(Some)
 }
 
 /// The dry-run model (starting from the real system when OVSDB answers) or the real system.
@@ -198,12 +231,7 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
 
 /// Print the outcome and what was done or undone; pick the exit status.
 fn report(result: &RunResult, opts: &RunArgs, stats: &Stats) -> i32 {
-    let outcome = &result.outcome;
-    let (status, code, message) = match outcome {
-        Outcome::Ok => ("ok", 0, None),
-        Outcome::ScriptError(m) => ("script-error", EXIT_SCRIPT_ERROR, Some(m.clone())),
-        Outcome::Trapped { reason, message, .. } => (trap_status(*reason), EXIT_TRAP, Some(message.clone())),
-    };
+    let (status, code, message) = (result.status(), result.exit_code(), result.message());
     let changes = &result.changes;
     let rollback = &result.rollback;
 
@@ -235,48 +263,10 @@ fn report(result: &RunResult, opts: &RunArgs, stats: &Stats) -> i32 {
         stats.docker_requests
     );
 
-    if let Some(m) = &message {
-        match outcome {
-            Outcome::Trapped { backtrace, .. } => {
-                eprintln!("ovs-run: {m}");
-                if let Some(bt) = backtrace {
-                    eprintln!("{bt}");
-                }
-            }
-            _ => eprintln!("ovs-run: script error: {m}"),
-        }
-    }
-    if let Some(r) = &rollback {
-        let verdict = if r.is_clean() {
-            "the system is as it was".to_string()
-        } else {
-            format!("{} step(s) could not be undone", r.failed.len() + r.irreversible.len())
-        };
-        eprintln!("ovs-run: rolled back the script's changes ({} undo step(s)); {verdict}", r.undone.len());
-        for (op, e) in &r.failed {
-            eprintln!("ovs-run: rollback step failed: {op}: {e}");
-        }
-        for op in &r.irreversible {
-            eprintln!("ovs-run: cannot undo: {op}");
-        }
-    } else if code != 0 && opts.no_rollback && !changes.is_empty() {
-        eprintln!("ovs-run: kept {} change(s) of the failed script (--no-rollback):", changes.len());
-        for op in changes {
-            eprintln!("  {op}");
-        }
+    for line in result.report_lines(opts.no_rollback) {
+        eprintln!("{line}");
     }
     code
-}
-
-fn trap_status(r: TrapReason) -> &'static str {
-    match r {
-        TrapReason::Timeout => "timeout",
-        TrapReason::Memory => "memory-limit",
-        TrapReason::StackOverflow => "stack-overflow",
-        TrapReason::CallLimit => "call-limit",
-        TrapReason::Interrupted => "interrupted",
-        TrapReason::Trap => "trap",
-    }
 }
 
 fn print_plan(plan: &[Op], ok: bool) {

@@ -6,6 +6,7 @@
 
 pub mod cache;
 mod outcome;
+pub mod output;
 mod state;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,13 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine as WasmEngine, Store};
+use wasmtime::{Config, Engine as WasmEngine, Store, UpdateDeadline};
 
 use crate::capabilities::{self, Caps, ScriptPre};
 use crate::verbose;
 
 pub use self::cache::{CacheEvent, CompileCache};
 pub use self::outcome::{Outcome, TrapReason};
+pub use self::output::{Chunk, OutputSink, Stream};
 pub use self::state::RunState;
 
 /// Epoch tick: the resolution of `--timeout`.
@@ -149,6 +151,16 @@ impl Engine {
         Ok((pre, event))
     }
 
+    /// Every interface a loaded script imports (its permission manifest).
+    pub fn imports(&self, pre: &ScriptPre<RunState>) -> Vec<String> {
+        pre.instance_pre()
+            .component()
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
     /// Imports that neither our capabilities nor the sandboxed WASI provide.
     pub fn ungranted_imports(&self, component: &Component) -> Vec<String> {
         component
@@ -169,8 +181,15 @@ impl Engine {
     ) -> Outcome {
         let mut store = Store::new(&self.engine, RunState::new(caps, limits.memory, limits.stdout_to_stderr));
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline((limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64);
-        store.epoch_deadline_trap();
+        // At every tick the script yields to the async runtime, so a script
+        // that spins without calling the host holds a worker thread for at
+        // most one tick: other runs (and `ovs-run serve`'s accept loop) go on.
+        // Past the deadline the next tick interrupts it.
+        let deadline = Instant::now() + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        });
 
         let started = Instant::now();
         let call = async {

@@ -6,6 +6,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::output::Stream;
 use crate::capabilities::Caps;
 
 pub struct RunState {
@@ -17,16 +18,20 @@ pub struct RunState {
 
 impl RunState {
     /// `stdout_to_stderr`: when ovs-run's own output (JSON) owns stdout.
+    /// An output sink in `caps` takes both streams instead.
     pub fn new(caps: Caps, memory: usize, stdout_to_stderr: bool) -> Self {
         // Nothing is opened: no preopened directories, no environment, no
         // arguments (the script gets them through `run`), no network, no name
-        // lookup. Only the user's terminal for output.
+        // lookup. Only the user's terminal (or the daemon's client) for output.
         let mut builder = WasiCtx::builder();
-        builder.inherit_stderr().allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false);
-        if stdout_to_stderr {
+        builder.allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false);
+        if let Some(sink) = caps.output() {
+            builder.stdout(sink.stream(Stream::Stdout)).stderr(sink.stream(Stream::Stderr));
+        } else if stdout_to_stderr {
+            builder.inherit_stderr();
             builder.stdout(wasmtime_wasi::cli::stderr());
         } else {
-            builder.inherit_stdout();
+            builder.inherit_stderr().inherit_stdout();
         }
         let wasi = builder.build();
         let limits = StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build();

@@ -31,6 +31,25 @@ pub struct Header {
     pub apply_timeout_ms: u64,
 }
 
+impl Header {
+    /// The header of a run starting now in this process.
+    pub fn new(script: &str, ovsdb: String, docker: String, apply_timeout: std::time::Duration) -> Self {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Self {
+            version: 1,
+            pid: std::process::id(),
+            started,
+            script: script.to_string(),
+            ovsdb,
+            docker,
+            apply_timeout_ms: apply_timeout.as_millis() as u64,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "rec")]
 pub enum Record {

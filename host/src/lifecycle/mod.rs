@@ -169,6 +169,8 @@ impl Lifecycle {
             journal: crate::journal::Journal::default(),
             // The watcher handles SIGTERM itself, between actions.
             stop_on_signals: false,
+            audit: None,
+            output: None,
         };
         let result = runner::run(&s.engine, &pre, &binding.args_for(c), cfg).await;
         let error = match &result.outcome {

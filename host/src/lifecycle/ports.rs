@@ -254,6 +254,7 @@ impl Judge<'_> {
             id: c.id.clone(),
             name: c.name.clone(),
             pid: c.pid,
+            labels: c.labels.clone(),
         };
         match nl.link_ends_by_index(&target, peer).await {
             Ok(Some(inner)) if inner.peer == Some(host.index) => Ok(None),

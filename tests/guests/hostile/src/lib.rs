@@ -28,7 +28,10 @@ Modes:
               attach each CONTAINER's eth0 step by step, pausing PAUSE_MS after
               each change and printing `paused` (fault-injection tests stop
               daemons in the pauses)
-  hugename    add a port whose interface name is 10 MiB long";
+  hugename    add a port whose interface name is 10 MiB long
+  host-route CIDR GATEWAY
+              add a route to CIDR via GATEWAY in the host's namespace
+              (for policy tests: a tenant must be refused)";
 
 const MIB: usize = 1 << 20;
 
@@ -76,6 +79,7 @@ fn main(args: Args) -> Result<(), Error> {
             let e = ports::add("br0", &Target::host(), &name, &PortOptions::new());
             Err(Error::msg(format!("hugename: {}", e.err().map(|e| e.to_string()).unwrap_or_default())))
         }
+        "host-route" => host_route(&args),
         other => Err(args.usage_error(format!("unknown mode '{other}'"))),
     }
 }
@@ -184,6 +188,15 @@ fn slow_attach(args: &Args) -> Result<(), Error> {
         routes::add(&target, &Route::default_route().via(gateway).dev("eth0"))?;
         nap();
     }
+    Ok(())
+}
+
+fn host_route(args: &Args) -> Result<(), Error> {
+    let [_, cidr, gateway] = args.exact(["MODE", "CIDR", "GATEWAY"])?;
+    let cidr: Cidr = cidr.parse()?;
+    let gateway: IpAddr = gateway.parse()?;
+    let added = routes::add(&Target::host(), &Route::to(cidr).via(gateway))?;
+    println!("host-route: {cidr} via {gateway} added={added}");
     Ok(())
 }
 

@@ -1,0 +1,455 @@
+//! `ovs-run serve`: the root daemon. One task accepts connections; each
+//! connection is its own task: peer credentials -> tenant -> per-tenant run
+//! slot -> bounded request -> load and check the script -> run it under the
+//! tenant's policy, its output streamed back -> exit frame.
+
+use std::collections::HashMap;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map};
+use sha2::{Digest, Sha256};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use super::protocol::{self, Exit, SubmitRequest};
+use crate::audit::{AuditLog, RunAudit};
+use crate::backend::docker;
+use crate::backend::ovsdb::{self, OvsdbUri};
+use crate::backend::system::{SystemBackend, SystemConfig};
+use crate::capabilities::{LogLevel, ScriptPre};
+use crate::cli::EXIT_USAGE;
+use crate::engine::{cache, Chunk, CompileCache, Engine, Limits, OutputSink, RunState, Stream};
+use crate::journal::store::{self, Header, JournalFile};
+use crate::journal::Journal;
+use crate::policy::cedar::{default_tenants_file, CedarPolicy, PolicyStore, Tenant};
+use crate::runner::{self, RunConfig};
+use crate::types::Datapath;
+
+const AFTER_HELP: &str = "\
+Tenants connect to SOCKET (mode --socket-mode, default 0666: any local user
+may connect; who they are is taken from the kernel, and a uid that no tenant
+lists is refused). Use 0660 and a group to narrow who may even connect.
+
+The tenants file lists each tenant as a Cedar entity with the uids (or gids)
+that are that tenant, and optionally its limits: max_runs, timeout_seconds,
+memory_mib (the flags below are the defaults for tenants that set none).
+
+Example:
+  ovs-run serve --socket /run/ovs-run.sock --policy /etc/ovs-run/tenants.cedar \\
+      --audit /var/log/ovs-run/audit.log
+  # as a tenant:
+  ovs-run submit --socket /run/ovs-run.sock attach.wasm br-a eth1 web --ipaddress=10.1.0.5/24";
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = AFTER_HELP)]
+pub struct ServeArgs {
+    /// The Unix socket to listen on (replaced if a stale socket is there)
+    #[arg(long, value_name = "PATH", default_value = "/run/ovs-run/ovs-run.sock")]
+    pub socket: PathBuf,
+
+    /// Permissions of the socket, octal
+    #[arg(long, value_name = "MODE", default_value = "0666", value_parser = parse_mode)]
+    pub socket_mode: u32,
+
+    /// The Cedar policy file
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+
+    /// The tenants (Cedar entities, JSON) [default: the policy file with .json]
+    #[arg(long, value_name = "FILE")]
+    pub tenants: Option<PathBuf>,
+
+    /// The audit log (JSON lines, appended)
+    #[arg(long, value_name = "FILE", default_value = "/var/log/ovs-run/audit.log")]
+    pub audit: PathBuf,
+
+    /// OVSDB: unix:PATH or tcp:HOST:PORT [default: like ovs-vsctl]
+    #[arg(long, value_name = "URI")]
+    pub ovsdb: Option<String>,
+
+    /// Docker API [default: $DOCKER_HOST, else unix:///var/run/docker.sock]
+    #[arg(long, value_name = "URI")]
+    pub docker: Option<String>,
+
+    /// Datapath for bridges scripts create with the host default
+    #[arg(long, value_name = "TYPE", value_parser = ["system", "netdev"])]
+    pub datapath: Option<String>,
+
+    /// Seconds to wait for ovs-vswitchd to apply each OVSDB change
+    #[arg(long, value_name = "SECONDS", default_value = "10")]
+    pub apply_timeout: f64,
+
+    /// Concurrent runs per tenant, for tenants that set no max_runs
+    #[arg(long, value_name = "N", default_value = "2")]
+    pub max_runs: u32,
+
+    /// Timeout per run in seconds, for tenants that set no timeout_seconds
+    #[arg(long, value_name = "SECONDS", default_value = "60")]
+    pub timeout: u64,
+
+    /// Memory cap per run in MiB, for tenants that set no memory_mib
+    #[arg(long, value_name = "MIB", default_value = "64")]
+    pub memory: usize,
+
+    /// Most capability calls per run
+    #[arg(long, value_name = "N", default_value = "100000")]
+    pub max_calls: u64,
+
+    /// Largest script accepted, in MiB
+    #[arg(long, value_name = "MIB", default_value = "32")]
+    pub max_script: usize,
+
+    /// Compile cache directory [default: /var/cache/ovs-run]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Where runs keep their journals; runs the daemon did not finish (it was killed) are rolled back at start-up [default: /run/ovs-run/journal]
+    #[arg(long, value_name = "DIR", env = "OVS_RUN_JOURNAL_DIR")]
+    pub journal_dir: Option<PathBuf>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("'{s}' is not an octal permission mode like 0660"))
+}
+
+/// Connections being read or run at once, all tenants (and strangers) together.
+const MAX_CONNECTIONS: usize = 128;
+/// A client has this long to send its request and script.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Daemon {
+    store: Arc<PolicyStore>,
+    audit: Arc<AuditLog>,
+    engine: Arc<Engine>,
+    args: ServeArgs,
+    ovsdb: OvsdbUri,
+    datapath: Datapath,
+    /// One semaphore per tenant: its concurrent runs.
+    slots: HashMap<String, Arc<Semaphore>>,
+}
+
+pub async fn run(args: ServeArgs) -> i32 {
+    match serve(args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ovs-run serve: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let tenants = args.tenants.clone().unwrap_or_else(|| default_tenants_file(&args.policy));
+    let store = Arc::new(PolicyStore::load(&args.policy, &tenants)?);
+    let audit =
+        Arc::new(AuditLog::open(&args.audit).map_err(|e| format!("--audit {}: {e}", args.audit.display()))?);
+    let ovsdb: OvsdbUri = match &args.ovsdb {
+        Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}"))?,
+        None => ovsdb::default_uri(),
+    };
+    let datapath = match args.datapath.as_deref() {
+        Some(d) => d.parse().map_err(|e| format!("--datapath: {e}"))?,
+        None => Datapath::host_default(),
+    };
+    if args.max_runs == 0 || args.timeout == 0 || args.memory == 0 || args.max_script == 0 {
+        return Err("--max-runs, --timeout, --memory and --max-script must be positive".into());
+    }
+    let cache = CompileCache::open(&args.cache_dir.clone().unwrap_or_else(cache::default_dir));
+    let engine = Arc::new(Engine::new(cache).map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?);
+    let slots = store
+        .tenants()
+        .iter()
+        .map(|t| (t.name.clone(), Arc::new(Semaphore::new(t.max_runs.unwrap_or(args.max_runs) as usize))))
+        .collect();
+
+    // Runs of a daemon that was killed are undone before new ones start.
+    let journal_dir = args.journal_dir.clone().unwrap_or_else(store::default_dir);
+    crate::cli::recover::recover_all(&journal_dir, false, true).await;
+
+    let listener = bind(&args.socket, args.socket_mode)?;
+    eprintln!(
+        "ovs-run serve: listening on {} (mode {:o}), {} tenant(s) from {}, audit log {}",
+        args.socket.display(),
+        args.socket_mode,
+        store.tenants().len(),
+        tenants.display(),
+        audit.path().display()
+    );
+    let socket = args.socket.clone();
+    let daemon = Arc::new(Daemon { store, audit, engine, args, ovsdb, datapath, slots });
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("ovs-run serve: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                // Over the limit: the connection is dropped unanswered.
+                let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
+                let d = daemon.clone();
+                tokio::spawn(async move {
+                    d.connection(stream).await;
+                    drop(permit);
+                });
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    let _ = std::fs::remove_file(&socket);
+    eprintln!("ovs-run serve: stopped");
+    Ok(())
+}
+
+/// Listen on `path` with `mode`, replacing a stale socket (never a regular file).
+fn bind(path: &std::path::Path, mode: u32) -> Result<UnixListener, String> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!("{} exists and is not a socket; not replacing it", path.display()));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!("{} is in use by another daemon", path.display()));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let listener =
+        UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
+    Ok(listener)
+}
+
+/// What a connection sends back before the run: a refusal.
+struct Refusal {
+    code: i32,
+    status: &'static str,
+    message: String,
+    /// Known once the peer was mapped to a tenant.
+    tenant: Option<String>,
+}
+
+impl Refusal {
+    fn usage(status: &'static str, message: impl Into<String>) -> Self {
+        Self { code: EXIT_USAGE, status, message: message.into(), tenant: None }
+    }
+}
+
+/// A request that passed every check before running.
+struct Prepared {
+    tenant: Tenant,
+    uid: u32,
+    _slot: OwnedSemaphorePermit,
+    request: SubmitRequest,
+    pre: ScriptPre<RunState>,
+    policy: Option<CedarPolicy>,
+    sha: String,
+}
+
+impl Daemon {
+    async fn connection(&self, stream: UnixStream) {
+        let cred = match stream.peer_cred() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("ovs-run serve: no peer credentials: {e}");
+                return;
+            }
+        };
+        let (uid, gid, pid) = (cred.uid(), cred.gid(), cred.pid());
+        let (mut reader, mut writer) = stream.into_split();
+        match self.prepare(uid, gid, &mut reader).await {
+            Ok(p) => self.execute(p, writer).await,
+            Err(r) => {
+                let mut m = Map::new();
+                m.insert("event".into(), json!("refused"));
+                m.insert("uid".into(), json!(uid));
+                m.insert("gid".into(), json!(gid));
+                m.insert("pid".into(), json!(pid));
+                m.insert("tenant".into(), json!(r.tenant));
+                m.insert("status".into(), json!(r.status));
+                m.insert("error".into(), json!(r.message));
+                if let Err(e) = self.audit.write(m) {
+                    eprintln!("ovs-run serve: cannot write the audit log: {e}");
+                }
+                let _ = send_text(&mut writer, protocol::STDERR, &format!("ovs-run: {}\n", r.message)).await;
+                let _ = send_exit(&mut writer, r.code, r.status).await;
+            }
+        }
+    }
+
+    /// Everything before the run; Err: refused, nothing ran.
+    async fn prepare(&self, uid: u32, gid: u32, reader: &mut OwnedReadHalf) -> Result<Prepared, Refusal> {
+        // Identity from the kernel, before a byte of the request is read.
+        let tenant =
+            self.store.tenant_for_peer(uid, gid).map_err(|m| Refusal::usage("unknown-tenant", m))?.clone();
+        let name = tenant.name.clone();
+        self.prepare_for(tenant, uid, reader).await.map_err(|mut r| {
+            r.tenant = Some(name);
+            r
+        })
+    }
+
+    async fn prepare_for(
+        &self,
+        tenant: Tenant,
+        uid: u32,
+        reader: &mut OwnedReadHalf,
+    ) -> Result<Prepared, Refusal> {
+        let slots = self.slots.get(&tenant.name).expect("a slot per tenant").clone();
+        let max = tenant.max_runs.unwrap_or(self.args.max_runs);
+        let slot = slots.try_acquire_owned().map_err(|_| {
+            Refusal::usage("busy", format!("tenant {} already runs {max} script(s), its limit", tenant.name))
+        })?;
+
+        let (request, wasm) =
+            tokio::time::timeout(REQUEST_TIMEOUT, self.read_request(reader)).await.map_err(|_| {
+                Refusal::usage(
+                    "bad-request",
+                    format!("no complete request within {} s", REQUEST_TIMEOUT.as_secs()),
+                )
+            })??;
+        let sha = hex::encode(Sha256::digest(&wasm));
+
+        // Compiling is CPU work: off the async workers.
+        let engine = self.engine.clone();
+        let pre = tokio::task::spawn_blocking(move || engine.load(&wasm).map(|(pre, _)| pre))
+            .await
+            .map_err(|e| Refusal::usage("bad-script", format!("loading the script failed: {e}")))?
+            .map_err(|e| Refusal::usage("bad-script", format!("script {}: {e}", &sha[..12])))?;
+        let policy = self.store.policy_for(&tenant.name).map_err(|m| Refusal::usage("unknown-tenant", m))?;
+        if let Some(msg) = runner::refused_imports(&self.engine, &pre, &policy) {
+            return Err(Refusal::usage("refused-imports", format!("script {}: {msg}", &sha[..12])));
+        }
+        Ok(Prepared { tenant, uid, _slot: slot, request, pre, policy: Some(policy), sha })
+    }
+
+    async fn execute(&self, mut p: Prepared, writer: OwnedWriteHalf) {
+        let (sink, chunks) = OutputSink::channel(64);
+        let forwarder = tokio::spawn(forward(chunks, writer));
+        let policy = p.policy.take().expect("prepared with a policy");
+        let cfg = match self.run_config(&p, policy, sink) {
+            Ok(cfg) => cfg,
+            Err(msg) => {
+                // Nothing ran; the sink went with the config, so the forwarder ends.
+                eprintln!("ovs-run serve: {msg}");
+                let Ok((mut w, true)) = forwarder.await else { return };
+                let _ = send_text(&mut w, protocol::STDERR, &format!("ovs-run: {msg}\n")).await;
+                let _ = send_exit(&mut w, EXIT_USAGE, "journal-error").await;
+                return;
+            }
+        };
+        let result = runner::run(&self.engine, &p.pre, &p.request.args, cfg).await;
+        // The run's senders went with its store: the forwarder drains and ends.
+        let Ok((mut w, true)) = forwarder.await else { return };
+        for line in result.report_lines(false) {
+            let _ = send_text(&mut w, protocol::STDERR, &format!("{line}\n")).await;
+        }
+        let _ = send_exit(&mut w, result.exit_code(), result.status()).await;
+    }
+
+    async fn read_request(&self, reader: &mut OwnedReadHalf) -> Result<(SubmitRequest, Vec<u8>), Refusal> {
+        let bad = |m: String| Refusal::usage("bad-request", m);
+        let request = match protocol::read_frame(reader, protocol::MAX_REQUEST).await {
+            Ok(Some((protocol::REQUEST, body))) => serde_json::from_slice::<SubmitRequest>(&body)
+                .map_err(|e| bad(format!("malformed request: {e}")))?,
+            Ok(Some((tag, _))) => return Err(bad(format!("expected a request frame, got tag {tag:#04x}"))),
+            Ok(None) => return Err(bad("the client closed the connection before its request".into())),
+            Err(e) => return Err(bad(format!("bad request frame: {e}"))),
+        };
+        let max = self.args.max_script << 20;
+        let wasm = match protocol::read_frame(reader, max).await {
+            Ok(Some((protocol::WASM, body))) => body,
+            Ok(Some((tag, _))) => return Err(bad(format!("expected a script frame, got tag {tag:#04x}"))),
+            Ok(None) => return Err(bad("the client closed the connection before its script".into())),
+            Err(e) => return Err(bad(format!("bad script frame: {e}"))),
+        };
+        Ok((request, wasm))
+    }
+
+    fn run_config(&self, p: &Prepared, policy: CedarPolicy, sink: OutputSink) -> Result<RunConfig, String> {
+        let docker = self.args.docker.clone().unwrap_or_else(docker::default_uri);
+        let apply_timeout = Duration::from_secs_f64(self.args.apply_timeout);
+        let header = Header::new(
+            &format!("sha256:{} (tenant {})", p.sha, p.tenant.name),
+            self.ovsdb.to_string(),
+            docker.clone(),
+            apply_timeout,
+        );
+        let dir = self.args.journal_dir.clone().unwrap_or_else(store::default_dir);
+        let journal = JournalFile::create(&dir, &header)
+            .map_err(|e| format!("cannot create a journal in {}: {e}", dir.display()))?;
+        let backend =
+            Arc::new(SystemBackend::new(SystemConfig { ovsdb: self.ovsdb.clone(), docker, apply_timeout }));
+        let log_level = match (p.request.quiet, p.request.verbose) {
+            (true, _) => LogLevel::Error,
+            (false, 0) => LogLevel::Warn,
+            (false, 1) => LogLevel::Info,
+            (false, 2) => LogLevel::Debug,
+            _ => LogLevel::Trace,
+        };
+        // The tenant's limits, or the daemon's: nothing in the request counts.
+        let limits = Limits {
+            timeout: p.tenant.timeout.unwrap_or(Duration::from_secs(self.args.timeout)),
+            memory: p.tenant.memory_mib.unwrap_or(self.args.memory) << 20,
+            max_calls: self.args.max_calls,
+            stdout_to_stderr: false,
+        };
+        Ok(RunConfig {
+            backend,
+            policy: Arc::new(policy),
+            datapath: self.datapath,
+            log_level,
+            limits,
+            rollback: true,
+            journal: Journal::on_disk(journal),
+            // The daemon's own SIGTERM handling stops it between runs.
+            stop_on_signals: false,
+            audit: Some(RunAudit::new(self.audit.clone(), &p.tenant.name, Some(p.uid), &p.sha)),
+            output: Some(sink),
+        })
+    }
+}
+
+/// Copy the script's output to the client as frames. A client that went away
+/// stops being written to, but the channel is still drained so the script
+/// never waits on it. Returns the writer and whether the client is still there.
+async fn forward(mut chunks: mpsc::Receiver<Chunk>, mut w: OwnedWriteHalf) -> (OwnedWriteHalf, bool) {
+    let mut alive = true;
+    while let Some(c) = chunks.recv().await {
+        if alive {
+            let tag = match c.stream {
+                Stream::Stdout => protocol::STDOUT,
+                Stream::Stderr => protocol::STDERR,
+            };
+            alive = protocol::write_frame(&mut w, tag, &c.data).await.is_ok();
+        }
+    }
+    (w, alive)
+}
+
+async fn send_text(w: &mut OwnedWriteHalf, tag: u8, text: &str) -> std::io::Result<()> {
+    protocol::write_frame(w, tag, text.as_bytes()).await
+}
+
+async fn send_exit(w: &mut OwnedWriteHalf, code: i32, status: &str) -> std::io::Result<()> {
+    let exit = Exit { code, status: status.to_string() };
+    protocol::write_frame(w, protocol::EXIT, &serde_json::to_vec(&exit).unwrap_or_default()).await
+}
