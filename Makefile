@@ -1,14 +1,14 @@
 # ovs-run: `make demo` tries it end to end in a private sandbox, `make test`
 # runs every test (starting the daemons they need), `make build` builds the
 # binary and scripts/*.wasm, `make guests` the Python, JavaScript and C
-# scripts (scripts/{python,js,c}/*.wasm); `make bench` is a placeholder until the benchmark lands.
+# scripts (scripts/{python,js,c}/*.wasm), `make bench` runs the side-by-side benchmark.
 
 SHELL := /bin/bash
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 BIN := $(TARGET_DIR)/release/ovs-run
 WASM_DIR := $(TARGET_DIR)/wasm32-wasip2/script
-SCRIPTS := attach detach detach-all set-vlan seed-demo
-TEST_GUESTS := hostile probe ungranted
+SCRIPTS := attach attach-many detach detach-many detach-all set-vlan seed-demo
+TEST_GUESTS := hostile noop probe ungranted
 # The scripts are signed with this key. The repository's is a TEST key, its
 # secret is public: deployments sign with their own (make build SIGNING_KEY=...)
 # and trust only their own public keys (/etc/ovs-run/trusted-keys).
@@ -96,8 +96,10 @@ test: deps build guests
 demo: deps build
 	bash tests/demo.sh
 
-bench:
-	@echo "make bench: the side-by-side benchmark (issue 8) has not landed yet; see the README" >&2; exit 1
+# make bench N=1000, or BENCH_NS="10 100 1000": see tests/bench.sh.
+N ?= 100
+bench: deps build
+	BENCH_NS="$(or $(BENCH_NS),$(N))" bash tests/bench.sh
 
 lint:
 	cargo fmt --all --check

@@ -315,3 +315,74 @@ fn netns_targets_work_without_docker() {
     let (ok, out) = try_sh("ip", &["netns", "exec", &ns.name, "ping", "-c", "1", "-W", "2", "10.68.0.1"]);
     assert!(ok, "{out}");
 }
+
+/// Everything a batch could touch: OVS, the host's links, and each
+/// container's links and addresses (through nsenter).
+fn world(ovs: &Ovs, cs: &[Container]) -> (String, String, Vec<String>) {
+    let inside = cs.iter().map(|c| c.ip(&["-o", "link"]) + &c.ip(&["-o", "addr"])).collect();
+    (ovs.snapshot(), host_links(), inside)
+}
+
+/// attach-many: all ports in one batch (one OVSDB change for the ports), each
+/// container with its address, MTU and route; a failure inside the batch, or
+/// after it, takes the whole run back.
+#[test]
+fn attach_many_batches_ports_and_rolls_back_as_a_unit() {
+    let ovs = Ovs::start();
+    let br = unique("tb");
+    ovs.add_bridge(&br);
+    let cs: Vec<Container> = (0..3).map(|_| Container::start()).collect();
+    let (many, detach_many) = (script("attach-many"), script("detach-many"));
+    let spec = |i: usize, gw: &str| format!("{}=10.68.0.{}/24,{gw}", cs[i].name, i + 2);
+    let attach_many = |specs: &[String]| {
+        let mut a = vec!["--json", "--datapath", "netdev", many.to_str().unwrap(), &br, "eth0", "--mtu=1400"];
+        a.extend(specs.iter().map(String::as_str));
+        ovs.run(&a)
+    };
+    let before = world(&ovs, &cs);
+
+    // A failure in the middle of the batch: the second container already has
+    // an eth0, so its veth cannot be made after the first one's was.
+    cs[1].ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "clash0"]);
+    let before_clash = world(&ovs, &cs);
+    let r = attach_many(&(0..3).map(|i| spec(i, "10.68.0.1")).collect::<Vec<_>>());
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("eth0") && r.stderr.contains("request 2 of 3"), "names the request: {r:?}");
+    assert_eq!(before_clash, world(&ovs, &cs), "a failed batch leaves nothing behind");
+    cs[1].ip(&["link", "del", "eth0"]);
+
+    // A failure after the batch (the third container's gateway is not on its
+    // subnet): the ports, addresses and routes already made are rolled back.
+    let mut specs: Vec<String> = (0..2).map(|i| spec(i, "10.68.0.1")).collect();
+    specs.push(spec(2, "10.99.0.1"));
+    let r = attach_many(&specs);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("10.99.0.1"), "{r:?}");
+    assert_eq!(before, world(&ovs, &cs), "the whole run is rolled back");
+
+    // Success: one port per container, attached by ovs-vswitchd, configured inside.
+    let r = attach_many(&(0..3).map(|i| spec(i, "10.68.0.1")).collect::<Vec<_>>());
+    assert_eq!(r.code, 0, "{r:?}");
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("--json output");
+    let changes = json["stats"]["ovsdb_changes"].as_u64().unwrap();
+    assert!(changes <= 2, "ports in one OVSDB change (plus the create-bridge check), got {changes}: {r:?}");
+    let ports: Vec<String> = ovs.vsctl(&["list-ports", &br]).lines().map(str::to_string).collect();
+    assert_eq!(ports.len(), 3, "{ports:?}");
+    for (i, c) in cs.iter().enumerate() {
+        let port = port_of(&ovs, &c.name, "eth0").expect("port with ovs-docker external ids");
+        assert!(ports.contains(&port), "{port} on {br}");
+        let ofport: i64 = ovs.vsctl(&["get", "Interface", &port, "ofport"]).trim().parse().unwrap();
+        assert!(ofport > 0, "{port}: ofport {ofport}");
+        let link = c.ip(&["link", "show", "eth0"]);
+        assert!(link.contains("mtu 1400") && link.contains("UP"), "{link}");
+        assert!(c.ip(&["-4", "addr", "show", "eth0"]).contains(&format!("10.68.0.{}/24", i + 2)));
+        assert!(c.ip(&["route"]).contains("default via 10.68.0.1 dev eth0"));
+    }
+
+    // detach-many removes all of it.
+    let mut a = vec![detach_many.to_str().unwrap(), br.as_str(), "eth0"];
+    a.extend(cs.iter().map(|c| c.name.as_str()));
+    let r = ovs.run(&a);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(before, world(&ovs, &cs), "detach-many undoes attach-many");
+}

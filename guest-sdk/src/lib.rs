@@ -65,7 +65,7 @@ pub use args::{Arg, Args, Spec};
 pub use bindings::HostError;
 pub use error::{Context, Error};
 pub use log::{debug, error, info, trace, warn};
-pub use ports::PortOptions;
+pub use ports::{PortOptions, PortRef, PortRequest};
 pub use routes::Route;
 pub use target::Target;
 

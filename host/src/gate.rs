@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::audit::{CallResult, RunAudit};
-use crate::backend::{Applied, Backend, BridgeInfo, LinkInfo, Op, PingStats, PortInfo, PortOwner};
+use crate::backend::{
+    Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats, PortInfo, PortOwner,
+};
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::journal::{Journal, RollbackReport};
 use crate::policy::{self, Decision, Policy, Request};
@@ -66,11 +68,81 @@ impl Gate {
         let started = Instant::now();
         let idx = self.journal().begin(&op)?;
         let result = self.backend.apply(&op).await;
+        crate::verbose!(2, "{} in {:.1} ms", op.action(), started.elapsed().as_secs_f64() * 1000.0);
         self.journal().finish(idx, &result);
         let result = result.map_err(|e| e.context(op.action()));
         let summary = result.as_ref().map(|a| json!({ "changed": a.changed }));
         self.audit(&request, Some(&decision), summary, started)?;
         result
+    }
+
+    /// Carry out several changes as one, all or none: every op is authorized
+    /// (before any is applied) and journaled like [`Gate::apply`], and the
+    /// backend applies them together ([`Backend::apply_many`]). The error
+    /// names the op that failed and its place in the batch.
+    pub async fn apply_many(&self, ops: Vec<Op>) -> CapResult<Vec<Applied>> {
+        if ops.is_empty() {
+            return Ok(vec![]);
+        }
+        let decisions =
+            ops.iter().map(|op| self.authorize(&Request::Apply(op))).collect::<CapResult<Vec<_>>>()?;
+        let started = Instant::now();
+        // One journal write (and one sync) for the whole batch.
+        let entries: Vec<usize> = self.journal().begin_many(&ops)?;
+        let result = self.backend.apply_many(&ops).await;
+        crate::verbose!(
+            2,
+            "{} changes in one batch in {:.1} ms",
+            ops.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        let result = self.finish_batch(&ops, &entries, result);
+        for (i, (op, decision)) in ops.iter().zip(&decisions).enumerate() {
+            let summary = match &result {
+                Ok(applied) => Ok(json!({ "changed": applied[i].changed })),
+                Err(e) => Err(e),
+            };
+            self.audit(&Request::Apply(op), Some(decision), summary, started)?;
+        }
+        result
+    }
+
+    /// Journal a batch's outcome; the error names the op that failed.
+    fn finish_batch(
+        &self,
+        ops: &[Op],
+        entries: &[usize],
+        result: Result<Vec<Applied>, BatchError>,
+    ) -> CapResult<Vec<Applied>> {
+        let mut journal = self.journal();
+        match result {
+            Ok(applied) if applied.len() == ops.len() => {
+                let results: Vec<_> = applied.iter().map(|a| Ok(a.clone())).collect();
+                journal.finish_many(entries, &results);
+                Ok(applied)
+            }
+            Ok(applied) => {
+                // A backend bug; what it did is unknown, so it is not journaled as done.
+                let e = CapError::failed(format!(
+                    "backend {} answered {} results for a batch of {}",
+                    self.backend.name(),
+                    applied.len(),
+                    ops.len()
+                ));
+                let results: Vec<_> = entries.iter().map(|_| Err(e.clone())).collect();
+                journal.finish_many(entries, &results);
+                Err(e)
+            }
+            Err(BatchError { index, error }) => {
+                let failed = &ops[index.min(ops.len() - 1)]; // ops is not empty
+                let aborted = CapError::failed(format!("not applied: {} failed: {error}", failed.action()));
+                let results: Vec<_> = (0..entries.len())
+                    .map(|i| Err(if i == index { error.clone() } else { aborted.clone() }))
+                    .collect();
+                journal.finish_many(entries, &results);
+                Err(error.context(format!("{} (request {} of {})", failed.action(), index + 1, ops.len())))
+            }
+        }
     }
 
     /// The changes made so far (a dry-run's plan).
@@ -154,6 +226,11 @@ impl Gate {
             Some(c) => c,
             None => match self.backend.lookup_container(name).await {
                 Ok(info) => {
+                    crate::verbose!(
+                        2,
+                        "look up container {name} in {:.1} ms",
+                        started.elapsed().as_secs_f64() * 1000.0
+                    );
                     let mut cache = self.containers.lock().unwrap_or_else(|p| p.into_inner());
                     cache.insert(name.clone(), info.clone());
                     info

@@ -115,6 +115,7 @@ impl Docker {
     /// one run of a container (one network namespace) from the next.
     pub async fn inspect(&self, name: &ContainerRef) -> CapResult<Inspected> {
         let c = self.client().await?;
+        crate::backend::stats::docker_request();
         let r = match c.inspect_container(name.as_str(), None::<InspectContainerOptions>).await {
             Ok(r) => r,
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
@@ -179,6 +180,7 @@ impl Docker {
             filters.insert("label".to_string(), labels.iter().map(|(k, v)| format!("{k}={v}")).collect());
         }
         let opts = ListContainersOptions { filters: Some(filters), ..Default::default() };
+        crate::backend::stats::docker_request();
         let summaries = c.list_containers(Some(opts)).await.map_err(|e| self.unreachable(e))?;
         let mut out = Vec::new();
         for s in summaries {

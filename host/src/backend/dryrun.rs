@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::{port_external_ids, Applied, Backend, BridgeInfo, LinkInfo, Op, PingStats, PortInfo};
+use super::{port_external_ids, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats, PortInfo};
 use crate::error::{CapError, CapResult};
 use crate::types::{Cidr, ContainerInfo, ContainerRef, IfName, RouteSpec, Target};
 
@@ -36,7 +36,7 @@ struct NsModel {
     routes: Vec<RouteSpec>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Model {
     bridges: Option<BTreeMap<String, BridgeModel>>,
     namespaces: HashMap<String, NsModel>,
@@ -387,6 +387,22 @@ impl Backend for DryRunBackend {
     async fn apply(&self, op: &Op) -> CapResult<Applied> {
         let mut m = self.model.lock().await;
         self.apply_locked(&mut m, op).await
+    }
+
+    /// All or none, like the system: the batch is tried on a copy of the
+    /// model, which replaces the model only when every op succeeded.
+    async fn apply_many(&self, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
+        let mut m = self.model.lock().await;
+        let mut trial = m.clone();
+        let mut applied = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            match self.apply_locked(&mut trial, op).await {
+                Ok(a) => applied.push(a),
+                Err(error) => return Err(BatchError { index, error }),
+            }
+        }
+        *m = trial;
+        Ok(applied)
     }
 
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {

@@ -11,6 +11,7 @@ pub mod dryrun;
 pub mod netlink;
 pub mod ovsdb;
 pub mod ping;
+pub mod stats;
 pub mod system;
 
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::CapResult;
+use crate::error::{CapError, CapResult};
 use crate::types::{
     Cidr, ContainerInfo, ContainerRef, Datapath, IfName, MacAddr, Mtu, RouteSpec, Target, VlanId,
 };
@@ -101,6 +102,21 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether the change outlives a reboot: OVSDB's rows do, the kernel's
+    /// links, addresses and routes do not. Only such a change needs its
+    /// journal record on stable storage (fsync) before it is made; for the
+    /// others, a record the kernel holds is enough (it survives the process).
+    pub fn survives_reboot(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateBridge { .. }
+                | Op::DeleteBridge { .. }
+                | Op::AddPort { .. }
+                | Op::DelPort { .. }
+                | Op::SetVlan { .. }
+        )
+    }
+
     /// The capability name (as in the WIT contract and the policy schema).
     pub fn action(&self) -> &'static str {
         match self {
@@ -244,6 +260,14 @@ pub struct PingStats {
     pub rtt_max: Duration,
 }
 
+/// Why a batch of [`Op`]s failed: the op that failed (its index in the
+/// batch) and its error. Nothing of the batch is left applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchError {
+    pub index: usize,
+    pub error: CapError,
+}
+
 /// Carries out [`Op`]s and answers reads. Implementations know nothing of Wasm.
 #[async_trait]
 pub trait Backend: Send + Sync {
@@ -251,6 +275,15 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
 
     async fn apply(&self, op: &Op) -> CapResult<Applied>;
+
+    /// Apply `ops` as one change, all or none: on success one [`Applied`] per
+    /// op, in order; on failure the ops that had been applied are undone
+    /// again before the error returns. Backends override this to do a batch
+    /// faster than one op at a time (the system: one OVSDB transaction for
+    /// many ports); the default applies them in order with [`apply_each`].
+    async fn apply_many(&self, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
+        apply_each(self, ops).await
+    }
 
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>>;
     /// Ports of `bridge` (not-found when the bridge does not exist).
@@ -267,6 +300,37 @@ pub trait Backend: Send + Sync {
         count: u32,
         timeout: Duration,
     ) -> CapResult<PingStats>;
+}
+
+/// [`Backend::apply_many`] one op at a time: apply in order and, at the first
+/// failure, undo what was applied (newest first). An undo that fails, or a
+/// change that cannot be undone, is added to the error's message.
+pub async fn apply_each<B: Backend + ?Sized>(backend: &B, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
+    let mut done: Vec<(&Op, Applied)> = Vec::with_capacity(ops.len());
+    for (index, op) in ops.iter().enumerate() {
+        match backend.apply(op).await {
+            Ok(a) => done.push((op, a)),
+            Err(mut error) => {
+                let mut left = Vec::new();
+                for (op, a) in done.iter().rev().filter(|(_, a)| a.changed) {
+                    if !a.reversible {
+                        left.push(format!("cannot undo: {op}"));
+                    }
+                    for u in a.undo.iter().filter(|_| a.reversible) {
+                        if let Err(e) = backend.apply(u).await {
+                            left.push(format!("undoing '{op}' failed: {e}"));
+                        }
+                    }
+                }
+                if !left.is_empty() {
+                    error.message =
+                        format!("{} (and the batch is not fully undone: {})", error.message, left.join("; "));
+                }
+                return Err(BatchError { index, error });
+            }
+        }
+    }
+    Ok(done.into_iter().map(|(_, a)| a).collect())
 }
 
 /// Interface external_ids keys. The first two are ovs-docker's, so ports made

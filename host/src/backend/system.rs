@@ -7,18 +7,30 @@
 //! own earlier steps when a later one fails: every [`Op`] either happens
 //! completely or leaves nothing behind.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::{stream, StreamExt};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::docker::Docker;
 use super::netlink::Netlink;
 use super::ovsdb::{OvsdbUri, PortSpec, Vswitch};
-use super::{port_external_ids, Applied, Backend, BridgeInfo, LinkInfo, Op, PingStats, PortInfo};
-use crate::error::{CapError, CapResult};
-use crate::types::{ContainerInfo, ContainerRef, IfName, Mtu, RouteSpec, Target, VlanId};
+use super::{
+    apply_each, port_external_ids, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats,
+    PortInfo,
+};
+use crate::error::{CapError, CapResult, ErrorKind};
+use crate::types::{ContainerInfo, ContainerRef, IfName, MacAddr, Mtu, RouteSpec, Target, VlanId};
+use crate::verbose;
+
+/// Link changes a batch keeps in flight at once: enough to hide the
+/// round trips, few enough to bound threads (a namespace's first socket is
+/// opened from a thread of its own) and file descriptors.
+const LINK_CONCURRENCY: usize = 32;
 
 pub struct SystemConfig {
     pub ovsdb: OvsdbUri,
@@ -40,6 +52,22 @@ impl SystemBackend {
     pub fn new(cfg: SystemConfig) -> Self {
         let docker = Docker::new(&cfg.docker);
         Self { cfg, ovs: Mutex::new(None), netlink: OnceCell::new(), docker }
+    }
+
+    /// Start opening the OVSDB connection and the host's netlink socket in
+    /// the background, so that they are ready when the script, still being
+    /// loaded, first needs them. A failure here is not reported: the first
+    /// real use tries again and reports it.
+    pub fn prewarm(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let nl = async {
+                if let Ok(nl) = me.nl().await {
+                    nl.prewarm().await;
+                }
+            };
+            let _ = tokio::join!(me.ovs(), nl);
+        });
     }
 
     /// Docker, for what the [`Backend`] trait does not cover (events, start times).
@@ -73,41 +101,227 @@ impl SystemBackend {
             unreachable!("add_port is called with AddPort")
         };
         let ovs = self.ovs().await?;
-        if let Some(p) = ovs.port(port).await? {
-            return Err(already_attached(target, ifname, port, &p.bridge));
-        }
-        let spec = PortSpec {
-            name: port.clone(),
-            iface_type: None,
-            tag: *vlan,
-            trunks: trunks.clone(),
-            external_ids: port_external_ids(target, ifname),
-        };
+        let spec = port_spec(port, target, ifname, *vlan, trunks);
         let info = if *target == Target::Host {
+            if let Some(p) = ovs.port(port).await? {
+                return Err(already_attached(target, ifname, port, &p.bridge));
+            }
             self.nl().await?.links(target, Some(ifname)).await?;
             ovs.add_port(bridge, &spec).await?
         } else {
             let nl = self.nl().await?;
-            nl.create_veth(port, ifname, target, *mtu, *mac).await?;
-            match ovs.add_port(bridge, &spec).await {
-                Ok(info) => info,
-                Err(e) => {
+            // No lookup first: the host end's name comes from (target,
+            // ifname), so it exists exactly when this interface is attached,
+            // and the kernel says so (EEXIST).
+            if let Err(e) = nl.add_veth(port, ifname, target, *mtu, *mac).await {
+                return Err(self.why_exists(e, target, ifname, port).await);
+            }
+            // The peer comes up while ovs-vswitchd attaches the host end.
+            match tokio::join!(nl.veth_peer_up(ifname, target), ovs.add_port(bridge, &spec)) {
+                (Ok(()), Ok(info)) => info,
+                (up, added) => {
+                    let mut error = match (up, &added) {
+                        (Err(e), _) => e,
+                        (Ok(()), Err(e)) => self.why_exists(e.clone(), target, ifname, port).await,
+                        (Ok(()), Ok(_)) => unreachable!("handled above"),
+                    };
                     // A change committed but not applied in time (ovs-vswitchd
                     // down) leaves its row: take it out again too.
-                    if e.kind != crate::error::ErrorKind::AlreadyExists {
-                        let _ = ovs.del_port(bridge, port).await;
+                    let committed = match &added {
+                        Ok(_) => true,
+                        Err(e) => e.kind != ErrorKind::AlreadyExists,
+                    };
+                    if committed {
+                        if let Err(e) = ovs.del_port(bridge, port).await {
+                            if added.is_ok() {
+                                error =
+                                    error.context(format!("(and removing port {port} again failed: {e})"));
+                            }
+                        }
                     }
                     // Deleting the host end takes the peer with it.
-                    if let Err(cleanup) = nl.delete_link(&Target::Host, port).await {
-                        return Err(e.context(format!("(and removing veth {port} failed: {cleanup})")));
+                    if let Err(e) = nl.delete_link(&Target::Host, port).await {
+                        error = error.context(format!("(and removing veth {port} failed: {e})"));
                     }
-                    return Err(e);
+                    return Err(error);
                 }
             }
         };
         let mut a = Applied::changed(vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }]);
         a.port = Some(info);
         Ok(a)
+    }
+
+    /// An already-exists error about `port` says which bridge has it, when
+    /// one does: then this very interface is attached already.
+    async fn why_exists(&self, error: CapError, target: &Target, ifname: &IfName, port: &IfName) -> CapError {
+        if error.kind != ErrorKind::AlreadyExists {
+            return error;
+        }
+        match self.ovs().await {
+            Ok(ovs) => match ovs.port(port).await {
+                Ok(Some(p)) => already_attached(target, ifname, port, &p.bridge),
+                _ => error,
+            },
+            Err(_) => error,
+        }
+    }
+
+    /// Many AddPort ops at once (see [`Backend::apply_many`]): the veth pairs
+    /// made concurrently, ONE OVSDB transaction for all ports, ONE wait for
+    /// ovs-vswitchd, during which the veths' inner ends come up. All or
+    /// none: on any failure the veths and ports already made are removed
+    /// again before the error returns.
+    async fn add_ports(&self, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
+        let fail = |index, error| BatchError { index, error };
+        let ovs = self.ovs().await.map_err(|e| fail(0, e))?;
+        let nl = self.nl().await.map_err(|e| fail(0, e))?;
+        let mut reqs = Vec::with_capacity(ops.len());
+        let mut seen = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } = op else {
+                unreachable!("add_ports is called with AddPort ops only")
+            };
+            if let Some(j) = seen.insert(port, i) {
+                let msg =
+                    format!("{ifname} in {target} is asked for twice (requests {} and {})", j + 1, i + 1);
+                return Err(fail(i, CapError::invalid(msg)));
+            }
+            reqs.push(PortReq { bridge, port, target, ifname, mtu: *mtu, mac: *mac, vlan: *vlan, trunks });
+        }
+        let reqs = &reqs;
+        let veth = |r: &PortReq| *r.target != Target::Host;
+
+        // The pairs first, in parallel: they do not depend on each other, and
+        // ovs-vswitchd must find the host ends when it sees the ports.
+        let started = Instant::now();
+        let made: Vec<CapResult<()>> = stream::iter(0..reqs.len())
+            .map(|i| async move {
+                let r = &reqs[i];
+                if veth(r) {
+                    nl.add_veth(r.port, r.ifname, r.target, r.mtu, r.mac).await
+                } else {
+                    nl.links(r.target, Some(r.ifname)).await.map(drop)
+                }
+            })
+            .buffered(LINK_CONCURRENCY)
+            .collect()
+            .await;
+        let made_veths: Vec<IfName> = reqs
+            .iter()
+            .zip(&made)
+            .filter(|(r, ok)| veth(r) && ok.is_ok())
+            .map(|(r, _)| r.port.clone())
+            .collect();
+        if let Some(i) = made.iter().position(Result::is_err) {
+            let r = &reqs[i];
+            let error = made[i].clone().unwrap_err();
+            let error = self.why_exists(error, r.target, r.ifname, r.port).await;
+            return Err(fail(i, self.delete_veths(made_veths, error).await));
+        }
+
+        let links_done = Instant::now();
+        let specs: Vec<(IfName, PortSpec)> = reqs
+            .iter()
+            .map(|r| (r.bridge.clone(), port_spec(r.port, r.target, r.ifname, r.vlan, r.trunks)))
+            .collect();
+        let peers_up = stream::iter(0..reqs.len())
+            .filter(|i| std::future::ready(veth(&reqs[*i])))
+            .map(|i| async move { (i, nl.veth_peer_up(reqs[i].ifname, reqs[i].target).await) })
+            .buffer_unordered(LINK_CONCURRENCY)
+            .filter_map(|(i, r)| std::future::ready(r.err().map(|e| (i, e))))
+            .collect::<Vec<(usize, CapError)>>();
+        let (peer_errors, added) = tokio::join!(peers_up, ovs.add_ports(&specs));
+        let pairs =
+            || -> Vec<(IfName, IfName)> { reqs.iter().map(|r| (r.bridge.clone(), r.port.clone())).collect() };
+        verbose!(
+            2,
+            "add-ports: {} links in {} ms, then one OVSDB transaction and ovs-vswitchd in {} ms",
+            reqs.len(),
+            (links_done - started).as_millis(),
+            links_done.elapsed().as_millis()
+        );
+        let (index, mut error) = match (peer_errors.into_iter().min_by_key(|(i, _)| *i), added) {
+            (None, Ok(infos)) => {
+                return Ok(infos
+                    .into_iter()
+                    .zip(reqs.iter())
+                    .map(|(info, r)| {
+                        let mut a = Applied::changed(vec![Op::DelPort {
+                            bridge: r.bridge.clone(),
+                            port: r.port.clone(),
+                        }]);
+                        a.port = Some(info);
+                        a
+                    })
+                    .collect());
+            }
+            (Some((i, e)), Ok(_)) => {
+                let e = match ovs.del_ports(&pairs()).await {
+                    Ok(_) => e,
+                    Err(e2) => e.context(format!("(and removing the batch's ports again failed: {e2})")),
+                };
+                (i, e)
+            }
+            (_, Err((i, e))) => {
+                // Committed but not applied in time (ovs-vswitchd down): the
+                // rows are there, take them out again too.
+                if e.kind != ErrorKind::AlreadyExists {
+                    let _ = ovs.del_ports(&pairs()).await;
+                }
+                (i, self.why_exists(e, reqs[i].target, reqs[i].ifname, reqs[i].port).await)
+            }
+        };
+        error = self.delete_veths(made_veths, error).await;
+        Err(fail(index, error))
+    }
+
+    /// Delete host links (veth host ends, taking their peers along),
+    /// concurrently; failures are added to `error`, which is returned.
+    async fn delete_veths(&self, names: Vec<IfName>, mut error: CapError) -> CapError {
+        let Ok(nl) = self.nl().await else { return error };
+        if let Err(e) = nl.delete_links(&Target::Host, &names).await {
+            error.message.push_str(&format!(" (and removing the veths again failed: {e})"));
+        }
+        error
+    }
+
+    /// Many DelPort ops at once: ONE OVSDB transaction, then the host veths
+    /// deleted concurrently. A port that is not there is unchanged.
+    async fn del_ports(&self, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
+        let fail = |index, error| BatchError { index, error };
+        let pairs: Vec<(IfName, IfName)> = ops
+            .iter()
+            .map(|op| match op {
+                Op::DelPort { bridge, port } => (bridge.clone(), port.clone()),
+                _ => unreachable!("del_ports is called with DelPort ops only"),
+            })
+            .collect();
+        let ovs = self.ovs().await.map_err(|e| fail(0, e))?;
+        let started = Instant::now();
+        let removed = ovs.del_ports(&pairs).await.map_err(|e| fail(0, e))?;
+        let ports_done = Instant::now();
+        let nl = self.nl().await.map_err(|e| fail(0, e))?;
+        // A container's or netns's port is a veth of the port's name; a host
+        // port's link is the user's and stays (as in `del_port`).
+        let veths: Vec<IfName> = pairs
+            .iter()
+            .zip(&removed)
+            .filter(|(_, r)| r.as_ref().is_some_and(|p| p.container_iface().is_some()))
+            .map(|((_, port), _)| port.clone())
+            .collect();
+        nl.delete_links(&Target::Host, &veths).await.map_err(|e| fail(0, e))?;
+        verbose!(
+            2,
+            "del-ports: one OVSDB transaction and ovs-vswitchd in {} ms, then {} veths deleted in {} ms",
+            (ports_done - started).as_millis(),
+            veths.len(),
+            ports_done.elapsed().as_millis()
+        );
+        Ok(removed
+            .into_iter()
+            .map(|r| if r.is_some() { Applied::irreversible() } else { Applied::unchanged() })
+            .collect())
     }
 
     async fn del_port(&self, bridge: &IfName, port: &IfName) -> CapResult<Applied> {
@@ -130,6 +344,36 @@ impl SystemBackend {
             self.nl().await?.delete_link(&Target::Host, port).await?;
         }
         Ok(Applied::irreversible())
+    }
+}
+
+/// An AddPort op's fields, borrowed.
+struct PortReq<'a> {
+    bridge: &'a IfName,
+    port: &'a IfName,
+    target: &'a Target,
+    ifname: &'a IfName,
+    mtu: Option<Mtu>,
+    mac: Option<MacAddr>,
+    vlan: Option<VlanId>,
+    trunks: &'a [VlanId],
+}
+
+/// The OVS side of a port for `target`'s `ifname`: ovs-docker's external_ids
+/// (and ours) on the Interface row.
+fn port_spec(
+    port: &IfName,
+    target: &Target,
+    ifname: &IfName,
+    vlan: Option<VlanId>,
+    trunks: &[VlanId],
+) -> PortSpec {
+    PortSpec {
+        name: port.clone(),
+        iface_type: None,
+        tag: vlan,
+        trunks: trunks.to_vec(),
+        external_ids: port_external_ids(target, ifname),
     }
 }
 
@@ -157,6 +401,17 @@ pub(super) fn already_attached(target: &Target, ifname: &IfName, port: &IfName, 
 impl Backend for SystemBackend {
     fn name(&self) -> &'static str {
         "system"
+    }
+
+    async fn apply_many(&self, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
+        let all = |f: fn(&Op) -> bool| ops.len() > 1 && ops.iter().all(f);
+        if all(|op| matches!(op, Op::AddPort { .. })) {
+            self.add_ports(ops).await
+        } else if all(|op| matches!(op, Op::DelPort { .. })) {
+            self.del_ports(ops).await
+        } else {
+            apply_each(self, ops).await
+        }
     }
 
     async fn apply(&self, op: &Op) -> CapResult<Applied> {

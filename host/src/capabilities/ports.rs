@@ -1,10 +1,14 @@
 //! `ovs-run:net/ports`: attach targets to bridges and detach them.
 
-use super::ovs_run::net::ports::{Host, PortInfo as WitPortInfo, PortOptions};
+use std::collections::HashMap;
+
+use futures::{stream, StreamExt};
+
+use super::ovs_run::net::ports::{Host, PortInfo as WitPortInfo, PortOptions, PortRef, PortRequest};
 use super::{ifname, target_ref, wit, Caps, Pair, Trappable, WitTarget};
-use crate::backend::{find_port, host_port_name, Op, PortInfo, PortOwner};
+use crate::backend::{ext, find_port, host_port_name, Op, PortInfo, PortOwner};
 use crate::error::{CapError, CapResult};
-use crate::types::{ContainerRef, MacAddr, Mtu, VlanId};
+use crate::types::{ContainerRef, IfName, MacAddr, Mtu, Target, TargetRef, VlanId};
 
 impl Host for Caps {
     async fn add_port(
@@ -18,25 +22,120 @@ impl Host for Caps {
         let r = async {
             // Parse everything before resolving anything: bad input changes nothing.
             let bridge = ifname(&bridge)?;
-            let target = target_ref(&target)?;
-            let ifname = ifname(&ifname_)?;
-            let mtu = options.mtu.map(Mtu::new).transpose()?;
-            let mac = options.mac.as_deref().map(MacAddr::parse).transpose()?;
-            let vlan = options.vlan.map(VlanId::new).transpose()?;
-            let trunks = options.trunks.into_iter().map(VlanId::new).collect::<CapResult<Vec<_>>>()?;
-            if target == crate::types::TargetRef::Host && (mtu.is_some() || mac.is_some()) {
-                return Err(CapError::invalid(format!(
-                    "add-port {ifname} (host): mtu and mac options apply to veth ports; use links.set-mtu/set-mac for host interfaces"
-                )));
-            }
-            let target = self.gate.resolve(&target).await?;
-            let port = host_port_name(&target, &ifname);
-            let op = Op::AddPort { bridge: bridge.clone(), port, target, ifname, mtu, mac, vlan, trunks };
+            let req = parse_request(target, &ifname_, options)?;
+            let target = self.gate.resolve(&req.target).await?;
+            let op = req.into_op(&bridge, target);
             let applied = self.gate.apply(op).await?;
             applied
                 .port
                 .map(to_wit)
                 .ok_or_else(|| CapError::failed(format!("add-port on {bridge}: backend returned no port")))
+        };
+        wit(r.await)
+    }
+
+    async fn add_ports(&mut self, bridge: String, requests: Vec<PortRequest>) -> Trappable<Vec<WitPortInfo>> {
+        // A batch counts one call per port towards --max-calls.
+        for _ in 0..requests.len().max(1) {
+            self.tick()?;
+        }
+        let gate = self.gate.clone();
+        let r = async {
+            let bridge = ifname(&bridge)?;
+            let reqs = requests
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| parse_request(r.target, &r.ifname, r.options).map_err(|e| e.context(nth(i))))
+                .collect::<CapResult<Vec<_>>>()?;
+            let started = std::time::Instant::now();
+            // Container lookups are Docker API round trips: overlap them.
+            // By index: a closure over `&PortReq` trips the Send check of async traits.
+            let targets = stream::iter(0..reqs.len())
+                .map(|i| gate.resolve(&reqs[i].target))
+                .buffered(RESOLVE_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            crate::verbose!(
+                2,
+                "add-ports: {} targets resolved in {} ms",
+                reqs.len(),
+                started.elapsed().as_millis()
+            );
+            let mut ops = Vec::with_capacity(reqs.len());
+            let mut seen = HashMap::new();
+            for (i, (req, target)) in reqs.into_iter().zip(targets).enumerate() {
+                let op = req.into_op(&bridge, target.map_err(|e| e.context(nth(i)))?);
+                let Op::AddPort { port, target, ifname, .. } = &op else {
+                    unreachable!("into_op makes AddPort")
+                };
+                if let Some(j) = seen.insert(port.clone(), i) {
+                    return Err(CapError::invalid(format!(
+                        "{}: {ifname} in {target} is already asked for by request {}",
+                        nth(i),
+                        j + 1
+                    )));
+                }
+                ops.push(op);
+            }
+            let applied = gate.apply_many(ops).await?;
+            applied
+                .into_iter()
+                .map(|a| {
+                    a.port.map(to_wit).ok_or_else(|| {
+                        CapError::failed(format!("add-ports on {bridge}: backend returned no port"))
+                    })
+                })
+                .collect()
+        };
+        wit(r.await)
+    }
+
+    async fn remove_ports(&mut self, bridge: String, ports: Vec<PortRef>) -> Trappable<Vec<bool>> {
+        for _ in 0..ports.len().max(1) {
+            self.tick()?;
+        }
+        let gate = self.gate.clone();
+        let r = async {
+            let bridge = ifname(&bridge)?;
+            let refs = ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    Ok((target_ref(&p.target)?, ifname(&p.ifname)?)).map_err(|e: CapError| e.context(nth(i)))
+                })
+                .collect::<CapResult<Vec<_>>>()?;
+            let owners = stream::iter(0..refs.len())
+                .map(|i| gate.port_owner(&refs[i].0))
+                .buffered(RESOLVE_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            let owners = owners.into_iter().collect::<CapResult<Vec<_>>>()?;
+            let list = match gate.list_ports(&bridge).await {
+                Ok(p) => p,
+                // Detaching from a bridge that is gone: nothing left to remove.
+                Err(e) if e.kind == crate::error::ErrorKind::NotFound => return Ok(vec![false; refs.len()]),
+                Err(e) => return Err(e),
+            };
+            let index = PortIndex::new(&list);
+            // Which op (if any) removes each requested port; a port asked for twice is removed once.
+            let mut ops = Vec::new();
+            let mut op_of: Vec<Option<usize>> = Vec::with_capacity(refs.len());
+            let mut seen: HashMap<&str, usize> = HashMap::new();
+            for ((_, ifname), owner) in refs.iter().zip(&owners) {
+                let Some(p) = index.find(owner, ifname) else {
+                    op_of.push(None);
+                    continue;
+                };
+                if seen.contains_key(p.name.as_str()) {
+                    op_of.push(None);
+                    continue;
+                }
+                seen.insert(&p.name, ops.len());
+                op_of.push(Some(ops.len()));
+                ops.push(Op::DelPort { bridge: bridge.clone(), port: ifname_of(p)? });
+            }
+            let applied = gate.apply_many(ops).await?;
+            Ok(op_of.into_iter().map(|o| o.is_some_and(|i| applied[i].changed)).collect())
         };
         wit(r.await)
     }
@@ -116,6 +215,85 @@ impl Host for Caps {
             Ok(self.gate.list_ports(&bridge).await?.into_iter().map(to_wit).collect())
         };
         wit(r.await)
+    }
+}
+
+/// Container lookups a batch keeps in flight at once.
+const RESOLVE_CONCURRENCY: usize = 16;
+
+/// "request 3" (1-based, as a user counts).
+fn nth(i: usize) -> String {
+    format!("request {}", i + 1)
+}
+
+/// An add-port request, parsed and checked, its target not yet resolved.
+struct PortReq {
+    target: TargetRef,
+    ifname: IfName,
+    mtu: Option<Mtu>,
+    mac: Option<MacAddr>,
+    vlan: Option<VlanId>,
+    trunks: Vec<VlanId>,
+}
+
+fn parse_request(target: WitTarget, ifname_: &str, options: PortOptions) -> CapResult<PortReq> {
+    let target = target_ref(&target)?;
+    let ifname = ifname(ifname_)?;
+    let mtu = options.mtu.map(Mtu::new).transpose()?;
+    let mac = options.mac.as_deref().map(MacAddr::parse).transpose()?;
+    let vlan = options.vlan.map(VlanId::new).transpose()?;
+    let trunks = options.trunks.into_iter().map(VlanId::new).collect::<CapResult<Vec<_>>>()?;
+    if target == TargetRef::Host && (mtu.is_some() || mac.is_some()) {
+        return Err(CapError::invalid(format!(
+            "add-port {ifname} (host): mtu and mac options apply to veth ports; use links.set-mtu/set-mac for host interfaces"
+        )));
+    }
+    Ok(PortReq { target, ifname, mtu, mac, vlan, trunks })
+}
+
+impl PortReq {
+    fn into_op(self, bridge: &IfName, target: Target) -> Op {
+        let PortReq { ifname, mtu, mac, vlan, trunks, .. } = self;
+        let port = host_port_name(&target, &ifname);
+        Op::AddPort { bridge: bridge.clone(), port, target, ifname, mtu, mac, vlan, trunks }
+    }
+}
+
+/// The ports of a bridge indexed the ways [`find_port`] searches them, so
+/// that finding N ports costs N lookups, not N scans of the bridge.
+struct PortIndex<'a> {
+    /// (owner key: container id/name or netns, container iface) -> port.
+    by_owner: HashMap<(&'a str, &'a str), &'a PortInfo>,
+    by_name: HashMap<&'a str, &'a PortInfo>,
+}
+
+impl<'a> PortIndex<'a> {
+    fn new(ports: &'a [PortInfo]) -> Self {
+        let mut by_owner = HashMap::new();
+        for p in ports {
+            let Some(iface) = p.container_iface() else { continue };
+            for k in [ext::CONTAINER_ID, ext::CONTAINER_FULL_ID, ext::CONTAINER_NAME, ext::NETNS] {
+                if let Some(v) = p.external_ids.get(k) {
+                    by_owner.entry((v.as_str(), iface)).or_insert(p);
+                }
+            }
+        }
+        Self { by_owner, by_name: ports.iter().map(|p| (p.name.as_str(), p)).collect() }
+    }
+
+    /// Same answer as [`find_port`] (the index only narrows the candidates).
+    fn find(&self, owner: &PortOwner, ifname: &IfName) -> Option<&'a PortInfo> {
+        let candidates: Vec<&'a PortInfo> = match owner {
+            PortOwner::Host => self.by_name.get(ifname.as_str()).copied().into_iter().collect(),
+            PortOwner::Netns(n) => {
+                self.by_owner.get(&(n.as_str(), ifname.as_str())).copied().into_iter().collect()
+            }
+            PortOwner::Container(keys) => keys
+                .iter()
+                .filter_map(|k| self.by_owner.get(&(k.as_str(), ifname.as_str())).copied())
+                .collect(),
+        };
+        candidates.into_iter().find(|p| find_port(std::slice::from_ref(*p), owner, ifname).is_some())
     }
 }
 

@@ -86,7 +86,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "MIB", default_value = "64")]
     pub memory: usize,
 
-    /// Seconds to wait for ovs-vswitchd to apply each OVSDB change
+    /// Seconds to wait for ovs-vswitchd to apply each OVSDB change (plus 50 ms
+    /// per port of a batch)
     #[arg(long, value_name = "SECONDS", default_value = "10")]
     pub apply_timeout: f64,
 

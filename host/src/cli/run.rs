@@ -12,6 +12,7 @@ use super::{RunArgs, EXIT_USAGE};
 use crate::audit::{AuditLog, RunAudit};
 use crate::backend::dryrun::{parse_assumed_container, DryRunBackend};
 use crate::backend::ovsdb::{self, OvsdbUri};
+use crate::backend::stats::{self, Stats};
 use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::backend::{docker, Backend, Op};
 use crate::capabilities::LogLevel;
@@ -146,7 +147,7 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         output: None,
     };
     let result = runner::run(&engine, &pre, &args, cfg).await;
-    report(&result, &opts)
+    report(&result, &opts, &stats::snapshot())
 }
 
 /// The digest pin, then the signatures (required with --require-signed; with
@@ -203,7 +204,9 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
         if !opts.assume_container.is_empty() {
             return Err("--assume-container only makes sense with --dry-run".into());
         }
-        return Ok(system());
+        let sys = system();
+        sys.prewarm();
+        return Ok(sys);
     }
     let assumed = opts
         .assume_container
@@ -227,7 +230,7 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
 }
 
 /// Print the outcome and what was done or undone; pick the exit status.
-fn report(result: &RunResult, opts: &RunArgs) -> i32 {
+fn report(result: &RunResult, opts: &RunArgs, stats: &Stats) -> i32 {
     let (status, code, message) = (result.status(), result.exit_code(), result.message());
     let changes = &result.changes;
     let rollback = &result.rollback;
@@ -241,6 +244,7 @@ fn report(result: &RunResult, opts: &RunArgs) -> i32 {
             "rolled_back": rollback.as_ref().map(|r| &r.undone),
             "rollback_failed": rollback.as_ref().map(|r| r.failed.iter().map(|(op, e)| json!({"op": op, "error": e})).collect::<Vec<_>>()),
             "kept": code != 0 && opts.no_rollback && !changes.is_empty(),
+            "stats": stats,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if opts.dry_run {
@@ -250,6 +254,14 @@ fn report(result: &RunResult, opts: &RunArgs) -> i32 {
             eprintln!("ovs-run: done {}. {op}", i + 1);
         }
     }
+    verbose!(
+        1,
+        "asked of the system: {} OVSDB transactions ({} changes), {} netlink requests, {} Docker requests",
+        stats.ovsdb_transactions,
+        stats.ovsdb_changes,
+        stats.netlink_requests,
+        stats.docker_requests
+    );
 
     for line in result.report_lines(opts.no_rollback) {
         eprintln!("{line}");

@@ -68,9 +68,9 @@ impl Journal {
         Self { entries: vec![], file: Some(file) }
     }
 
-    fn write(&mut self, rec: &Record) -> CapResult<()> {
+    fn write(&mut self, recs: &[Record], sync: bool) -> CapResult<()> {
         let Some(f) = &mut self.file else { return Ok(()) };
-        f.append(rec).map_err(|e| {
+        f.append(recs, sync).map_err(|e| {
             CapError::failed(format!(
                 "cannot write the journal {}: {e}; nothing was changed",
                 f.path().display()
@@ -80,14 +80,44 @@ impl Journal {
 
     /// Record intent before the backend is called; returns the entry's index.
     /// A journal that cannot be written stops the change (fail closed).
+    /// A change that outlives a reboot ([`Op::survives_reboot`]) is synced
+    /// to stable storage first; the others are written (the kernel holds the
+    /// record if the process dies, and their effect is gone after a reboot).
     pub fn begin(&mut self, op: &Op) -> CapResult<usize> {
-        let idx = self.entries.len();
-        self.write(&Record::Begin { idx, op: op.clone() })?;
-        self.entries.push(Entry { op: op.clone(), state: EntryState::Pending });
-        Ok(idx)
+        Ok(self.begin_many(std::slice::from_ref(op))?[0])
+    }
+
+    /// [`Journal::begin`] for a batch: one write, at most one sync.
+    pub fn begin_many(&mut self, ops: &[Op]) -> CapResult<Vec<usize>> {
+        let first = self.entries.len();
+        let recs: Vec<Record> =
+            ops.iter().enumerate().map(|(i, op)| Record::Begin { idx: first + i, op: op.clone() }).collect();
+        self.write(&recs, ops.iter().any(Op::survives_reboot))?;
+        self.entries.extend(ops.iter().map(|op| Entry { op: op.clone(), state: EntryState::Pending }));
+        Ok((first..first + ops.len()).collect())
     }
 
     pub fn finish(&mut self, idx: usize, result: &Result<Applied, crate::error::CapError>) {
+        self.finish_many(&[idx], std::slice::from_ref(result));
+    }
+
+    /// The outcomes of begun entries, written at once. Not synced: a crash
+    /// that loses them leaves the entries begun, which recovery handles (the
+    /// same as a crash just before they were written), and the next synced
+    /// record takes them along.
+    pub fn finish_many(&mut self, idxs: &[usize], results: &[Result<Applied, crate::error::CapError>]) {
+        let mut recs = Vec::with_capacity(idxs.len());
+        for (&idx, result) in idxs.iter().zip(results) {
+            let (state, rec) = Self::outcome(idx, result);
+            recs.push(rec);
+            self.entries[idx].state = state;
+        }
+        // The changes happened; a journal that fails now only costs the
+        // precision of a later recovery (the entries stay "begun").
+        let _ = self.write(&recs, false);
+    }
+
+    fn outcome(idx: usize, result: &Result<Applied, crate::error::CapError>) -> (EntryState, Record) {
         let state = match result {
             Ok(a) if !a.changed => EntryState::Unchanged,
             Ok(a) => EntryState::Done { undo: a.undo.clone(), reversible: a.reversible },
@@ -99,18 +129,17 @@ impl Journal {
             }
             _ => Record::Nothing { idx },
         };
-        // The change happened; a journal that fails now only costs the
-        // precision of a later recovery (the entry stays "begun").
-        let _ = self.write(&rec);
-        self.entries[idx].state = state;
+        (state, rec)
     }
 
     /// The run is over and nothing is left to undo: drop the file. With
     /// changes that could not be undone the file stays for `ovs-run recover`.
     pub fn close(&mut self, clean: bool) {
-        if let Some(f) = self.file.take() {
+        if let Some(mut f) = self.file.take() {
             if clean {
                 let _ = f.close();
+            } else {
+                let _ = f.sync();
             }
         }
     }
@@ -174,9 +203,8 @@ impl Journal {
                 undone.push(idx);
             }
         }
-        for idx in undone {
-            let _ = self.write(&Record::Undone { idx });
-        }
+        let recs: Vec<Record> = undone.into_iter().map(|idx| Record::Undone { idx }).collect();
+        let _ = self.write(&recs, false);
         report
     }
 }

@@ -67,6 +67,8 @@ pub enum Record {
 pub struct JournalFile {
     file: File,
     path: PathBuf,
+    /// The directory entry was synced (done before the first synced record).
+    dir_synced: bool,
 }
 
 pub fn default_dir() -> PathBuf {
@@ -100,15 +102,17 @@ impl JournalFile {
             let _ = fs::remove_file(&tmp);
             return Err(std::io::Error::other(format!("{} is locked by another run", tmp.display())));
         }
-        let mut j = Self { file, path: tmp };
-        let placed = j.write_line(&serde_json::to_string(header)?).and_then(|()| fs::rename(&j.path, &path));
+        let mut j = Self { file, path: tmp, dir_synced: false };
+        // The header is written, not synced: the first record that must
+        // survive a crash syncs it and the file's name along (a run that
+        // changes nothing costs no fsync).
+        let placed =
+            j.write_lines(&[serde_json::to_string(header)?], false).and_then(|()| fs::rename(&j.path, &path));
         if let Err(e) = placed {
             let _ = fs::remove_file(&j.path);
             return Err(e);
         }
         j.path = path;
-        // The file's name must survive a crash too.
-        File::open(dir)?.sync_all()?;
         Ok(j)
     }
 
@@ -116,15 +120,34 @@ impl JournalFile {
         &self.path
     }
 
-    pub fn append(&mut self, rec: &Record) -> std::io::Result<()> {
-        self.write_line(&serde_json::to_string(rec)?)
+    /// Append records with one write; `sync`: and on stable storage (with
+    /// everything written before them, and the file's name) before returning.
+    pub fn append(&mut self, recs: &[Record], sync: bool) -> std::io::Result<()> {
+        let lines = recs.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>()?;
+        self.write_lines(&lines, sync)
     }
 
-    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
-        let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line.as_bytes());
-        buf.push(b'\n');
+    fn write_lines(&mut self, lines: &[String], sync: bool) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in lines {
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+        }
         self.file.write_all(&buf)?;
+        if sync {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Everything written so far, and the file's name, on stable storage.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        if !self.dir_synced {
+            if let Some(dir) = self.path.parent() {
+                File::open(dir)?.sync_all()?;
+            }
+            self.dir_synced = true;
+        }
         self.file.sync_data()
     }
 

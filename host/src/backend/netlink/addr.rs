@@ -18,6 +18,7 @@ impl Netlink {
         let handle = self.handle(target).await?;
         let index = get_link(&handle, target, name).await?.header.index;
         let what = format!("add address {cidr} to {name} in {target}");
+        crate::backend::stats::netlink_request();
         match handle.address().add(index, cidr.addr, cidr.prefix).execute().await {
             Ok(()) => Ok(true),
             Err(e) if errno(&e) == Some(libc::EEXIST) => {
@@ -50,6 +51,7 @@ impl Netlink {
                 .address(a, cidr.prefix)
                 .build(),
         };
+        crate::backend::stats::netlink_request();
         match handle.address().del(msg).execute().await {
             Ok(()) => Ok(true),
             Err(e) if errno(&e) == Some(libc::EADDRNOTAVAIL) => Ok(false),
@@ -69,6 +71,7 @@ pub(super) async fn dump(
     if let Some(i) = only {
         req = req.set_link_index_filter(i);
     }
+    crate::backend::stats::netlink_request();
     let msgs: Vec<AddressMessage> =
         req.execute().try_collect().await.map_err(|e| nl_error(e, format!("list addresses in {target}")))?;
     let mut by_link: HashMap<u32, Vec<Cidr>> = HashMap::new();

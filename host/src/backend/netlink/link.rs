@@ -3,9 +3,10 @@
 //! return the old value for the journal.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::os::fd::AsRawFd;
 
-use futures::TryStreamExt;
+use futures::{stream, StreamExt, TryStreamExt};
 use rtnetlink::packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkLayerType, LinkMessage,
 };
@@ -55,9 +56,28 @@ impl Netlink {
         mtu: Option<Mtu>,
         peer_mac: Option<MacAddr>,
     ) -> CapResult<()> {
+        self.add_veth(host_name, peer, target, mtu, peer_mac).await?;
+        if let Err(e) = self.veth_peer_up(peer, target).await {
+            // Deleting either end removes both.
+            let _ = self.delete_link(&Target::Host, host_name).await;
+            return Err(e.context(format!("create veth {host_name} <-> {peer} in {target}")));
+        }
+        Ok(())
+    }
+
+    /// The first half of [`Netlink::create_veth`]: the pair, its host end
+    /// up, its peer still down. Callers that have other work to do before
+    /// the peer must be up (adding the OVS port) do it in between.
+    pub async fn add_veth(
+        &self,
+        host_name: &IfName,
+        peer: &IfName,
+        target: &Target,
+        mtu: Option<Mtu>,
+        peer_mac: Option<MacAddr>,
+    ) -> CapResult<()> {
         let ns = self.namespace(target)?;
         let host = self.handle(&Target::Host).await?;
-        let inside = self.handle(target).await?;
 
         // IFF_UP in the request brings the host end up once the pair exists.
         // It cannot do the same for the peer: the kernel configures the peer
@@ -76,29 +96,31 @@ impl Netlink {
         let msg = msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build()))).build();
 
         let what = format!("create veth {host_name} <-> {peer} in {target}");
+        crate::backend::stats::netlink_request();
         match host.link().add(msg).execute().await {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             // EEXIST does not say which end clashed: ask the host side.
             Err(e) if errno(&e) == Some(libc::EEXIST) => {
-                return match get_link(&host, &Target::Host, host_name).await {
+                match get_link(&host, &Target::Host, host_name).await {
                     Ok(_) => {
                         Err(CapError::exists(format!("{what}: link {host_name} already exists in host")))
                     }
                     Err(_) => {
                         Err(CapError::exists(format!("{what}: link {peer} already exists in {target}")))
                     }
-                };
+                }
             }
-            Err(e) => return Err(nl_error(e, what)),
+            Err(e) => Err(nl_error(e, what)),
         }
+    }
+
+    /// The second half of [`Netlink::create_veth`]: bring the peer up inside
+    /// `target`. On failure the pair is left for the caller to delete.
+    pub async fn veth_peer_up(&self, peer: &IfName, target: &Target) -> CapResult<()> {
+        let inside = self.handle(target).await?;
         // By name: saves looking up the new peer's index.
         let up = LinkUnspec::new_with_name(peer.as_str()).up().build();
-        if let Err(e) = change(&inside, up, target, peer, format!("set {peer} up in {target}")).await {
-            // Deleting either end removes both.
-            let _ = self.delete_link(&Target::Host, host_name).await;
-            return Err(e.context(what));
-        }
-        Ok(())
+        change(&inside, up, target, peer, format!("set {peer} up in {target}")).await
     }
 
     /// Delete link `name`. Ok(false) when it, or its whole namespace, is gone.
@@ -112,12 +134,75 @@ impl Netlink {
             Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
         };
+        crate::backend::stats::netlink_request();
         match handle.link().del(index).execute().await {
             Ok(()) => Ok(true),
             // Deleted meanwhile (or its veth peer was).
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(nl_error(e, format!("delete link {name} in {target}"))),
         }
+    }
+
+    /// Delete many links of `target` at once; per name, false when it was
+    /// not there. One at a time, every deletion waits for an RCU grace period
+    /// (10-20 ms each on a busy host); deleted as one link group the kernel
+    /// waits once, as for `ip link del group G`. The links are put in a fresh
+    /// random group, the group is checked to hold exactly these links, and
+    /// then deleted with one request. Should another link turn out to be in
+    /// that group, the links are deleted one by one instead.
+    pub async fn delete_links(&self, target: &Target, names: &[IfName]) -> CapResult<Vec<bool>> {
+        if names.len() < 2 {
+            let mut found = Vec::new();
+            for n in names {
+                found.push(self.delete_link(target, n).await?);
+            }
+            return Ok(found);
+        }
+        let handle = match self.handle(target).await {
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(vec![false; names.len()]),
+            other => other?,
+        };
+        let group = 0x8000_0000 | (RandomState::new().hash_one(std::process::id()) as u32 & 0x7fff_ffff);
+        let (handle, grouped) = (&handle, &names);
+        let found: Vec<CapResult<bool>> = stream::iter(0..names.len())
+            .map(|i| async move {
+                let name = &grouped[i];
+                let msg = LinkUnspec::new_with_name(name.as_str()).link_group(group).build();
+                crate::backend::stats::netlink_request();
+                match handle.link().change(msg).execute().await {
+                    Ok(()) => Ok(true),
+                    Err(e) if is_not_found(&e) => Ok(false),
+                    Err(e) => Err(nl_error(e, format!("put {name} in link group {group} in {target}"))),
+                }
+            })
+            .buffered(32)
+            .collect()
+            .await;
+        let found = found.into_iter().collect::<CapResult<Vec<bool>>>()?;
+        let mut ours: Vec<&str> =
+            names.iter().zip(&found).filter(|(_, f)| **f).map(|(n, _)| n.as_str()).collect();
+        let mut members: Vec<String> = dump_links(handle, target)
+            .await?
+            .iter()
+            .filter(|m| m.attributes.iter().any(|a| matches!(a, LinkAttribute::Group(g) if *g == group)))
+            .map(|m| to_link_info(m, vec![]).name)
+            .collect();
+        ours.sort_unstable();
+        ours.dedup();
+        members.sort_unstable();
+        if members != ours {
+            for (n, f) in names.iter().zip(&found) {
+                if *f {
+                    self.delete_link(target, n).await?;
+                }
+            }
+            return Ok(found);
+        }
+        let mut req = handle.link().del(0);
+        req.message_mut().attributes.push(LinkAttribute::Group(group));
+        crate::backend::stats::netlink_request();
+        req.execute().await.map_err(|e| nl_error(e, format!("delete link group {group} in {target}")))?;
+        Ok(found)
     }
 
     /// Link `name`'s own index and where its veth peer is (see [`LinkEnds`]);
@@ -218,6 +303,7 @@ async fn change(
     name: &IfName,
     what: impl std::fmt::Display,
 ) -> CapResult<()> {
+    crate::backend::stats::netlink_request();
     match handle.link().change(msg).execute().await {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Err(link_not_found(target, name)),
@@ -265,6 +351,7 @@ fn link_mac(m: &LinkMessage) -> Option<MacAddr> {
 }
 
 async fn dump_links(handle: &rtnetlink::Handle, target: &Target) -> CapResult<Vec<LinkMessage>> {
+    crate::backend::stats::netlink_request();
     handle
         .link()
         .get()

@@ -47,6 +47,11 @@ impl Netlink {
         Ok(Self { host: Namespace::open(&Target::Host)?, handles: Mutex::new(HashMap::new()) })
     }
 
+    /// Open the host namespace's socket now rather than on first use.
+    pub async fn prewarm(&self) {
+        let _ = self.handle(&Target::Host).await;
+    }
+
     /// `target`'s namespace file, freshly opened (so a deleted namespace is
     /// noticed), with Host answered from the fd kept since [`Netlink::new`].
     fn namespace(&self, target: &Target) -> CapResult<Namespace> {
@@ -95,6 +100,7 @@ impl Netlink {
 /// The link called `name`, fetched by name (one request, no dump).
 /// Not-found names the link and the target.
 async fn get_link(handle: &Handle, target: &Target, name: &IfName) -> CapResult<LinkMessage> {
+    crate::backend::stats::netlink_request();
     let mut links = handle.link().get().match_name(name.as_str()).execute();
     match links.try_next().await {
         Ok(Some(msg)) => Ok(msg),

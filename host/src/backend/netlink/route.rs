@@ -17,6 +17,7 @@ impl Netlink {
     /// A multipath route gives one entry per next hop.
     pub async fn routes(&self, target: &Target) -> CapResult<Vec<RouteSpec>> {
         let handle = self.handle(target).await?;
+        crate::backend::stats::netlink_request();
         let msgs: Vec<RouteMessage> = handle
             .route()
             .get(RouteMessage::default())
@@ -60,6 +61,7 @@ impl Netlink {
             None => None,
         };
         let what = format!("add route {route} in {target}");
+        crate::backend::stats::netlink_request();
         match handle.route().add(message(route, oif, false)).execute().await {
             Ok(()) => Ok(true),
             Err(e) if errno(&e) == Some(libc::EEXIST) => {
@@ -106,6 +108,7 @@ impl Netlink {
             },
             None => None,
         };
+        crate::backend::stats::netlink_request();
         match handle.route().del(message(route, oif, true)).execute().await {
             Ok(()) => Ok(true),
             Err(e) if errno(&e) == Some(libc::ESRCH) => Ok(false),

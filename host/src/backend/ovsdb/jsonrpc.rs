@@ -234,6 +234,7 @@ impl Connection {
         let mut params = Vec::with_capacity(ops.len() + 1);
         params.push(Value::from(db));
         params.extend(ops);
+        crate::backend::stats::ovsdb_transaction();
         let result = self.call("transact", Value::Array(params)).await?;
         check_results(result, &names).map_err(|f| match f {
             Ok(op) => explain(&op).unwrap_or_else(|| op.default_error()),

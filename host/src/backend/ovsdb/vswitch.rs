@@ -15,6 +15,10 @@ use super::jsonrpc::{Connection, OpError};
 use super::OvsdbUri;
 use crate::backend::{BridgeInfo, PortInfo};
 use crate::error::{CapError, CapResult};
+
+/// Extra time ovs-vswitchd gets per port of a batch, beyond --apply-timeout:
+/// a thousand ports take it many seconds on a busy 2-core machine.
+const BATCH_GRACE: Duration = Duration::from_millis(50);
 use crate::types::{Datapath, IfName, VlanId};
 
 const DB: &str = "Open_vSwitch";
@@ -228,21 +232,7 @@ impl Vswitch {
     /// again and reported with ovs-vswitchd's own error.
     pub async fn add_port(&self, bridge: &IfName, spec: &PortSpec) -> CapResult<PortInfo> {
         let name = &spec.name;
-        let mut iface = json!({"name": name.as_str()});
-        if let Some(t) = &spec.iface_type {
-            iface["type"] = json!(t);
-        }
-        if !spec.external_ids.is_empty() {
-            let pairs: Vec<Value> = spec.external_ids.iter().map(|(k, v)| json!([k, v])).collect();
-            iface["external_ids"] = json!(["map", pairs]);
-        }
-        let mut port = json!({"name": name.as_str(), "interfaces": named("iface")});
-        if let Some(t) = spec.tag {
-            port["tag"] = json!(t.get());
-        }
-        if !spec.trunks.is_empty() {
-            port["trunks"] = set(spec.trunks.iter().map(|t| json!(t.get())));
-        }
+        let (iface, port) = port_rows(spec, "iface");
         let ops = vec![
             wait_rows("Bridge", bridge, true),
             wait_rows("Port", name, false),
@@ -250,32 +240,21 @@ impl Vswitch {
             insert("Port", "port", port),
             mutate("Bridge", where_name(bridge), "ports", "insert", set([named("port")])),
         ];
-        self.change(&format!("add-port {bridge} {name}"), ops, |e| match e.index {
-            0 => Some(CapError::not_found(format!("bridge {bridge} does not exist"))),
-            1 => Some(CapError::exists(format!("port {name} already exists"))),
-            _ if e.is_duplicate() => Some(CapError::exists(format!(
-                "port {name}: an interface named {name} already exists ({})",
-                e.describe()
-            ))),
-            _ => None,
-        })
-        .await?;
+        let r = self
+            .change(&format!("add-port {bridge} {name}"), ops, |e| match e.index {
+                0 => Some(CapError::not_found(format!("bridge {bridge} does not exist"))),
+                1 => Some(CapError::exists(format!("port {name} already exists"))),
+                _ if e.is_duplicate() => Some(CapError::exists(format!(
+                    "port {name}: an interface named {name} already exists ({})",
+                    e.describe()
+                ))),
+                _ => None,
+            })
+            .await?;
 
-        let r = self.read(vec![select("Interface", where_name(name), &["ofport", "error"])]).await?;
-        let row = r[0].first();
-        let ofport = row.and_then(|i| opt_int(&i["ofport"]));
-        let error = row.and_then(|i| opt_str(&i["error"]));
-        // ovs-vswitchd writes every attached interface's ofport in the same
-        // transaction as cur_cfg, so none at all means it was not attached
-        // (e.g. the bridge's datapath failed to open).
-        let problem = match (error, ofport) {
-            (Some(e), _) => Some(format!("ovs-vswitchd reported: {e}")),
-            (None, Some(-1)) => Some("ovs-vswitchd could not open the interface (ofport -1)".into()),
-            (None, None) => {
-                Some(format!("ovs-vswitchd did not attach it to bridge {bridge} (no ofport; see its log)"))
-            }
-            (None, Some(_)) => None,
-        };
+        let iface_uuid = inserted_uuid(&r[2])?;
+        let r = self.read(vec![select("Interface", where_uuid(&iface_uuid), &["ofport", "error"])]).await?;
+        let (ofport, problem) = attach_problem(bridge, r[0].first());
         if let Some(problem) = problem {
             let mut msg = format!("port {name}: {problem}");
             if let Err(e) = self.del_port(bridge, name).await {
@@ -283,15 +262,156 @@ impl Vswitch {
             }
             return Err(CapError::failed(msg));
         }
-        Ok(PortInfo {
-            name: name.to_string(),
-            bridge: bridge.to_string(),
-            tag: spec.tag.map(VlanId::get),
-            trunks: spec.trunks.iter().map(|t| t.get()).collect(),
-            external_ids: spec.external_ids.clone(),
-            ofport: ofport.and_then(|o| i32::try_from(o).ok()),
-            error: None,
-        })
+        Ok(new_port_info(bridge, spec, ofport))
+    }
+
+    /// Add many ports, possibly on several bridges, in ONE transaction, and
+    /// wait for ovs-vswitchd once: what makes attaching N containers cost one
+    /// reconfiguration instead of N. All or none: when ovs-vswitchd cannot
+    /// attach one of them, every port of the batch is removed again. The
+    /// error carries the index of the port at fault.
+    pub async fn add_ports(&self, ports: &[(IfName, PortSpec)]) -> Result<Vec<PortInfo>, (usize, CapError)> {
+        let mut bridges: Vec<&IfName> = Vec::new();
+        for (b, _) in ports {
+            if !bridges.contains(&b) {
+                bridges.push(b);
+            }
+        }
+        let mut ops: Vec<Value> = bridges.iter().map(|b| wait_rows("Bridge", b, true)).collect();
+        let first_insert = ops.len();
+        for (i, (_, spec)) in ports.iter().enumerate() {
+            let (iface, port) = port_rows(spec, &format!("iface{i}"));
+            ops.push(insert("Interface", &format!("iface{i}"), iface));
+            ops.push(insert("Port", &format!("port{i}"), port));
+        }
+        for b in &bridges {
+            let members = ports.iter().enumerate().filter(|(_, (pb, _))| pb == *b);
+            let members = members.map(|(i, _)| named(&format!("port{i}")));
+            ops.push(mutate("Bridge", where_name(b), "ports", "insert", set(members)));
+        }
+
+        let mut fault = 0;
+        let what = format!("add {} ports", ports.len());
+        let r = self
+            .change_sized(&what, ops, ports.len(), |e| {
+                if let Some(b) = bridges.get(e.index) {
+                    fault = ports.iter().position(|(pb, _)| pb == *b).unwrap_or(0);
+                    return Some(CapError::not_found(format!("bridge {b} does not exist")));
+                }
+                if !e.is_duplicate() {
+                    return None;
+                }
+                // The server names the duplicated value: ("ovr0123456789_l").
+                let details = e.details.as_deref().unwrap_or_default();
+                let (i, (_, spec)) = ports
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (_, s))| details.contains(&format!("\"{}\"", s.name)))?;
+                fault = i;
+                let name = &spec.name;
+                Some(CapError::exists(format!(
+                    "port {name}: a port or interface named {name} already exists"
+                )))
+            })
+            .await
+            .map_err(|e| (fault, e))?;
+
+        let at = |i: usize| (i, CapError::failed("OVSDB insert returned no uuid"));
+        let mut iface_uuids = Vec::with_capacity(ports.len());
+        let mut port_uuids = Vec::with_capacity(ports.len());
+        for i in 0..ports.len() {
+            iface_uuids.push(inserted_uuid(&r[first_insert + 2 * i]).map_err(|_| at(i))?);
+            port_uuids.push(inserted_uuid(&r[first_insert + 2 * i + 1]).map_err(|_| at(i))?);
+        }
+        // By uuid: the server finds each row at once, however full the bridge.
+        let reads = iface_uuids.iter().map(|u| select("Interface", where_uuid(u), &["ofport", "error"]));
+        let rows = self.read(reads.collect()).await.map_err(|e| (0, e))?;
+        let mut infos = Vec::with_capacity(ports.len());
+        for (i, ((bridge, spec), row)) in ports.iter().zip(&rows).enumerate() {
+            let (ofport, problem) = attach_problem(bridge, row.first());
+            if let Some(problem) = problem {
+                let mut msg = format!("port {}: {problem}", spec.name);
+                let all: Vec<(IfName, String)> =
+                    ports.iter().zip(&port_uuids).map(|((b, _), u)| (b.clone(), u.clone())).collect();
+                if let Err(e) = self.remove_port_rows(&all).await {
+                    msg.push_str(&format!("; removing the batch's ports again failed too: {e}"));
+                }
+                return Err((i, CapError::failed(msg)));
+            }
+            infos.push(new_port_info(bridge, spec, ofport));
+        }
+        Ok(infos)
+    }
+
+    /// Remove many ports in ONE transaction. Per port, what was removed, or
+    /// None when `bridge` has no such port. Local ports of bridges are refused.
+    pub async fn del_ports(&self, ports: &[(IfName, IfName)]) -> CapResult<Vec<Option<PortInfo>>> {
+        if let Some((b, _)) = ports.iter().find(|(b, p)| b == p) {
+            return Err(CapError::invalid(format!(
+                "port {b} is the local port of bridge {b}; delete the bridge instead"
+            )));
+        }
+        let mut bridges: Vec<&IfName> = Vec::new();
+        for (b, _) in ports {
+            if !bridges.contains(&b) {
+                bridges.push(b);
+            }
+        }
+        let mut reads: Vec<Value> =
+            bridges.iter().map(|b| select("Bridge", where_name(b), &["ports"])).collect();
+        reads.extend(ports.iter().map(|(_, p)| select("Port", where_name(p), PORT_COLUMNS)));
+        let r = self.read(reads).await?;
+        let members: HashMap<&IfName, HashSet<String>> = bridges
+            .iter()
+            .zip(&r)
+            .map(|(b, rows)| (*b, rows.first().map(|row| uuid_set(&row["ports"])).unwrap_or_default()))
+            .map(|(b, set)| (b, set.into_iter().collect()))
+            .collect();
+        let mut found = Vec::new();
+        let mut seen = HashSet::new();
+        let mut rows: Vec<Option<&Value>> = Vec::with_capacity(ports.len());
+        for ((b, _), port_rows) in ports.iter().zip(&r[bridges.len()..]) {
+            let row = port_rows.first();
+            match row.and_then(|p| uuid(&p["_uuid"])) {
+                // The same port asked for twice is removed once.
+                Some(pu) if members.get(b).is_some_and(|m| m.contains(&pu)) && seen.insert(pu.clone()) => {
+                    found.push((b.clone(), pu));
+                    rows.push(row);
+                }
+                _ => rows.push(None),
+            }
+        }
+        let ifaces = rows.iter().flatten().flat_map(|p| uuid_set(&p["interfaces"]));
+        let ifaces: Vec<Value> = ifaces.map(|u| select("Interface", where_uuid(&u), IFACE_COLUMNS)).collect();
+        let iface_rows: Vec<Value> = self.read(ifaces).await?.into_iter().flatten().collect();
+        let by_id = by_uuid(&iface_rows);
+        if !found.is_empty() {
+            self.remove_port_rows(&found).await?;
+        }
+        Ok(ports
+            .iter()
+            .zip(rows)
+            .map(|((b, _), row)| row.map(|p| port_info(p, b.as_str(), &by_id)))
+            .collect())
+    }
+
+    /// Take ports (by uuid) off their bridges, one transaction; OVSDB then
+    /// garbage-collects the Port and Interface rows.
+    async fn remove_port_rows(&self, ports: &[(IfName, String)]) -> CapResult<()> {
+        let mut bridges: Vec<&IfName> = Vec::new();
+        for (b, _) in ports {
+            if !bridges.contains(&b) {
+                bridges.push(b);
+            }
+        }
+        let ops = bridges
+            .iter()
+            .map(|b| {
+                let uuids = ports.iter().filter(|(pb, _)| pb == *b).map(|(_, u)| json!(["uuid", u]));
+                mutate("Bridge", where_name(b), "ports", "delete", set(uuids))
+            })
+            .collect();
+        self.change_sized(&format!("del {} ports", ports.len()), ops, ports.len(), |_| None).await.map(drop)
     }
 
     /// true = removed; false = `bridge` has no port `port` (or no such bridge).
@@ -344,7 +464,20 @@ impl Vswitch {
     async fn change(
         &self,
         what: &str,
+        ops: Vec<Value>,
+        explain: impl FnOnce(&OpError) -> Option<CapError>,
+    ) -> CapResult<Vec<Value>> {
+        self.change_sized(what, ops, 1, explain).await
+    }
+
+    /// [`Vswitch::change`] for a batch of `ports` ports: ovs-vswitchd's work
+    /// grows with it, and so does the time it is given ([`BATCH_GRACE`] per
+    /// port beyond the first).
+    async fn change_sized(
+        &self,
+        what: &str,
         mut ops: Vec<Value>,
+        ports: usize,
         explain: impl FnOnce(&OpError) -> Option<CapError>,
     ) -> CapResult<Vec<Value>> {
         let n = ops.len();
@@ -352,21 +485,30 @@ impl Vswitch {
                         "mutations": [["next_cfg", "+=", 1]]}));
         ops.push(select(DB, json!([]), &["next_cfg"]));
         ops.push(json!({"op": "comment", "comment": format!("ovs-run: {what}")}));
+        crate::backend::stats::ovsdb_change();
+        let started = std::time::Instant::now();
         let mut results = self.inner.conn.transact_explained(DB, ops, explain).await?;
+        let committed = started.elapsed();
         let next_cfg = rows(&results[n + 1]).first().and_then(|r| r["next_cfg"].as_i64());
         let Some(next_cfg) = next_cfg else {
             return Err(CapError::failed(format!(
                 "{what}: the Open_vSwitch table has no row (was 'ovs-vsctl init' run?)"
             )));
         };
-        self.wait_applied(next_cfg, what).await?;
+        let limit = self.inner.apply_timeout + BATCH_GRACE * (ports.max(1) - 1) as u32;
+        self.wait_applied(next_cfg, what, limit).await?;
+        crate::verbose!(
+            2,
+            "OVSDB {what}: committed in {:.1} ms, applied by ovs-vswitchd {:.1} ms later",
+            committed.as_secs_f64() * 1000.0,
+            (started.elapsed() - committed).as_secs_f64() * 1000.0
+        );
         results.truncate(n);
         Ok(results)
     }
 
-    async fn wait_applied(&self, next_cfg: i64, what: &str) -> CapResult<()> {
+    async fn wait_applied(&self, next_cfg: i64, what: &str, limit: Duration) -> CapResult<()> {
         let mut rx = self.inner.cur_cfg.clone();
-        let limit = self.inner.apply_timeout;
         // Drop the watch guard at once: holding it would block the monitor task.
         let applied = tokio::time::timeout(limit, rx.wait_for(|c| *c >= next_cfg)).await.map(|r| r.map(drop));
         match applied {
@@ -409,6 +551,68 @@ fn port_info(p: &Value, bridge: &str, ifaces: &HashMap<String, &Value>) -> PortI
         ofport: iface.and_then(|i| opt_int(&i["ofport"])).and_then(|o| i32::try_from(o).ok()),
         error: iface.and_then(|i| opt_str(&i["error"])),
     }
+}
+
+/// The Interface and Port rows for `spec`; the Port refers to the Interface
+/// inserted under the uuid-name `iface`.
+fn port_rows(spec: &PortSpec, iface: &str) -> (Value, Value) {
+    let name = spec.name.as_str();
+    let mut iface_row = json!({"name": name});
+    if let Some(t) = &spec.iface_type {
+        iface_row["type"] = json!(t);
+    }
+    if !spec.external_ids.is_empty() {
+        let pairs: Vec<Value> = spec.external_ids.iter().map(|(k, v)| json!([k, v])).collect();
+        iface_row["external_ids"] = json!(["map", pairs]);
+    }
+    let mut port = json!({"name": name, "interfaces": named(iface)});
+    if let Some(t) = spec.tag {
+        port["tag"] = json!(t.get());
+    }
+    if !spec.trunks.is_empty() {
+        port["trunks"] = set(spec.trunks.iter().map(|t| json!(t.get())));
+    }
+    (iface_row, port)
+}
+
+/// The ofport of a just-added interface (its row after ovs-vswitchd applied
+/// the change), and what went wrong if it was not attached.
+fn attach_problem(bridge: &IfName, row: Option<&Value>) -> (Option<i64>, Option<String>) {
+    let ofport = row.and_then(|i| opt_int(&i["ofport"]));
+    let error = row.and_then(|i| opt_str(&i["error"]));
+    // ovs-vswitchd writes every attached interface's ofport in the same
+    // transaction as cur_cfg, so none at all means it was not attached
+    // (e.g. the bridge's datapath failed to open).
+    let problem = match (error, ofport) {
+        (Some(e), _) => Some(format!("ovs-vswitchd reported: {e}")),
+        (None, Some(-1)) => Some("ovs-vswitchd could not open the interface (ofport -1)".into()),
+        (None, None) => {
+            Some(format!("ovs-vswitchd did not attach it to bridge {bridge} (no ofport; see its log)"))
+        }
+        (None, Some(_)) => None,
+    };
+    (ofport, problem)
+}
+
+fn new_port_info(bridge: &IfName, spec: &PortSpec, ofport: Option<i64>) -> PortInfo {
+    PortInfo {
+        name: spec.name.to_string(),
+        bridge: bridge.to_string(),
+        tag: spec.tag.map(VlanId::get),
+        trunks: spec.trunks.iter().map(|t| t.get()).collect(),
+        external_ids: spec.external_ids.clone(),
+        ofport: ofport.and_then(|o| i32::try_from(o).ok()),
+        error: None,
+    }
+}
+
+/// The uuid an `insert` operation's result reports.
+fn inserted_uuid(result: &Value) -> CapResult<String> {
+    uuid(&result["uuid"]).ok_or_else(|| CapError::failed("OVSDB insert returned no uuid"))
+}
+
+fn where_uuid(u: &str) -> Value {
+    json!([["_uuid", "==", ["uuid", u]]])
 }
 
 fn cur_cfg_of(table_updates: &Value) -> Option<i64> {
