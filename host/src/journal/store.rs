@@ -3,8 +3,10 @@
 //! is recognisable (its lock is free) and can be rolled back by the next
 //! ovs-run (see [`super::recover`]).
 //!
-//! Each record is written and fdatasync'd before the call it describes goes
-//! on. The default directory is under /run: the journal describes kernel
+//! Each record is written before the call it describes goes on, and
+//! fdatasync'd first when the change outlives a reboot (an OVSDB row): a
+//! written record already survives the death of the process, and a
+//! kernel-only change does not survive a reboot. The default directory is under /run: the journal describes kernel
 //! state (veths, addresses, routes) that a reboot wipes anyway, and on tmpfs
 //! the sync costs nothing; OVS rows left by a power loss are what `gc` is for.
 
