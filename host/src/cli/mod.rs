@@ -230,7 +230,8 @@ fn script_args_verbatim(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
         }
         if !word.starts_with('-') {
             let is_subcommand = cmd.get_subcommands().any(|c| c.get_name() == word);
-            if !is_subcommand && argv.get(i + 1).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('-'))
+            if !is_subcommand
+                && argv.get(i + 1).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('-') && n != "--")
             {
                 argv.insert(i + 1, "--".into());
             }
@@ -303,6 +304,8 @@ mod tests {
     fn options_after_script_go_to_the_script() {
         assert_eq!(words("ovs-run a.wasm --help"), words("ovs-run a.wasm -- --help"));
         assert_eq!(words("ovs-run a.wasm --help"), ["ovs-run", "a.wasm", "--", "--help"]);
+        // A `--` the user wrote already does it.
+        assert_eq!(words("ovs-run a.wasm -- --help"), ["ovs-run", "a.wasm", "--", "--help"]);
         assert_eq!(
             words("ovs-run --ovsdb unix:/x -v --timeout 5 a.wasm -V"),
             ["ovs-run", "--ovsdb", "unix:/x", "-v", "--timeout", "5", "a.wasm", "--", "-V"]
