@@ -131,6 +131,8 @@ struct Daemon {
     args: ServeArgs,
     ovsdb: OvsdbUri,
     datapath: Datapath,
+    /// Where each run's journal goes (resolved once: recovery at start-up used it).
+    journal_dir: PathBuf,
     /// One semaphore per tenant: its concurrent runs.
     slots: HashMap<String, Arc<Semaphore>>,
 }
@@ -183,7 +185,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         audit.path().display()
     );
     let socket = args.socket.clone();
-    let daemon = Arc::new(Daemon { store, audit, engine, args, ovsdb, datapath, slots });
+    let daemon = Arc::new(Daemon { store, audit, engine, args, ovsdb, datapath, journal_dir, slots });
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -393,9 +395,8 @@ impl Daemon {
             docker.clone(),
             apply_timeout,
         );
-        let dir = self.args.journal_dir.clone().unwrap_or_else(store::default_dir);
-        let journal = JournalFile::create(&dir, &header)
-            .map_err(|e| format!("cannot create a journal in {}: {e}", dir.display()))?;
+        let journal = JournalFile::create(&self.journal_dir, &header)
+            .map_err(|e| format!("cannot create a journal in {}: {e}", self.journal_dir.display()))?;
         let backend =
             Arc::new(SystemBackend::new(SystemConfig { ovsdb: self.ovsdb.clone(), docker, apply_timeout }));
         let log_level = match (p.request.quiet, p.request.verbose) {
