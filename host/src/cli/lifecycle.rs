@@ -21,7 +21,9 @@ use crate::lifecycle::{
 use crate::types::{ContainerRef, Datapath, IfName};
 use crate::verbose;
 
-/// Where OVSDB and Docker are.
+/// Where OVSDB and Docker are, and how long ovs-vswitchd may take: the
+/// system options of every command that changes the real system without
+/// being `ovs-run SCRIPT` (bind, watch, gc, serve).
 #[derive(clap::Args, Debug, Clone)]
 pub struct SystemOpts {
     /// OVSDB to use: unix:PATH or tcp:HOST:PORT [default: unix:$OVS_RUNDIR/db.sock, else unix:/var/run/openvswitch/db.sock]
@@ -33,8 +35,23 @@ pub struct SystemOpts {
     pub docker: Option<String>,
 
     /// Seconds to wait for ovs-vswitchd to apply each OVSDB change
-    #[arg(long, value_name = "SECONDS", default_value = "10")]
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::cli::apply_timeout_secs)]
     pub apply_timeout: f64,
+}
+
+impl SystemOpts {
+    /// The options, parsed: an --ovsdb that is not a URI is an error naming it.
+    pub fn config(&self) -> Result<SystemConfig, String> {
+        let ovsdb: OvsdbUri = match &self.ovsdb {
+            Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}"))?,
+            None => ovsdb::default_uri(),
+        };
+        Ok(SystemConfig {
+            ovsdb,
+            docker: self.docker.clone().unwrap_or_else(docker::default_uri),
+            apply_timeout: Duration::from_secs_f64(self.apply_timeout),
+        })
+    }
 }
 
 /// Where bindings are kept.
@@ -215,18 +232,7 @@ fn failed(msg: impl std::fmt::Display) -> i32 {
 }
 
 fn system(opts: &SystemOpts) -> Result<Arc<SystemBackend>, String> {
-    if !(opts.apply_timeout > 0.0 && opts.apply_timeout <= 3600.0) {
-        return Err(format!("--apply-timeout {} must be between 0 and 3600 seconds", opts.apply_timeout));
-    }
-    let ovsdb: OvsdbUri = match &opts.ovsdb {
-        Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}"))?,
-        None => ovsdb::default_uri(),
-    };
-    Ok(Arc::new(SystemBackend::new(SystemConfig {
-        ovsdb,
-        docker: opts.docker.clone().unwrap_or_else(docker::default_uri),
-        apply_timeout: Duration::from_secs_f64(opts.apply_timeout),
-    })))
+    Ok(Arc::new(SystemBackend::new(opts.config()?)))
 }
 
 fn script_settings(opts: &ScriptOpts) -> Result<ScriptSettings, String> {

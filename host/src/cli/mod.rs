@@ -4,7 +4,7 @@
 //! error; 2 usage error or a script that cannot be loaded; 3 the script
 //! trapped or hit a limit.
 
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod policy;
 pub(crate) mod recover;
 mod run;
@@ -88,7 +88,7 @@ pub struct RunArgs {
 
     /// Seconds to wait for ovs-vswitchd to apply each OVSDB change (plus 50 ms
     /// per port of a batch)
-    #[arg(long, value_name = "SECONDS", default_value = "10")]
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::cli::apply_timeout_secs)]
     pub apply_timeout: f64,
 
     /// Change nothing: print the plan of what the script would do
@@ -212,6 +212,16 @@ pub enum Command {
 /// Everything after SCRIPT belongs to the script, but clap still reads a
 /// `--help` or `-V` right after SCRIPT as its own. A `--` put after SCRIPT
 /// (when the next word is an option) hands the rest to the script untouched.
+/// `--apply-timeout` (run, serve, bind, watch): seconds, checked where it is
+/// parsed so that no command can take a value `Duration` would reject.
+pub(crate) fn apply_timeout_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        Ok(_) => Err("must be more than 0 and at most 3600 seconds".into()),
+        Err(e) => Err(format!("{e} (seconds, e.g. 10 or 0.5)")),
+    }
+}
+
 fn script_args_verbatim(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     use clap::CommandFactory;
     let cmd = Cli::command();
@@ -293,7 +303,27 @@ pub fn main() -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::script_args_verbatim;
+    use super::{apply_timeout_secs, script_args_verbatim, Cli};
+    use clap::Parser;
+
+    #[test]
+    fn apply_timeout_is_range_checked_by_every_command() {
+        assert_eq!(apply_timeout_secs("0.5"), Ok(0.5));
+        assert_eq!(apply_timeout_secs("3600"), Ok(3600.0));
+        for bad in ["0", "-1", "3601", "NaN", "inf", "ten"] {
+            assert!(apply_timeout_secs(bad).is_err(), "{bad} accepted");
+        }
+        // serve used to take any number, and a negative one made every
+        // run it served panic.
+        for cmd in [
+            "ovs-run --apply-timeout=-1 x.wasm",
+            "ovs-run serve --apply-timeout=-1",
+            "ovs-run watch --apply-timeout=0",
+        ] {
+            let e = Cli::try_parse_from(cmd.split(' ')).err().unwrap_or_else(|| panic!("{cmd} accepted"));
+            assert!(e.to_string().contains("--apply-timeout"), "{cmd}: {e}");
+        }
+    }
 
     fn words(s: &str) -> Vec<String> {
         let argv = s.split(' ').map(std::ffi::OsString::from).collect();

@@ -38,9 +38,6 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
     if !(1..=65_536).contains(&opts.memory) {
         return usage(format!("--memory {} must be between 1 and 65536 MiB", opts.memory));
     }
-    if !(opts.apply_timeout > 0.0 && opts.apply_timeout <= 3600.0) {
-        return usage(format!("--apply-timeout {} must be between 0 and 3600 seconds", opts.apply_timeout));
-    }
     let script = match ScriptRef::parse(&script) {
         Ok(r) => r,
         Err(e) => return usage(e),

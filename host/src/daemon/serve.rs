@@ -17,10 +17,9 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::protocol::{self, Exit, SubmitRequest};
 use crate::audit::{AuditLog, RunAudit};
-use crate::backend::docker;
-use crate::backend::ovsdb::{self, OvsdbUri};
 use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::capabilities::{LogLevel, ScriptPre};
+use crate::cli::lifecycle::SystemOpts;
 use crate::cli::EXIT_USAGE;
 use crate::engine::{cache, Chunk, CompileCache, Engine, Limits, OutputSink, RunState, Stream};
 use crate::journal::store::{self, Header, JournalFile};
@@ -67,21 +66,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", default_value = "/var/log/ovs-run/audit.log")]
     pub audit: PathBuf,
 
-    /// OVSDB: unix:PATH or tcp:HOST:PORT [default: like ovs-vsctl]
-    #[arg(long, value_name = "URI")]
-    pub ovsdb: Option<String>,
-
-    /// Docker API [default: $DOCKER_HOST, else unix:///var/run/docker.sock]
-    #[arg(long, value_name = "URI")]
-    pub docker: Option<String>,
+    #[command(flatten)]
+    pub system: SystemOpts,
 
     /// Datapath for bridges scripts create with the host default
     #[arg(long, value_name = "TYPE", value_parser = ["system", "netdev"])]
     pub datapath: Option<String>,
-
-    /// Seconds to wait for ovs-vswitchd to apply each OVSDB change
-    #[arg(long, value_name = "SECONDS", default_value = "10")]
-    pub apply_timeout: f64,
 
     /// Concurrent runs per tenant, for tenants that set no max_runs
     #[arg(long, value_name = "N", default_value = "2")]
@@ -129,7 +119,7 @@ struct Daemon {
     audit: Arc<AuditLog>,
     engine: Arc<Engine>,
     args: ServeArgs,
-    ovsdb: OvsdbUri,
+    system: SystemConfig,
     datapath: Datapath,
     /// Where each run's journal goes (resolved once: recovery at start-up used it).
     journal_dir: PathBuf,
@@ -152,10 +142,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let store = Arc::new(PolicyStore::load(&args.policy, &tenants)?);
     let audit =
         Arc::new(AuditLog::open(&args.audit).map_err(|e| format!("--audit {}: {e}", args.audit.display()))?);
-    let ovsdb: OvsdbUri = match &args.ovsdb {
-        Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}"))?,
-        None => ovsdb::default_uri(),
-    };
+    let system = args.system.config()?;
     let datapath = match args.datapath.as_deref() {
         Some(d) => d.parse().map_err(|e| format!("--datapath: {e}"))?,
         None => Datapath::host_default(),
@@ -185,7 +172,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         audit.path().display()
     );
     let socket = args.socket.clone();
-    let daemon = Arc::new(Daemon { store, audit, engine, args, ovsdb, datapath, journal_dir, slots });
+    let daemon = Arc::new(Daemon { store, audit, engine, args, system, datapath, journal_dir, slots });
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -387,18 +374,16 @@ impl Daemon {
     }
 
     fn run_config(&self, p: &Prepared, policy: CedarPolicy, sink: OutputSink) -> Result<RunConfig, String> {
-        let docker = self.args.docker.clone().unwrap_or_else(docker::default_uri);
-        let apply_timeout = Duration::from_secs_f64(self.args.apply_timeout);
+        let system = self.system.clone();
         let header = Header::new(
             &format!("sha256:{} (tenant {})", p.sha, p.tenant.name),
-            self.ovsdb.to_string(),
-            docker.clone(),
-            apply_timeout,
+            system.ovsdb.to_string(),
+            system.docker.clone(),
+            system.apply_timeout,
         );
         let journal = JournalFile::create(&self.journal_dir, &header)
             .map_err(|e| format!("cannot create a journal in {}: {e}", self.journal_dir.display()))?;
-        let backend =
-            Arc::new(SystemBackend::new(SystemConfig { ovsdb: self.ovsdb.clone(), docker, apply_timeout }));
+        let backend = Arc::new(SystemBackend::new(system));
         let log_level = match (p.request.quiet, p.request.verbose) {
             (true, _) => LogLevel::Error,
             (false, 0) => LogLevel::Warn,

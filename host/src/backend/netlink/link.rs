@@ -8,7 +8,8 @@ use std::os::fd::AsRawFd;
 
 use futures::{stream, StreamExt, TryStreamExt};
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkLayerType, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags,
+    LinkLayerType, LinkMessage,
 };
 use rtnetlink::{LinkMessageBuilder, LinkUnspec};
 
@@ -44,10 +45,21 @@ impl LinkEnds {
 }
 
 impl Netlink {
-    /// A veth pair: `host_name` in the host namespace, `peer` created directly
-    /// in `target`'s namespace under its final name by the same RTM_NEWLINK
-    /// (IFLA_NET_NS_FD in the peer's attributes), then both up. If the peer
-    /// cannot be brought up the pair is deleted again.
+    /// A veth pair for an OVS port: `host_name` in the host namespace,
+    /// `peer` created directly in `target`'s namespace under its final name
+    /// by the same RTM_NEWLINK (IFLA_NET_NS_FD in the peer's attributes),
+    /// then both up. If a step after the first fails the pair is deleted
+    /// again.
+    ///
+    /// The host end is made ready for ovs-vswitchd's userspace datapath,
+    /// which reads every packet the port sends or receives:
+    /// - promiscuous, as OVS makes its ports anyway: set by OVS it would be
+    ///   one more link change, and ovs-vswitchd reconfigures the whole switch
+    ///   for each (see backend/system.rs);
+    /// - without IPv6 addresses: the host end has no use for one, and the
+    ///   solicitations that come with a link-local address would each be
+    ///   flooded to every port of the bridge, which at 1000 ports costs
+    ///   ovs-vswitchd seconds.
     pub async fn create_veth(
         &self,
         host_name: &IfName,
@@ -56,36 +68,14 @@ impl Netlink {
         mtu: Option<Mtu>,
         peer_mac: Option<MacAddr>,
     ) -> CapResult<()> {
-        self.add_veth(host_name, peer, target, mtu, peer_mac).await?;
-        if let Err(e) = self.veth_peer_up(peer, target).await {
-            // Deleting either end removes both.
-            let _ = self.delete_link(&Target::Host, host_name).await;
-            return Err(e.context(format!("create veth {host_name} <-> {peer} in {target}")));
-        }
-        Ok(())
-    }
-
-    /// The first half of [`Netlink::create_veth`]: the pair, its host end
-    /// up, its peer still down. Callers that have other work to do before
-    /// the peer must be up (adding the OVS port) do it in between.
-    pub async fn add_veth(
-        &self,
-        host_name: &IfName,
-        peer: &IfName,
-        target: &Target,
-        mtu: Option<Mtu>,
-        peer_mac: Option<MacAddr>,
-    ) -> CapResult<()> {
+        let what = format!("create veth {host_name} <-> {peer} in {target}");
         let ns = self.namespace(target)?;
         let host = self.handle(&Target::Host).await?;
 
-        // IFF_UP in the request brings the host end up once the pair exists.
-        // It cannot do the same for the peer: the kernel configures the peer
-        // before pairing it, and opening an unpaired veth fails (ENOTCONN).
         let mut peer_msg = LinkUnspec::new_with_name(peer.as_str()).setns_by_fd(ns.fd().as_raw_fd());
         let mut msg = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
             .name(host_name.as_str())
-            .up();
+            .promiscuous(true);
         if let Some(m) = mtu {
             peer_msg = peer_msg.mtu(m.get());
             msg = msg.mtu(m.get());
@@ -94,33 +84,53 @@ impl Netlink {
             peer_msg = peer_msg.address(mac.0.to_vec());
         }
         let msg = msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build()))).build();
-
-        let what = format!("create veth {host_name} <-> {peer} in {target}");
         crate::backend::stats::netlink_request();
         match host.link().add(msg).execute().await {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             // EEXIST does not say which end clashed: ask the host side.
             Err(e) if errno(&e) == Some(libc::EEXIST) => {
-                match get_link(&host, &Target::Host, host_name).await {
+                return match get_link(&host, &Target::Host, host_name).await {
                     Ok(_) => {
                         Err(CapError::exists(format!("{what}: link {host_name} already exists in host")))
                     }
                     Err(_) => {
                         Err(CapError::exists(format!("{what}: link {peer} already exists in {target}")))
                     }
-                }
+                };
             }
-            Err(e) => Err(nl_error(e, what)),
+            Err(e) => return Err(nl_error(e, what)),
         }
-    }
 
-    /// The second half of [`Netlink::create_veth`]: bring the peer up inside
-    /// `target`. On failure the pair is left for the caller to delete.
-    pub async fn veth_peer_up(&self, peer: &IfName, target: &Target) -> CapResult<()> {
-        let inside = self.handle(target).await?;
-        // By name: saves looking up the new peer's index.
-        let up = LinkUnspec::new_with_name(peer.as_str()).up().build();
-        change(&inside, up, target, peer, format!("set {peer} up in {target}")).await
+        // Then IPv6 address generation off on the host end, the peer up,
+        // and the host end up last. Neither end can be up in the RTM_NEWLINK
+        // itself: the kernel configures the peer before pairing it
+        // (ENOTCONN), and refuses IPv6 settings for a link being created.
+        // Changes to a link that is down are not announced, so ovs-vswitchd
+        // sees two link changes in all (the new link, then the host end up
+        // with carrier), as for a pair made up at once.
+        crate::backend::stats::netlink_request();
+        let mut done = match host.link().change(no_ipv6_addresses(host_name)).execute().await {
+            Ok(()) => Ok(()),
+            // A kernel without IPv6: nothing to turn off.
+            Err(e) if errno(&e) == Some(libc::EAFNOSUPPORT) => Ok(()),
+            Err(e) => Err(nl_error(e, format!("{what}: turn IPv6 addresses off on {host_name}"))),
+        };
+        if done.is_ok() {
+            let inside = self.handle(target).await?;
+            // By name: saves looking up the new peer's index.
+            let up = LinkUnspec::new_with_name(peer.as_str()).up().build();
+            done = change(&inside, up, target, peer, format!("{what}: set {peer} up in {target}")).await;
+        }
+        if done.is_ok() {
+            let up = LinkUnspec::new_with_name(host_name.as_str()).up().build();
+            done = change(&host, up, &Target::Host, host_name, format!("{what}: set {host_name} up")).await;
+        }
+        if let Err(e) = done {
+            // Deleting either end removes both.
+            let _ = self.delete_link(&Target::Host, host_name).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Delete link `name`. Ok(false) when it, or its whole namespace, is gone.
@@ -309,6 +319,16 @@ async fn change(
         Err(e) if is_not_found(&e) => Err(link_not_found(target, name)),
         Err(e) => Err(nl_error(e, what)),
     }
+}
+
+/// RTM_SETLINK: IPv6 address generation mode none for `name`: no
+/// link-local address, so none of the neighbour, router and multicast
+/// solicitations that come with one.
+fn no_ipv6_addresses(name: &IfName) -> LinkMessage {
+    let none = AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]);
+    LinkUnspec::new_with_name(name.as_str())
+        .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![none]))
+        .build()
 }
 
 fn to_link_info(m: &LinkMessage, addresses: Vec<crate::types::Cidr>) -> LinkInfo {

@@ -485,10 +485,12 @@ impl Vswitch {
                         "mutations": [["next_cfg", "+=", 1]]}));
         ops.push(select(DB, json!([]), &["next_cfg"]));
         ops.push(json!({"op": "comment", "comment": format!("ovs-run: {what}")}));
-        crate::backend::stats::ovsdb_change();
         let started = std::time::Instant::now();
         let mut results = self.inner.conn.transact_explained(DB, ops, explain).await?;
         let committed = started.elapsed();
+        // Counted once committed: a create-bridge for a bridge that exists
+        // is refused by its `wait` op, changes nothing and waits for nothing.
+        crate::backend::stats::ovsdb_change();
         let next_cfg = rows(&results[n + 1]).first().and_then(|r| r["next_cfg"].as_i64());
         let Some(next_cfg) = next_cfg else {
             return Err(CapError::failed(format!(
