@@ -146,20 +146,6 @@ fn run_in(ovs: &Ovs, lang: &str, name: &str, args: &[&str]) -> Run {
     ovs.run(&a)
 }
 
-/// The OVS port carrying `ifname` of `container`, by ovs-docker's external ids.
-fn port_of(ovs: &Ovs, container: &str, ifname: &str) -> Option<String> {
-    let out = ovs.vsctl(&[
-        "--data=bare",
-        "--no-heading",
-        "--columns=name",
-        "find",
-        "interface",
-        &format!("external_ids:container_id={container}"),
-        &format!("external_ids:container_iface={ifname}"),
-    ]);
-    out.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
-}
-
 /// attach (address, MAC, MTU, VLAN, gateway), ping from the container, detach
 /// (twice: the second finds nothing and succeeds), all in `lang`.
 fn attach_ping_detach(lang: &str, subnet: u8) {
@@ -188,7 +174,7 @@ fn attach_ping_detach(lang: &str, subnet: u8) {
 
     // OVS: bridge, port with ovs-docker's external ids and the full id, tag.
     assert_eq!(ovs.vsctl(&["get", "bridge", &br, "datapath_type"]).trim(), "netdev");
-    let port = port_of(&ovs, &c.name, "eth0").expect("port with ovs-docker external ids");
+    let port = ovs.port_of(&c.name, "eth0").expect("port with ovs-docker external ids");
     assert!(ovs.vsctl(&["list-ports", &br]).lines().any(|l| l == port), "{port} on {br}");
     let ids = ovs.vsctl(&["get", "Interface", &port, "external_ids"]);
     assert!(ids.contains(&c.id()), "full container id recorded: {ids}");
@@ -211,13 +197,13 @@ fn attach_ping_detach(lang: &str, subnet: u8) {
         let r = run_in(&ovs, lang, "detach", &[&br, "eth0", &c.name]);
         assert_eq!(r.code, 0, "{lang} detach ({round}): {r:?}");
     }
-    assert!(port_of(&ovs, &c.name, "eth0").is_none(), "{lang}: port removed");
+    assert!(ovs.port_of(&c.name, "eth0").is_none(), "{lang}: port removed");
     assert!(!ovs.vsctl(&["list-ports", &br]).lines().any(|l| l == port), "{lang}: port off the bridge");
     let (has_eth0, _) = try_sh("nsenter", &["-t", &c.pid(), "-n", "ip", "link", "show", "eth0"]);
     assert!(!has_eth0, "{lang}: eth0 gone from the container");
     let r = run_in(&ovs, lang, "detach", &[&br, "eth1", &c.name]);
     assert_eq!(r.code, 0, "{lang} detach eth1: {r:?}");
-    assert!(port_of(&ovs, &c.name, "eth1").is_none());
+    assert!(ovs.port_of(&c.name, "eth1").is_none());
 }
 
 fn seed_demo(lang: &str, subnet: u8) {

@@ -60,20 +60,6 @@ fn attach(ovs: &Ovs, bridge: &str, ifname: &str, container: &str, opts: &[&str])
     assert_eq!(r.code, 0, "attach {container}: {r:?}");
 }
 
-/// The OVS port carrying `ifname` of `container` (by ovs-docker's external ids).
-fn port_of(ovs: &Ovs, container: &str, ifname: &str) -> Option<String> {
-    let out = ovs.vsctl(&[
-        "--data=bare",
-        "--no-heading",
-        "--columns=name",
-        "find",
-        "interface",
-        &format!("external_ids:container_id={container}"),
-        &format!("external_ids:container_iface={ifname}"),
-    ]);
-    out.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
-}
-
 fn ports(ovs: &Ovs, bridge: &str) -> Vec<String> {
     ovs.vsctl(&["list-ports", bridge]).lines().map(str::to_string).collect()
 }
@@ -168,10 +154,8 @@ impl Drop for Watcher {
 
 #[test]
 fn restart_brings_a_bound_attachment_back() {
-    let ovs = Ovs::start();
+    let (ovs, br) = Ovs::with_bridge("tl");
     let st = state();
-    let br = unique("tl");
-    ovs.add_bridge(&br);
     bridge_address(&br, "10.71.0.1/24");
     let c = Container::start();
     let a = script("attach");
@@ -184,7 +168,7 @@ fn restart_brings_a_bound_attachment_back() {
     );
     assert_eq!(r.code, 0, "{r:?}");
     let id = bound_id(&r);
-    let port = port_of(&ovs, &c.name, "eth0").expect("bind attached the container now");
+    let port = ovs.port_of(&c.name, "eth0").expect("bind attached the container now");
     assert!(c.ping("10.71.0.1"), "ping before the restart");
     let before = ports(&ovs, &br);
 
@@ -199,7 +183,7 @@ fn restart_brings_a_bound_attachment_back() {
 
     // The old row was removed and the port made again under the same name.
     assert_eq!(ports(&ovs, &br), before, "same ports on the bridge");
-    assert_eq!(port_of(&ovs, &c.name, "eth0").as_deref(), Some(port.as_str()));
+    assert_eq!(ovs.port_of(&c.name, "eth0").as_deref(), Some(port.as_str()));
     let ofport: i64 = ovs.vsctl(&["get", "Interface", &port, "ofport"]).trim().parse().unwrap();
     assert!(ofport > 0, "ovs-vswitchd attached the new veth: ofport {ofport}");
     assert!(c.ip(&["-4", "addr", "show", "eth0"]).contains("10.71.0.2/24"), "same address");
@@ -214,15 +198,13 @@ fn restart_brings_a_bound_attachment_back() {
 
 #[test]
 fn rm_f_removes_the_port_within_2s_while_watching() {
-    let ovs = Ovs::start();
+    let (ovs, br) = Ovs::with_bridge("tl");
     let st = state();
-    let br = unique("tl");
-    ovs.add_bridge(&br);
     let (c, keep) = (Container::start(), Container::start());
     attach(&ovs, &br, "eth0", &c.name, &[]);
     attach(&ovs, &br, "eth0", &keep.name, &[]);
-    let port = port_of(&ovs, &c.name, "eth0").unwrap();
-    let kept = port_of(&ovs, &keep.name, "eth0").unwrap();
+    let port = ovs.port_of(&c.name, "eth0").unwrap();
+    let kept = ovs.port_of(&keep.name, "eth0").unwrap();
     assert!(host_link_exists(&port));
 
     let _w = Watcher::start(&ovs, st.path());
@@ -239,9 +221,7 @@ fn rm_f_removes_the_port_within_2s_while_watching() {
 
 #[test]
 fn gc_collects_dead_ports_of_ovs_run_and_ovs_docker_and_nothing_else() {
-    let ovs = Ovs::start();
-    let br = unique("tl");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tl");
     bridge_address(&br, "10.72.0.1/24");
     let (gone, stopped, by_ovs_docker, live) =
         (Container::start(), Container::start(), Container::start(), Container::start());
@@ -251,9 +231,9 @@ fn gc_collects_dead_ports_of_ovs_run_and_ovs_docker_and_nothing_else() {
     attach(&ovs, &br, "eth0", &live.name, &["--ipaddress=10.72.0.2/24"]);
     let dead: Vec<String> = [(&gone, "eth0"), (&stopped, "eth0"), (&by_ovs_docker, "eth1")]
         .iter()
-        .map(|(c, i)| port_of(&ovs, &c.name, i).unwrap())
+        .map(|(c, i)| ovs.port_of(&c.name, i).unwrap())
         .collect();
-    let live_port = port_of(&ovs, &live.name, "eth0").unwrap();
+    let live_port = ovs.port_of(&live.name, "eth0").unwrap();
 
     // Ports without container metadata: a plain veth (with other external
     // ids), and one in error (no such device). gc must never touch them.
@@ -272,7 +252,7 @@ fn gc_collects_dead_ports_of_ovs_run_and_ovs_docker_and_nothing_else() {
     attach(&ovs, &br, "eth0", &moved.name, &[]);
     let elsewhere = Netns::new();
     sh("nsenter", &["-t", &moved.pid(), "-n", "ip", "link", "set", "eth0", "netns", &elsewhere.name]);
-    let moved_port = port_of(&ovs, &moved.name, "eth0").unwrap();
+    let moved_port = ovs.port_of(&moved.name, "eth0").unwrap();
 
     // A port as ovs-docker leaves it between `add-port` and moving the peer
     // into the container: both veth ends still in the host. Not dead yet.
@@ -335,10 +315,8 @@ fn gc_collects_dead_ports_of_ovs_run_and_ovs_docker_and_nothing_else() {
 
 #[test]
 fn a_watcher_started_after_missed_events_reconciles() {
-    let ovs = Ovs::start();
+    let (ovs, br) = Ovs::with_bridge("tl");
     let st = state();
-    let br = unique("tl");
-    ovs.add_bridge(&br);
     bridge_address(&br, "10.73.0.1/24");
     let (restarted, removed, untouched) = (Container::start(), Container::start(), Container::start());
     let a = script("attach");
@@ -350,14 +328,14 @@ fn a_watcher_started_after_missed_events_reconciles() {
     assert_eq!(r.code, 0, "{r:?}");
     attach(&ovs, &br, "eth0", &removed.name, &[]);
     attach(&ovs, &br, "eth0", &untouched.name, &["--ipaddress=10.73.0.3/24"]);
-    let gone_port = port_of(&ovs, &removed.name, "eth0").unwrap();
-    let untouched_port = port_of(&ovs, &untouched.name, "eth0").unwrap();
+    let gone_port = ovs.port_of(&removed.name, "eth0").unwrap();
+    let untouched_port = ovs.port_of(&untouched.name, "eth0").unwrap();
     let untouched_row = ovs.vsctl(&["--columns=_uuid,ofport", "list", "interface", &untouched_port]);
 
     // Nothing watches while these happen.
     docker(&["restart", "-t", "0", &restarted.name]);
     docker(&["rm", "-f", &removed.name]);
-    assert!(port_of(&ovs, &restarted.name, "eth0").is_some(), "stale row still there");
+    assert!(ovs.port_of(&restarted.name, "eth0").is_some(), "stale row still there");
     assert!(!restarted.ip(&["link"]).contains("eth0"), "the restart took the veth");
 
     let w = Watcher::start(&ovs, st.path());
@@ -384,10 +362,8 @@ fn a_watcher_started_after_missed_events_reconciles() {
 
 #[test]
 fn a_failing_binding_is_not_recorded_and_leaves_nothing() {
-    let ovs = Ovs::start();
+    let (ovs, br) = Ovs::with_bridge("tl");
     let st = state();
-    let br = unique("tl");
-    ovs.add_bridge(&br);
     let c = Container::start();
     let a = script("attach");
     let snap = ovs.snapshot();
@@ -433,10 +409,8 @@ fn a_failing_binding_is_not_recorded_and_leaves_nothing() {
 
 #[test]
 fn bindings_list_unbind_and_labels() {
-    let ovs = Ovs::start();
+    let (ovs, br) = Ovs::with_bridge("tl");
     let st = state();
-    let br = unique("tl");
-    ovs.add_bridge(&br);
     let a = script("attach");
     let label = format!("ovsrt.test={}", unique("l"));
 
@@ -468,7 +442,7 @@ fn bindings_list_unbind_and_labels() {
     let name = unique("ovsrt-c");
     let _c = RunningContainer::start(&name, &["--label", &label]);
     w.wait_for(&format!("applied binding {id}"), Duration::from_secs(30));
-    assert!(port_of(&ovs, &name, "eth1").is_some(), "{:?}", w.seen);
+    assert!(ovs.port_of(&name, "eth1").is_some(), "{:?}", w.seen);
     drop(w);
 
     // unbind by a prefix; unknown ids are refused before anything is removed.
@@ -488,10 +462,8 @@ fn bindings_list_unbind_and_labels() {
 #[test]
 fn tampered_state_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let ovs = Ovs::start();
+    let (ovs, br) = Ovs::with_bridge("tl");
     let st = state();
-    let br = unique("tl");
-    ovs.add_bridge(&br);
     let c = Container::start();
     let a = script("attach");
     let r = bind(&ovs, st.path(), &["--no-run", &c.name, a.to_str().unwrap(), &br, "eth0", "{container}"]);

@@ -43,6 +43,19 @@ fn wait_for_line(child: &mut Child, line: &str) {
     panic!("no {line:?} within 30 s");
 }
 
+/// `hostile slow-attach`: attach each container's eth0 to `br` step by
+/// step, pausing `ms` milliseconds after each change; returned at the first
+/// pause, with a change made and the run still going.
+fn slow_attach(ovs: &Ovs, br: &str, ms: u32, containers: &[&str]) -> Child {
+    let hostile = guest("hostile");
+    let ms = ms.to_string();
+    let mut args = vec![hostile.to_str().unwrap(), "slow-attach", br, ms.as_str()];
+    args.extend_from_slice(containers);
+    let mut child = spawn(ovs, &args);
+    wait_for_line(&mut child, "paused");
+    child
+}
+
 fn finish(child: Child) -> Run {
     let t = Instant::now();
     let out = child.wait_with_output().expect("wait for ovs-run");
@@ -73,9 +86,7 @@ fn journal_files() -> Vec<std::path::PathBuf> {
 
 #[test]
 fn kill_9_at_random_points_then_recover_leaves_nothing_behind() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let containers = start_containers(50);
     let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
     let hostile = guest("hostile");
@@ -129,14 +140,10 @@ fn kill_9_at_random_points_then_recover_leaves_nothing_behind() {
 
 #[test]
 fn sigterm_mid_run_rolls_back() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let c = Container::start();
     let before = state(&ovs, std::slice::from_ref(&c));
-    let hostile = guest("hostile");
-    let mut child = spawn(&ovs, &[hostile.to_str().unwrap(), "slow-attach", &br, "10000", &c.name]);
-    wait_for_line(&mut child, "paused");
+    let child = slow_attach(&ovs, &br, 10000, &[&c.name]);
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let r = finish(child);
@@ -148,14 +155,10 @@ fn sigterm_mid_run_rolls_back() {
 
 #[test]
 fn the_next_run_recovers_a_killed_one_and_live_runs_are_left_alone() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let c = Container::start();
     let before = state(&ovs, std::slice::from_ref(&c));
-    let hostile = guest("hostile");
-    let mut child = spawn(&ovs, &[hostile.to_str().unwrap(), "slow-attach", &br, "10000", &c.name]);
-    wait_for_line(&mut child, "paused");
+    let mut child = slow_attach(&ovs, &br, 10000, &[&c.name]);
 
     // Alive and paused: its journal is locked and not touched.
     let listed = ovs_run(&["recover", "--list"], &[]);
@@ -167,7 +170,7 @@ fn the_next_run_recovers_a_killed_one_and_live_runs_are_left_alone() {
     let listed = ovs_run(&["recover", "--list"], &[]);
     assert!(listed.stdout.contains("would undo: remove port"), "{listed:?}");
     // Any real run first rolls back what the dead one left.
-    let r = ovs.run(&[hostile.to_str().unwrap(), "env"]);
+    let r = ovs.run(&[guest("hostile").to_str().unwrap(), "env"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("recovered an interrupted run"), "{r:?}");
     assert_eq!(before, state(&ovs, std::slice::from_ref(&c)));
@@ -179,14 +182,10 @@ fn port_count(ovs: &Ovs, br: &str) -> usize {
 
 #[test]
 fn a_container_killed_mid_attach_is_a_clear_error_and_a_full_rollback() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let c = Container::start();
     let (ovs_before, links_before) = (ovs.snapshot(), host_links());
-    let hostile = guest("hostile");
-    let mut child = spawn(&ovs, &[hostile.to_str().unwrap(), "slow-attach", &br, "1500", &c.name]);
-    wait_for_line(&mut child, "paused");
+    let child = slow_attach(&ovs, &br, 1500, &[&c.name]);
     sh("docker", &["kill", &c.name]);
     let r = finish(child);
     assert_eq!(r.code, 1, "{r:?}");
@@ -198,15 +197,11 @@ fn a_container_killed_mid_attach_is_a_clear_error_and_a_full_rollback() {
 
 #[test]
 fn ovsdb_server_stopped_mid_run_then_recover_finishes_the_rollback() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let (c1, c2) = (Container::start(), Container::start());
     let before = (ovs.snapshot(), host_links());
-    let hostile = guest("hostile");
     // The second container's add-port needs OVSDB while it is down.
-    let mut child = spawn(&ovs, &[hostile.to_str().unwrap(), "slow-attach", &br, "700", &c1.name, &c2.name]);
-    wait_for_line(&mut child, "paused");
+    let child = slow_attach(&ovs, &br, 700, &[&c1.name, &c2.name]);
     ovs.stop_ovsdb();
     let r = finish(child);
     assert_eq!(r.code, 1, "{r:?}");
@@ -223,13 +218,9 @@ fn ovsdb_server_stopped_mid_run_then_recover_finishes_the_rollback() {
 
 #[test]
 fn ovsdb_server_restarted_between_calls_is_transparent() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let (c1, c2) = (Container::start(), Container::start());
-    let hostile = guest("hostile");
-    let mut child = spawn(&ovs, &[hostile.to_str().unwrap(), "slow-attach", &br, "1500", &c1.name]);
-    wait_for_line(&mut child, "paused");
+    let child = slow_attach(&ovs, &br, 1500, &[&c1.name]);
     ovs.stop_ovsdb();
     ovs.start_ovsdb();
     let r = finish(child);
@@ -243,9 +234,7 @@ fn ovsdb_server_restarted_between_calls_is_transparent() {
 
 #[test]
 fn ovs_vswitchd_stopped_is_a_timeout_that_names_it_and_nothing_stays() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let c = Container::start();
     let before = (ovs.snapshot(), host_links());
     ovs.stop_vswitchd();
@@ -268,9 +257,7 @@ fn ovs_vswitchd_stopped_is_a_timeout_that_names_it_and_nothing_stays() {
 
 #[test]
 fn dockerd_unreachable_is_a_clear_error() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let before = (ovs.snapshot(), host_links());
     let a = script("attach");
     let r =
@@ -282,9 +269,7 @@ fn dockerd_unreachable_is_a_clear_error() {
 
 #[test]
 fn eight_concurrent_runs_on_one_bridge_lose_nothing() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     // 40 containers, 4 interfaces each: 160 attachments, 20 per process.
     let containers = start_containers(40);
     let a = script("attach");

@@ -17,20 +17,6 @@ fn iface_ids(ovs: &Ovs, port: &str) -> String {
     ovs.vsctl(&["get", "Interface", port, "external_ids"])
 }
 
-/// The OVS port carrying `ifname` of `container` (by ovs-docker's external ids).
-fn port_of(ovs: &Ovs, container: &str, ifname: &str) -> Option<String> {
-    let out = ovs.vsctl(&[
-        "--data=bare",
-        "--no-heading",
-        "--columns=name",
-        "find",
-        "interface",
-        &format!("external_ids:container_id={container}"),
-        &format!("external_ids:container_iface={ifname}"),
-    ]);
-    out.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
-}
-
 #[test]
 fn attach_configures_port_address_mac_mtu_route_and_pings() {
     let ovs = Ovs::start();
@@ -47,7 +33,7 @@ fn attach_configures_port_address_mac_mtu_route_and_pings() {
 
     // OVS: the bridge exists (netdev), the port carries both external ids.
     assert_eq!(ovs.vsctl(&["get", "bridge", &br, "datapath_type"]).trim(), "netdev");
-    let port = port_of(&ovs, &c.name, "eth0").expect("port with ovs-docker external ids");
+    let port = ovs.port_of(&c.name, "eth0").expect("port with ovs-docker external ids");
     assert!(ovs.vsctl(&["list-ports", &br]).lines().any(|l| l == port));
     let ids = iface_ids(&ovs, &port);
     assert!(ids.contains(&c.id()), "full id recorded: {ids}");
@@ -77,15 +63,13 @@ fn attach_configures_port_address_mac_mtu_route_and_pings() {
 
 #[test]
 fn two_containers_ping_each_other_and_vlans_isolate() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let (a, b, x) = (Container::start(), Container::start(), Container::start());
     assert_eq!(attach(&ovs, &br, "eth0", &a.name, &["--ipaddress=10.62.0.2/24", "--vlan=10"]).code, 0);
     assert_eq!(attach(&ovs, &br, "eth0", &b.name, &["--ipaddress=10.62.0.3/24", "--vlan=10"]).code, 0);
     let r = attach(&ovs, &br, "eth0", &x.name, &["--ipaddress=10.62.0.4/24", "--vlan=20"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(ovs.vsctl(&["get", "port", &port_of(&ovs, &x.name, "eth0").unwrap(), "tag"]).trim(), "20");
+    assert_eq!(ovs.vsctl(&["get", "port", &ovs.port_of(&x.name, "eth0").unwrap(), "tag"]).trim(), "20");
     assert!(a.ping("10.62.0.3"), "same VLAN pings");
     assert!(!a.ping("10.62.0.4"), "different VLAN must not");
 
@@ -103,12 +87,12 @@ fn detach_and_detach_all_are_idempotent() {
     let c = Container::start();
     assert_eq!(attach(&ovs, &br, "eth0", &c.name, &["--ipaddress=10.63.0.2/24"]).code, 0);
     assert_eq!(attach(&ovs, &br, "eth1", &c.name, &[]).code, 0);
-    let host_port = port_of(&ovs, &c.name, "eth0").unwrap();
+    let host_port = ovs.port_of(&c.name, "eth0").unwrap();
 
     let detach = script("detach");
     let r = ovs.run(&[detach.to_str().unwrap(), &br, "eth0", &c.name]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(port_of(&ovs, &c.name, "eth0").is_none());
+    assert!(ovs.port_of(&c.name, "eth0").is_none());
     assert!(!host_links().lines().any(|l| l == host_port), "host veth removed");
     assert!(!c.ip(&["link"]).contains("eth0"), "container end gone");
     let r = ovs.run(&[detach.to_str().unwrap(), &br, "eth0", &c.name]);
@@ -117,7 +101,7 @@ fn detach_and_detach_all_are_idempotent() {
     let all = script("detach-all");
     let r = ovs.run(&[all.to_str().unwrap(), &br, &c.name]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(port_of(&ovs, &c.name, "eth1").is_none());
+    assert!(ovs.port_of(&c.name, "eth1").is_none());
     let r = ovs.run(&[all.to_str().unwrap(), &br, &c.name]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(ovs.vsctl(&["list-ports", &br]).trim(), "");
@@ -141,9 +125,7 @@ fn detach_works_for_a_container_that_is_gone() {
 
 #[test]
 fn interop_with_ovs_docker_both_ways() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let c = Container::start();
     let env = [("OVS_RUNDIR", ovs.rundir())];
 
@@ -183,9 +165,7 @@ fn interop_with_ovs_docker_both_ways() {
 /// Bad input and failures leave OVS and the links exactly as they were.
 #[test]
 fn failures_leave_the_system_as_it_was() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let c = Container::start();
     let stopped = Container::start();
     stopped.stop();
@@ -232,7 +212,7 @@ fn failures_leave_the_system_as_it_was() {
     }
 
     // A bridge name that clashes with an existing port.
-    let port = port_of(&ovs, &c.name, "eth0").unwrap();
+    let port = ovs.port_of(&c.name, "eth0").unwrap();
     let c2 = Container::start();
     let r = ovs.run(&[s.to_str().unwrap(), &port, "eth0", &c2.name]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -249,9 +229,7 @@ fn failures_leave_the_system_as_it_was() {
 
 #[test]
 fn dry_run_on_the_real_system_changes_nothing_and_matches_the_real_run() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let c = Container::start();
     let s = script("attach");
     let args = [
@@ -337,9 +315,7 @@ fn world(ovs: &Ovs, cs: &[Container]) -> (String, String, Vec<String>) {
 /// after it, takes the whole run back.
 #[test]
 fn attach_many_batches_ports_and_rolls_back_as_a_unit() {
-    let ovs = Ovs::start();
-    let br = unique("tb");
-    ovs.add_bridge(&br);
+    let (ovs, br) = Ovs::with_bridge("tb");
     let cs: Vec<Container> = (0..3).map(|_| Container::start()).collect();
     let (many, detach_many) = (script("attach-many"), script("detach-many"));
     let spec = |i: usize, gw: &str| format!("{}=10.68.0.{}/24,{gw}", cs[i].name, i + 2);
@@ -379,7 +355,7 @@ fn attach_many_batches_ports_and_rolls_back_as_a_unit() {
     let ports: Vec<String> = ovs.vsctl(&["list-ports", &br]).lines().map(str::to_string).collect();
     assert_eq!(ports.len(), 3, "{ports:?}");
     for (i, c) in cs.iter().enumerate() {
-        let port = port_of(&ovs, &c.name, "eth0").expect("port with ovs-docker external ids");
+        let port = ovs.port_of(&c.name, "eth0").expect("port with ovs-docker external ids");
         assert!(ports.contains(&port), "{port} on {br}");
         let ofport: i64 = ovs.vsctl(&["get", "Interface", &port, "ofport"]).trim().parse().unwrap();
         assert!(ofport > 0, "{port}: ofport {ofport}");

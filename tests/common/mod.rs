@@ -169,11 +169,35 @@ impl Ovs {
     }
 
     /// ovs-vsctl against this instance: the independent view.
+    /// A private Open vSwitch with one fresh netdev bridge (named
+    /// `prefix` plus a unique suffix), the start of most tests.
+    pub fn with_bridge(prefix: &str) -> (Ovs, String) {
+        let ovs = Ovs::start();
+        let br = unique(prefix);
+        ovs.add_bridge(&br);
+        (ovs, br)
+    }
+
     pub fn vsctl(&self, args: &[&str]) -> String {
         let db = self.db();
         let mut a = vec![db.as_str(), "--timeout=10"];
         a.extend_from_slice(args);
         sh("ovs-vsctl", &a)
+    }
+
+    /// The OVS port carrying `ifname` of `container`, found by ovs-docker's
+    /// external ids (which ovs-run's ports carry too).
+    pub fn port_of(&self, container: &str, ifname: &str) -> Option<String> {
+        let out = self.vsctl(&[
+            "--data=bare",
+            "--no-heading",
+            "--columns=name",
+            "find",
+            "interface",
+            &format!("external_ids:container_id={container}"),
+            &format!("external_ids:container_iface={ifname}"),
+        ]);
+        out.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
     }
 
     pub fn try_vsctl(&self, args: &[&str]) -> (bool, String) {
