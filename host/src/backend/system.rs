@@ -165,10 +165,10 @@ impl SystemBackend {
     }
 
     /// Many AddPort ops at once (see [`Backend::apply_many`]): the veth pairs
-    /// made concurrently, ONE OVSDB transaction for all ports, ONE wait for
-    /// ovs-vswitchd, during which the veths' inner ends come up. All or
-    /// none: on any failure the veths and ports already made are removed
-    /// again before the error returns.
+    /// made concurrently and complete, then ONE OVSDB transaction for all
+    /// ports and ONE wait for ovs-vswitchd. All or none: on any failure the
+    /// veths and ports already made are removed again before the error
+    /// returns.
     async fn add_ports(&self, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
         let fail = |index, error| BatchError { index, error };
         let ovs = self.ovs().await.map_err(|e| fail(0, e))?;
