@@ -209,10 +209,7 @@ pub enum Command {
     Submit(crate::daemon::submit::SubmitArgs),
 }
 
-/// Everything after SCRIPT belongs to the script, but clap still reads a
-/// `--help` or `-V` right after SCRIPT as its own. A `--` put after SCRIPT
-/// (when the next word is an option) hands the rest to the script untouched.
-/// `--apply-timeout` (run, serve, bind, watch): seconds, checked where it is
+/// `--apply-timeout` of every command: seconds, checked where it is
 /// parsed so that no command can take a value `Duration` would reject.
 pub(crate) fn apply_timeout_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -222,6 +219,9 @@ pub(crate) fn apply_timeout_secs(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Everything after SCRIPT belongs to the script, but clap still reads a
+/// `--help` or `-V` right after SCRIPT as its own. A `--` put after SCRIPT
+/// (when the next word is an option) hands the rest to the script untouched.
 fn script_args_verbatim(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     use clap::CommandFactory;
     let cmd = Cli::command();
