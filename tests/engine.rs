@@ -239,6 +239,13 @@ fn dry_run_models_the_system_rules() {
     let r = dry(&[a, "br0", "eth0", "ghost"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("ghost") && r.stderr.contains("--assume-container"), "{r:?}");
+
+    // One container twice in a batch: refused before any port is planned,
+    // naming both requests.
+    let many = script("attach-many");
+    let r = dry(&["--assume-container", "web", many.to_str().unwrap(), "br0", "eth0", "web", "web"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("request 2") && r.stderr.contains("request 1"), "{r:?}");
 }
 
 // ---------------------------------------------------------------- compile cache

@@ -315,8 +315,9 @@ pub async fn apply_each<B: Backend + ?Sized>(backend: &B, ops: &[Op]) -> Result<
                 for (op, a) in done.iter().rev().filter(|(_, a)| a.changed) {
                     if !a.reversible {
                         left.push(format!("cannot undo: {op}"));
+                        continue;
                     }
-                    for u in a.undo.iter().filter(|_| a.reversible) {
+                    for u in &a.undo {
                         if let Err(e) = backend.apply(u).await {
                             left.push(format!("undoing '{op}' failed: {e}"));
                         }

@@ -16,7 +16,6 @@
 //! promiscuous mode on) each cost another full reconfiguration, and the
 //! caller waits for those it overlaps. Made before, they reach it together.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -173,19 +172,17 @@ impl SystemBackend {
         let fail = |index, error| BatchError { index, error };
         let ovs = self.ovs().await.map_err(|e| fail(0, e))?;
         let nl = self.nl().await.map_err(|e| fail(0, e))?;
-        let mut reqs = Vec::with_capacity(ops.len());
-        let mut seen = HashMap::new();
-        for (i, op) in ops.iter().enumerate() {
-            let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } = op else {
-                unreachable!("add_ports is called with AddPort ops only")
-            };
-            if let Some(j) = seen.insert(port, i) {
-                let msg =
-                    format!("{ifname} in {target} is asked for twice (requests {} and {})", j + 1, i + 1);
-                return Err(fail(i, CapError::invalid(msg)));
-            }
-            reqs.push(PortReq { bridge, port, target, ifname, mtu: *mtu, mac: *mac, vlan: *vlan, trunks });
-        }
+        // No port twice: the ports capability refuses such a batch, naming
+        // both requests, before anything is resolved.
+        let reqs: Vec<PortReq> = ops
+            .iter()
+            .map(|op| {
+                let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } = op else {
+                    unreachable!("add_ports is called with AddPort ops only")
+                };
+                PortReq { bridge, port, target, ifname, mtu: *mtu, mac: *mac, vlan: *vlan, trunks }
+            })
+            .collect();
         let reqs = &reqs;
         let veth = |r: &PortReq| *r.target != Target::Host;
 

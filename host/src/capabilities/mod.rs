@@ -86,6 +86,14 @@ impl Caps {
         Ok(())
     }
 
+    /// A batch counts one call per item (at least one) towards --max-calls.
+    fn tick_many(&mut self, items: usize) -> wasmtime::Result<()> {
+        for _ in 0..items.max(1) {
+            self.tick()?;
+        }
+        Ok(())
+    }
+
     pub fn calls(&self) -> u64 {
         self.calls
     }

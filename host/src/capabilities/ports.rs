@@ -35,10 +35,7 @@ impl Host for Caps {
     }
 
     async fn add_ports(&mut self, bridge: String, requests: Vec<PortRequest>) -> Trappable<Vec<WitPortInfo>> {
-        // A batch counts one call per port towards --max-calls.
-        for _ in 0..requests.len().max(1) {
-            self.tick()?;
-        }
+        self.tick_many(requests.len())?;
         let gate = self.gate.clone();
         let r = async {
             let bridge = ifname(&bridge)?;
@@ -91,9 +88,7 @@ impl Host for Caps {
     }
 
     async fn remove_ports(&mut self, bridge: String, ports: Vec<PortRef>) -> Trappable<Vec<bool>> {
-        for _ in 0..ports.len().max(1) {
-            self.tick()?;
-        }
+        self.tick_many(ports.len())?;
         let gate = self.gate.clone();
         let r = async {
             let bridge = ifname(&bridge)?;

@@ -6,9 +6,10 @@
 //! Each record is written before the call it describes goes on, and
 //! fdatasync'd first when the change outlives a reboot (an OVSDB row): a
 //! written record already survives the death of the process, and a
-//! kernel-only change does not survive a reboot. The default directory is under /run: the journal describes kernel
-//! state (veths, addresses, routes) that a reboot wipes anyway, and on tmpfs
-//! the sync costs nothing; OVS rows left by a power loss are what `gc` is for.
+//! kernel-only change does not survive a reboot. The default directory is
+//! under /run: the journal describes kernel state (veths, addresses, routes)
+//! that a reboot wipes anyway, and on tmpfs the sync costs nothing; OVS rows
+//! left by a power loss are what `gc` is for.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

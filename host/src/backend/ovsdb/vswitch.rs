@@ -15,14 +15,14 @@ use super::jsonrpc::{Connection, OpError};
 use super::OvsdbUri;
 use crate::backend::{BridgeInfo, PortInfo};
 use crate::error::{CapError, CapResult};
-
-/// Extra time ovs-vswitchd gets per port of a batch, beyond --apply-timeout:
-/// a thousand ports take it many seconds on a busy 2-core machine.
-const BATCH_GRACE: Duration = Duration::from_millis(50);
 use crate::types::{Datapath, IfName, VlanId};
 
 const DB: &str = "Open_vSwitch";
 const MONITOR_ID: &str = "ovs-run-cur-cfg";
+
+/// Extra time ovs-vswitchd gets per port of a batch, beyond --apply-timeout:
+/// a thousand ports take it many seconds on a busy 2-core machine.
+const BATCH_GRACE: Duration = Duration::from_millis(50);
 
 /// A port to add: one Port row with one Interface row of the same name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,12 +271,7 @@ impl Vswitch {
     /// attach one of them, every port of the batch is removed again. The
     /// error carries the index of the port at fault.
     pub async fn add_ports(&self, ports: &[(IfName, PortSpec)]) -> Result<Vec<PortInfo>, (usize, CapError)> {
-        let mut bridges: Vec<&IfName> = Vec::new();
-        for (b, _) in ports {
-            if !bridges.contains(&b) {
-                bridges.push(b);
-            }
-        }
+        let bridges = distinct_bridges(ports);
         let mut ops: Vec<Value> = bridges.iter().map(|b| wait_rows("Bridge", b, true)).collect();
         let first_insert = ops.len();
         for (i, (_, spec)) in ports.iter().enumerate() {
@@ -351,12 +346,7 @@ impl Vswitch {
                 "port {b} is the local port of bridge {b}; delete the bridge instead"
             )));
         }
-        let mut bridges: Vec<&IfName> = Vec::new();
-        for (b, _) in ports {
-            if !bridges.contains(&b) {
-                bridges.push(b);
-            }
-        }
+        let bridges = distinct_bridges(ports);
         let mut reads: Vec<Value> =
             bridges.iter().map(|b| select("Bridge", where_name(b), &["ports"])).collect();
         reads.extend(ports.iter().map(|(_, p)| select("Port", where_name(p), PORT_COLUMNS)));
@@ -398,12 +388,7 @@ impl Vswitch {
     /// Take ports (by uuid) off their bridges, one transaction; OVSDB then
     /// garbage-collects the Port and Interface rows.
     async fn remove_port_rows(&self, ports: &[(IfName, String)]) -> CapResult<()> {
-        let mut bridges: Vec<&IfName> = Vec::new();
-        for (b, _) in ports {
-            if !bridges.contains(&b) {
-                bridges.push(b);
-            }
-        }
+        let bridges = distinct_bridges(ports);
         let ops = bridges
             .iter()
             .map(|b| {
@@ -553,6 +538,17 @@ fn port_info(p: &Value, bridge: &str, ifaces: &HashMap<String, &Value>) -> PortI
         ofport: iface.and_then(|i| opt_int(&i["ofport"])).and_then(|o| i32::try_from(o).ok()),
         error: iface.and_then(|i| opt_str(&i["error"])),
     }
+}
+
+/// The bridges of `ports`, each once, in the order they first appear.
+fn distinct_bridges<T>(ports: &[(IfName, T)]) -> Vec<&IfName> {
+    let mut bridges: Vec<&IfName> = Vec::new();
+    for (b, _) in ports {
+        if !bridges.contains(&b) {
+            bridges.push(b);
+        }
+    }
+    bridges
 }
 
 /// The Interface and Port rows for `spec`; the Port refers to the Interface
