@@ -40,6 +40,8 @@ struct NsModel {
 struct Model {
     bridges: Option<BTreeMap<String, BridgeModel>>,
     namespaces: HashMap<String, NsModel>,
+    /// Host end of a veth the model made -> (namespace key, inner name).
+    veth_peers: HashMap<String, (String, String)>,
 }
 
 pub struct DryRunBackend {
@@ -177,13 +179,20 @@ impl DryRunBackend {
                 Ok(Applied::irreversible())
             }
             Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } => {
+                // In the system's order: an existing port, then (for a veth)
+                // an existing host end, and only then the bridge.
                 let bridges = self.bridges(m).await?;
-                if !bridges.contains_key(bridge.as_str()) {
-                    return Err(CapError::not_found(format!("bridge {bridge} does not exist")));
-                }
                 if let Some(b) = bridges.values().find(|b| b.ports.contains_key(port.as_str())) {
                     let on = b.ports[port.as_str()].bridge.clone();
                     return Err(super::system::already_attached(target, ifname, port, &on));
+                }
+                if *target != Target::Host
+                    && self.ns(m, &Target::Host).await?.links.contains_key(port.as_str())
+                {
+                    return Err(CapError::exists(format!("link {port} already exists in host")));
+                }
+                if !self.bridges(m).await?.contains_key(bridge.as_str()) {
+                    return Err(CapError::not_found(format!("bridge {bridge} does not exist")));
                 }
                 let info = PortInfo {
                     name: port.to_string(),
@@ -209,6 +218,7 @@ impl DryRunBackend {
                     ns.links.insert(ifname.to_string(), inner);
                     let host = self.ns(m, &Target::Host).await?;
                     host.links.insert(port.to_string(), new_link(port.as_str(), mtu, true));
+                    m.veth_peers.insert(port.to_string(), (target.key(), ifname.to_string()));
                 }
                 let bridges = self.bridges(m).await?;
                 bridges
@@ -225,8 +235,25 @@ impl DryRunBackend {
                 let bridges = self.bridges(m).await?;
                 let Some(info) = bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.remove(port.as_str()))
                 else {
-                    return Ok(Applied::unchanged());
+                    // As the system: a veth of ovs-run's naming left without
+                    // its OVS row (its bridge deleted, or a run killed between
+                    // the two) is removed, with its peer.
+                    let host = self.ns(m, &Target::Host).await?;
+                    if !super::system::is_generated_port_name(port)
+                        || host.links.remove(port.as_str()).is_none()
+                    {
+                        return Ok(Applied::unchanged());
+                    }
+                    if let Some((key, inner)) = m.veth_peers.remove(port.as_str()) {
+                        if let Some(ns) = m.namespaces.get_mut(&key) {
+                            ns.links.remove(&inner);
+                            ns.routes
+                                .retain(|r| r.device.as_ref().map(|d| d.as_str()) != Some(inner.as_str()));
+                        }
+                    }
+                    return Ok(Applied::irreversible());
                 };
+                m.veth_peers.remove(port.as_str());
                 let host = self.ns(m, &Target::Host).await?;
                 if let Some(inner) = info.container_iface() {
                     host.links.remove(port.as_str());

@@ -361,7 +361,7 @@ fn port_spec(
 
 /// Whether `name` has the shape of [`super::host_port_name`]'s names, so a
 /// cleanup never deletes a host interface ovs-run did not make.
-fn is_generated_port_name(name: &IfName) -> bool {
+pub(super) fn is_generated_port_name(name: &IfName) -> bool {
     let n = name.as_str();
     n.len() == 15
         && n.starts_with("ovr")
