@@ -9,6 +9,12 @@ cd "$(dirname "$0")/.."
 source tests/support/dockerd.sh
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ovs-run
 [ "$(id -u)" = 0 ] || { echo "make demo needs root (veth, netns, Open vSwitch)" >&2; exit 1; }
+# A network namespace of its own: the demo's ovs-vswitchd must not meet
+# another userspace datapath (the host's own OVS, a test run).
+if [ -z "${OVSRUN_DEMO_NETNS:-}" ]; then
+    exec unshare --net env OVSRUN_DEMO_NETNS=1 bash "$0" "$@"
+fi
+ip link set lo up
 
 WORK=$(mktemp -d /tmp/ovs-run-demo.XXXXXX)
 C=ovsrun-demo-$$

@@ -10,9 +10,19 @@ if [ "$(id -u)" != 0 ]; then
     echo "make test needs root (network namespaces, veth, Open vSwitch)" >&2
     exit 1
 fi
-for t in ovsdb-server ovs-vswitchd ovs-vsctl ovs-docker dockerd ip nsenter; do
+for t in ovsdb-server ovs-vswitchd ovs-vsctl ovs-docker dockerd ip nsenter unshare; do
     command -v $t >/dev/null || { echo "missing $t: run 'make deps'" >&2; exit 1; }
 done
+
+# Build the tests (this may fetch crates) before leaving the host's network,
+# then run everything in a network namespace of its own: the private
+# ovs-vswitchd instances' userspace datapath must never meet another one
+# (the host's, another checkout's tests), which would break both.
+if [ -z "${OVSRUN_TEST_NETNS:-}" ]; then
+    cargo test --release --no-run -p ovs-run
+    exec unshare --net env OVSRUN_TEST_NETNS=1 bash "$0" "$@"
+fi
+ip link set lo up
 
 WORK=$(mktemp -d /tmp/ovs-run-test.XXXXXX)
 cleanup() { docker_down; rm -rf "$WORK"; }
