@@ -64,7 +64,9 @@ trap 'exit 130' INT TERM
 # OVS_RUNDIR before `sandbox up`: ovs-vswitchd then keeps its per-bridge
 # sockets in the sandbox too.
 export OVS_RUNDIR=$WORK/ovs
-eval "$("$BIN" sandbox up --dir "$WORK/ovs")"
+# --no-netns: this script runs in a network namespace of its own already
+# (unshare above), where ovs-docker and the shell baselines work too.
+eval "$("$BIN" sandbox up --no-netns --dir "$WORK/ovs")"
 docker_up "$WORK/docker"
 echo "OVS: $OVS_RUNDIR  docker: $DOCKER_HOST"
 

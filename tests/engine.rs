@@ -40,6 +40,10 @@ fn capability_calls_reach_the_backend_typed() {
     assert_eq!(port["mtu"], 1400);
     assert_eq!(port["mac"], "02:00:00:00:00:01");
     assert_eq!(port["vlan"], 42);
+    // br-probe is netdev: the container end's TX checksum offload goes off.
+    assert_eq!(port["sw_checksum"], true, "{port}");
+    let off = find("set-offload")[0];
+    assert_eq!((off["offload"].as_str(), off["on"].as_bool()), (Some("tx-checksum"), Some(true)), "{off}");
     let pname = port["port"].as_str().unwrap();
     assert!(pname.len() <= 15 && pname.starts_with("ovr"), "{pname}");
 

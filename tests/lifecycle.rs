@@ -170,6 +170,7 @@ fn restart_brings_a_bound_attachment_back() {
     let id = bound_id(&r);
     let port = ovs.port_of(&c.name, "eth0").expect("bind attached the container now");
     assert!(c.ping("10.71.0.1"), "ping before the restart");
+    assert_tcp("TCP before the restart", &c, &HereNs, "10.71.0.1");
     let before = ports(&ovs, &br);
 
     let mut w = Watcher::start(&ovs, st.path());
@@ -188,6 +189,7 @@ fn restart_brings_a_bound_attachment_back() {
     assert!(ofport > 0, "ovs-vswitchd attached the new veth: ofport {ofport}");
     assert!(c.ip(&["-4", "addr", "show", "eth0"]).contains("10.71.0.2/24"), "same address");
     assert!(c.ping("10.71.0.1"), "ping after the restart");
+    assert_tcp("TCP after the restart", &c, &HereNs, "10.71.0.1");
 
     // And again: every restart, not just the first.
     docker(&["restart", "-t", "0", &c.name]);
@@ -305,6 +307,7 @@ fn gc_collects_dead_ports_of_ovs_run_and_ovs_docker_and_nothing_else() {
     }
     assert!(host_link_exists(&plain), "the plain veth is untouched");
     assert!(live.ping("10.72.0.1"), "the live container still pings");
+    assert_tcp("the live container still moves data", &live, &HereNs, "10.72.0.1");
 
     let r = lc(&ovs, &["gc"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "nothing left to collect: {r:?}");
@@ -346,6 +349,7 @@ fn a_watcher_started_after_missed_events_reconciles() {
     assert!(!ports(&ovs, &br).contains(&gone_port), "the removed container's port is gone");
     assert!(restarted.ip(&["-4", "addr", "show", "eth0"]).contains("10.73.0.2/24"), "binding re-run");
     assert!(restarted.ping("10.73.0.1"));
+    assert_tcp("re-attached by the binding", &restarted, &HereNs, "10.73.0.1");
     assert_eq!(
         ovs.vsctl(&["--columns=_uuid,ofport", "list", "interface", &untouched_port]),
         untouched_row,

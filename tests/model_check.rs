@@ -87,6 +87,8 @@ impl World {
                 mac: None,
                 vlan: None,
                 trunks: vec![],
+                // The bridge is netdev: as the ports capability decides.
+                sw_checksum: true,
             },
             Step::DelPort { ns, ifname: i } => {
                 Op::DelPort { bridge: self.bridge.clone(), port: host_port_name(&t(ns), &ifname(i)) }

@@ -117,6 +117,33 @@ fn c(s: &str) -> Cidr {
     Cidr::parse(s).unwrap()
 }
 
+/// `ethtool -k`'s tx-checksumming state ("on"/"off") of `link` in netns
+/// `ns` (None: this one): the independent view of offloads.
+fn tx_checksum(ns: Option<&str>, link: &str) -> String {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "ethtool", "-k", link]);
+            c
+        }
+        None => {
+            let mut c = Command::new("ethtool");
+            c.args(["-k", link]);
+            c
+        }
+    };
+    let out = cmd.output().expect("ethtool (make deps installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "ethtool -k {link}: {}", String::from_utf8_lossy(&out.stderr));
+    text.lines()
+        .find_map(|l| l.strip_prefix("tx-checksumming: "))
+        .unwrap_or_else(|| panic!("no tx-checksumming in ethtool -k {link}: {text}"))
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A per-process octet for test addresses.
 fn x() -> u32 {
     std::process::id() % 250
@@ -130,9 +157,23 @@ async fn veth_links_addresses_routes() {
     let host = HostLink::new("v1");
     let tb = b.target();
     let mac = MacAddr::parse("02:42:ac:11:00:02").unwrap();
-    nl.create_veth(&host.name(), &n("eth0"), &tb, Some(Mtu::new(1400).unwrap()), Some(mac)).await.unwrap();
+    nl.create_veth(&host.name(), &n("eth0"), &tb, Some(Mtu::new(1400).unwrap()), Some(mac), true)
+        .await
+        .unwrap();
 
-    // Independent view: iproute2.
+    // Independent view: iproute2 and ethtool. TX checksum offload is off on
+    // the peer only (asked for), on on the host end (the veth default).
+    assert_eq!(tx_checksum(Some(&b.0), "eth0"), "off");
+    assert_eq!(tx_checksum(None, &host.0), "on");
+    // The offload setter returns the old state; the kernel agrees.
+    assert!(!nl.set_tx_checksum(&tb, &n("eth0"), true).await.unwrap());
+    assert_eq!(tx_checksum(Some(&b.0), "eth0"), "on");
+    assert!(nl.set_tx_checksum(&tb, &n("eth0"), false).await.unwrap());
+    assert!(!nl.set_tx_checksum(&tb, &n("eth0"), false).await.unwrap());
+    assert_eq!(tx_checksum(Some(&b.0), "eth0"), "off");
+    let e = nl.set_tx_checksum(&tb, &n("nope0"), false).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(e.message.contains("nope0"), "{e}");
     let peer = b.ip(&["link", "show", "eth0"]);
     assert!(peer.contains("mtu 1400") && peer.contains("02:42:ac:11:00:02"), "{peer}");
     assert!(peer.contains(",UP"), "peer not up: {peer}");
@@ -231,16 +272,16 @@ async fn veth_links_addresses_routes() {
 
     // Errors.
     let host2 = HostLink::new("v2");
-    let e = nl.create_veth(&host2.name(), &n("eth0"), &tb, None, None).await.unwrap_err();
+    let e = nl.create_veth(&host2.name(), &n("eth0"), &tb, None, None, false).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e}");
     assert!(e.message.contains("link eth0 already exists in") && e.message.contains(&b.0), "{e}");
     assert!(!ip(&["link", "show", &host2.0]).0, "nothing half-made");
-    let e = nl.create_veth(&host.name(), &n("eth9"), &tb, None, None).await.unwrap_err();
+    let e = nl.create_veth(&host.name(), &n("eth9"), &tb, None, None, false).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e}");
     assert!(e.message.contains(&format!("link {} already exists in host", host.0)), "{e}");
     assert!(!b.ip(&["link"]).contains("eth9"), "nothing half-made");
     let missing = missing_netns();
-    let e = nl.create_veth(&host2.name(), &n("eth0"), &missing, None, None).await.unwrap_err();
+    let e = nl.create_veth(&host2.name(), &n("eth0"), &missing, None, None, false).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     assert!(e.message.contains("missing"), "{e}");
     assert!(!ip(&["link", "show", &host2.0]).0, "nothing half-made");
@@ -282,7 +323,7 @@ async fn netns_deleted_after_use() {
     {
         let b = TestNs::new("gone");
         t = b.target();
-        nl.create_veth(&host.name(), &n("eth0"), &t, None, None).await.unwrap();
+        nl.create_veth(&host.name(), &n("eth0"), &t, None, None, false).await.unwrap();
     }
     // The cached socket keeps the namespace alive, but the name is gone.
     let e = nl.links(&t, None).await.unwrap_err();
@@ -309,7 +350,7 @@ async fn twenty_veths_into_one_namespace() {
     let hosts: Vec<HostLink> = (0..20).map(|i| HostLink(format!("ovm{pid:05}{i:02}"))).collect();
     for (i, h) in hosts.iter().enumerate() {
         let peer = n(&format!("eth{i}"));
-        nl.create_veth(&h.name(), &peer, &t, Some(Mtu::new(1450).unwrap()), None).await.unwrap();
+        nl.create_veth(&h.name(), &peer, &t, Some(Mtu::new(1450).unwrap()), None, false).await.unwrap();
     }
 
     let links = nl.links(&t, None).await.unwrap();
@@ -439,7 +480,7 @@ async fn container_target_by_pid() {
         labels: vec![],
     };
     let host = HostLink::new("v4");
-    nl.create_veth(&host.name(), &n("eth1"), &t, None, None).await.unwrap();
+    nl.create_veth(&host.name(), &n("eth1"), &t, None, None, false).await.unwrap();
     assert!(ns.ip(&["link", "show", "eth1"]).contains(",UP"));
     assert!(ip_ok(&["link", "show", &host.0]).contains(",UP"));
     let e = nl.set_up(&t, &n("nope0"), true).await.unwrap_err();
@@ -457,7 +498,7 @@ async fn container_target_by_pid() {
 fn futures_are_send(nl: &Netlink, t: &Target, i: &IfName, r: &RouteSpec, m: MacAddr, mtu: Mtu) {
     fn send<T: Send>(_: T) {}
     let cidr = c("10.0.0.1/24");
-    send(nl.create_veth(i, i, t, Some(mtu), Some(m)));
+    send(nl.create_veth(i, i, t, Some(mtu), Some(m), true));
     send(nl.delete_link(t, i));
     send(nl.links(t, Some(i)));
     send(nl.set_up(t, i, true));

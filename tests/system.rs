@@ -55,10 +55,23 @@ fn attach_configures_port_address_mac_mtu_route_and_pings() {
     assert!(c.ip(&["-4", "addr", "show", "eth0"]).contains("10.61.0.2/24"));
     assert!(c.ip(&["route"]).contains("default via 10.61.0.1 dev eth0"));
 
-    // The bridge's own address, then a ping from the container.
+    // The userspace datapath forwards frames as they are: TX checksum
+    // offload is off on the container's end (ethtool through nsenter), and
+    // left on on the host end, which only carries ovs-vswitchd's frames.
+    assert_eq!(c.tx_checksum("eth0"), "off");
+    assert_eq!(tx_checksum_here(&port), "on");
+
+    // The bridge's own address, then a ping and real TCP data both ways.
     sh("ip", &["addr", "add", "10.61.0.1/24", "dev", &br]);
     sh("ip", &["link", "set", &br, "up"]);
     assert!(c.ping("10.61.0.1"), "ping from the container to the bridge");
+    assert_tcp("container -> bridge", &c, &HereNs, "10.61.0.1");
+    assert_tcp("bridge -> container", &HereNs, &c, "10.61.0.2");
+}
+
+/// `ethtool -k`'s tx-checksumming of a link in this namespace.
+fn tx_checksum_here(link: &str) -> String {
+    tx_checksum_of(&sh("ethtool", &["-k", link]))
 }
 
 #[test]
@@ -71,13 +84,17 @@ fn two_containers_ping_each_other_and_vlans_isolate() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(ovs.vsctl(&["get", "port", &ovs.port_of(&x.name, "eth0").unwrap(), "tag"]).trim(), "20");
     assert!(a.ping("10.62.0.3"), "same VLAN pings");
+    assert_tcp("a -> b, same VLAN", &a, &b, "10.62.0.3");
+    assert_tcp("b -> a, same VLAN", &b, &a, "10.62.0.2");
     assert!(!a.ping("10.62.0.4"), "different VLAN must not");
+    assert!(tcp_transfer(&a, &x, "10.62.0.4", 1024).is_err(), "no TCP across VLANs either");
 
     // set-vlan moves x into VLAN 10: now it answers.
     let sv = script("set-vlan");
     let r = ovs.run(&[sv.to_str().unwrap(), &br, "eth0", &x.name, "10"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(a.ping("10.62.0.4"), "after set-vlan");
+    assert_tcp("a -> x after set-vlan", &a, &x, "10.62.0.4");
 }
 
 #[test]
@@ -274,8 +291,10 @@ fn seed_demo_runs_the_tutorial_and_pings() {
         &format!("--container={}", c.name),
     ]);
     assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("tcp ") && r.stdout.contains("1048576 bytes"), "TCP in the report: {r:?}");
     assert!(c.ip(&["addr", "show", "eth0"]).contains("10.10.0.2"), "{r:?}");
     assert!(c.ping("10.10.0.1"), "independent ping after the demo");
+    assert_tcp("independent TCP after the demo", &c, &HereNs, "10.10.0.1");
 }
 
 #[test]
@@ -283,12 +302,11 @@ fn netns_targets_work_without_docker() {
     let ovs = Ovs::start();
     let ns = Netns::new();
     let br = unique("tb");
-    let probe = guest("probe");
-    let _ = probe; // the probe uses fixed names; use attach-like calls through a netns instead
     ovs.add_bridge(&br);
     sh("ip", &["addr", "add", "10.68.0.1/24", "dev", &br]);
     sh("ip", &["link", "set", &br, "up"]);
-    // attach takes a container; a named netns is reached with the netns: prefix? No: use the probe-like guest.
+    // The scripts take containers; the hostile test guest has a plain
+    // attach of a named netns.
     let r = ovs.run(&[
         guest("hostile").to_str().unwrap(),
         "netns-attach",
@@ -301,6 +319,7 @@ fn netns_targets_work_without_docker() {
     assert!(ns.ip(&["addr", "show", "eth0"]).contains("10.68.0.2/24"));
     let (ok, out) = try_sh("ip", &["netns", "exec", &ns.name, "ping", "-c", "1", "-W", "2", "10.68.0.1"]);
     assert!(ok, "{out}");
+    assert_tcp("netns -> bridge", &ns, &HereNs, "10.68.0.1");
 }
 
 /// Everything a batch could touch: OVS, the host's links, and each
@@ -363,7 +382,9 @@ fn attach_many_batches_ports_and_rolls_back_as_a_unit() {
         assert!(link.contains("mtu 1400") && link.contains("UP"), "{link}");
         assert!(c.ip(&["-4", "addr", "show", "eth0"]).contains(&format!("10.68.0.{}/24", i + 2)));
         assert!(c.ip(&["route"]).contains("default via 10.68.0.1 dev eth0"));
+        assert_eq!(c.tx_checksum("eth0"), "off", "batch ports get the offload fix too");
     }
+    assert_tcp("batch: first -> third", &cs[0], &cs[2], "10.68.0.4");
 
     // detach-many removes all of it.
     let mut a = vec![detach_many.to_str().unwrap(), br.as_str(), "eth0"];
@@ -371,4 +392,37 @@ fn attach_many_batches_ports_and_rolls_back_as_a_unit() {
     let r = ovs.run(&a);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(before, world(&ovs, &cs), "detach-many undoes attach-many");
+}
+
+/// A second ovs-vswitchd with the userspace datapath in the same network
+/// namespace cannot create its datapath's tap device (`ovs-netdev`, taken
+/// by the first), so none of its netdev bridges comes up although their
+/// rows are written. create-bridge checks what ovs-vswitchd did, says why,
+/// and leaves no rows behind.
+#[test]
+fn create_bridge_fails_clearly_when_another_userspace_datapath_owns_the_namespace() {
+    let (first, _br) = Ovs::with_bridge("tb");
+    let second = std::env::temp_dir().join(unique("ovs-run-t-ovs2"));
+    struct Down(std::path::PathBuf);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ =
+                std::process::Command::new(bin()).args(["sandbox", "down", "--dir"]).arg(&self.0).output();
+        }
+    }
+    let _down = Down(second.clone());
+    let (ok, out) = try_sh(bin(), &["sandbox", "up", "--no-netns", "--dir", second.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let rundir = second.to_str().unwrap();
+    let r = ovs_run(&["--datapath", "netdev", guest("probe").to_str().unwrap()], &[("OVS_RUNDIR", rundir)]);
+    let line = r.stdout.lines().find(|l| l.starts_with("probe create-bridge")).unwrap_or_default();
+    assert!(line.starts_with("probe create-bridge err"), "create-bridge must fail: {r:?}");
+    assert!(
+        line.contains("br-probe") && line.contains("another ovs-vswitchd"),
+        "names bridge and cause: {line}"
+    );
+    let db = format!("--db=unix:{rundir}/db.sock");
+    assert_eq!(sh("ovs-vsctl", &[&db, "list-br"]).trim(), "", "no rows left behind");
+    // The first instance is untouched.
+    assert_eq!(first.vsctl(&["list-br"]).lines().count(), 1);
 }

@@ -4,7 +4,7 @@ use crate::bindings::ovs_run::net::links as wit;
 use crate::net::{Cidr, Mac, Mtu};
 use crate::{Error, Target};
 
-pub use wit::LinkInfo;
+pub use wit::{LinkInfo, Offload};
 
 /// Adds `cidr` to `ifname`; false when it was already there.
 pub fn set_address(target: &Target, ifname: impl AsRef<str>, cidr: &Cidr) -> Result<bool, Error> {
@@ -30,6 +30,18 @@ pub fn set_up(target: &Target, ifname: impl AsRef<str>) -> Result<(), Error> {
 
 pub fn set_down(target: &Target, ifname: impl AsRef<str>) -> Result<(), Error> {
     Ok(wit::set_link_down(target, ifname.as_ref())?)
+}
+
+/// Turns an offload of `ifname` on or off (`ethtool -K`). add-port already
+/// turns TX checksum offload off where the userspace datapath needs it; this
+/// is for links the script did not create.
+pub fn set_offload(
+    target: &Target,
+    ifname: impl AsRef<str>,
+    offload: Offload,
+    on: bool,
+) -> Result<(), Error> {
+    Ok(wit::set_offload(target, ifname.as_ref(), offload, on)?)
 }
 
 /// Links of `target` with their addresses; `ifname` narrows to one link.

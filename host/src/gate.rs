@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::audit::{CallResult, RunAudit};
 use crate::backend::{
-    Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats, PortInfo, PortOwner,
+    Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats, PortInfo, PortOwner, TransferStats,
 };
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::journal::{Journal, RollbackReport};
@@ -264,6 +264,15 @@ impl Gate {
         self.filtered("list-bridges", json!({}), all, started, |b| Request::ListBridges { bridge: &b.name })
     }
 
+    /// Whether `bridge` uses ovs-vswitchd's userspace datapath (false when
+    /// there is no such bridge: adding a port to it fails anyway). Not a
+    /// call of the script's: it decides how an add-port the policy allows is
+    /// carried out, so it is neither policed nor audited on its own.
+    pub async fn bridge_is_userspace(&self, bridge: &IfName) -> CapResult<bool> {
+        let datapath = self.backend.bridge_datapath(bridge).await?;
+        Ok(datapath.as_deref().is_some_and(crate::types::is_userspace_datapath))
+    }
+
     pub async fn list_ports(&self, bridge: &IfName) -> CapResult<Vec<PortInfo>> {
         self.read(
             Request::ListPorts { bridge },
@@ -301,6 +310,25 @@ impl Gate {
         self.read(
             Request::Ping { target, address },
             self.backend.ping(target, address, count, timeout),
+            |s| json!({ "sent": s.sent, "received": s.received }),
+        )
+        .await
+    }
+
+    /// A TCP check acts in two namespaces: the policy must allow it in both
+    /// (the server's end is asked first, the client's call is the one audited).
+    pub async fn tcp_check(
+        &self,
+        client: &Target,
+        server: &Target,
+        address: IpAddr,
+        bytes: u64,
+        timeout: Duration,
+    ) -> CapResult<TransferStats> {
+        self.authorize(&Request::TcpCheck { target: server, address })?;
+        self.read(
+            Request::TcpCheck { target: client, address },
+            self.backend.tcp_check(client, server, address, bytes, timeout),
             |s| json!({ "sent": s.sent, "received": s.received }),
         )
         .await

@@ -498,6 +498,28 @@ impl fmt::Display for Datapath {
     }
 }
 
+/// A link offload a script can turn on and off (`ethtool -K` by another name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Offload {
+    /// TX checksum offload (`ethtool -K DEV tx on|off`).
+    TxChecksum,
+}
+
+impl fmt::Display for Offload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Offload::TxChecksum => "tx-checksum",
+        })
+    }
+}
+
+/// Whether a bridge's `datapath_type` (as OVSDB holds it) is ovs-vswitchd's
+/// userspace datapath: "netdev", or "dummy" (its test double).
+pub fn is_userspace_datapath(datapath_type: &str) -> bool {
+    matches!(datapath_type, "netdev" | "dummy")
+}
+
 /// A route: no destination means the default route of the destination's family.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RouteSpec {

@@ -8,8 +8,10 @@
 # attach: one `docker inspect` for every pid, one `ip -batch` in the host that
 # creates every veth pair with its inner end made directly inside the
 # container's namespace under its final name, ONE ovs-vsctl transaction for
-# all ports, then one `ip -batch` per container namespace (nsenter) for
-# link up, address and default route.
+# all ports, then per container namespace (nsenter) `ethtool -K IFACE tx off`
+# (the userspace datapath forwards frames as they are, so without it TCP
+# does not get through) and one `ip -batch` for link up, address and
+# default route.
 # detach: one ovs-vsctl transaction removing every port, one `ip -batch`
 # deleting every host end (which takes the inner end with it).
 #
@@ -56,6 +58,7 @@ attach() {
     ip -batch - <<<"$host_batch"
     ovs-vsctl --timeout=60 "${vsctl[@]}"
     for i in "${!names[@]}"; do
+        nsenter -t "${pids[i]}" -n ethtool -K "$iface" tx off >/dev/null
         nsenter -t "${pids[i]}" -n ip -batch - <<EOF
 link set $iface up
 addr add ${cidrs[i]} dev $iface

@@ -147,8 +147,10 @@ impl Ovs {
         require_root();
         let guard = OVS_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let dir = std::env::temp_dir().join(unique("ovs-run-t-ovs"));
+        // In this test process's namespace (make test gives it one of its
+        // own), so the tests see its bridges and veths directly.
         let out = Command::new(bin())
-            .args(["sandbox", "up", "--dir"])
+            .args(["sandbox", "up", "--no-netns", "--dir"])
             .arg(&dir)
             .output()
             .expect("run ovs-run sandbox up");
@@ -371,12 +373,29 @@ impl Container {
     pub fn stop(&self) {
         sh("docker", &["stop", "-t", "0", &self.name]);
     }
+
+    /// `ethtool -k`'s tx-checksumming ("on"/"off") of `link` inside the
+    /// container, through nsenter.
+    pub fn tx_checksum(&self, link: &str) -> String {
+        let pid = self.pid();
+        tx_checksum_of(&sh("nsenter", &["-t", &pid, "-n", "ethtool", "-k", link]))
+    }
 }
 
 impl Drop for Container {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
     }
+}
+
+/// The tx-checksumming state in `ethtool -k` output.
+pub fn tx_checksum_of(ethtool_k: &str) -> String {
+    ethtool_k
+        .lines()
+        .find_map(|l| l.strip_prefix("tx-checksumming: "))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no tx-checksumming in: {ethtool_k}"))
+        .to_string()
 }
 
 /// Host links, one name per line, sorted (for before/after comparisons).
@@ -389,4 +408,135 @@ pub fn host_links() -> String {
         .collect();
     names.sort();
     names.join("\n")
+}
+
+// ---------------------------------------------------------------- TCP
+
+/// A network namespace to run one end of a TCP check in, by its nsfs file.
+pub trait NsFile {
+    fn ns_file(&self) -> String;
+}
+
+impl NsFile for Container {
+    fn ns_file(&self) -> String {
+        format!("/proc/{}/ns/net", self.pid())
+    }
+}
+
+impl NsFile for Netns {
+    fn ns_file(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+/// This test process's own namespace (where the private OVS and its
+/// bridges' internal ports live).
+pub struct HereNs;
+
+impl NsFile for HereNs {
+    fn ns_file(&self) -> String {
+        format!("/proc/{}/ns/net", std::process::id())
+    }
+}
+
+/// Bytes a connectivity check moves: enough for many full-size segments,
+/// window growth and retransmission, so a path that only carries small
+/// packets (ping, the handshake) does not pass.
+pub const TCP_CHECK_BYTES: usize = 1 << 20;
+
+/// Send `bytes` over TCP from `client`'s namespace to a listener on
+/// `server_ip` in `server`'s namespace; Ok(elapsed) when every byte arrived
+/// intact (the receiver checks length and content). The independent view of
+/// "data moves": plain kernel sockets in threads that entered the
+/// namespaces, nothing of ovs-run. Fails within 15 s.
+pub fn tcp_transfer(
+    client: &dyn NsFile,
+    server: &dyn NsFile,
+    server_ip: &str,
+    bytes: usize,
+) -> Result<Duration, String> {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+    use std::sync::mpsc;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let ip: IpAddr = server_ip.parse().map_err(|e| format!("{server_ip}: {e}"))?;
+    let pattern = |i: usize| (i.wrapping_mul(31) ^ (i >> 11)) as u8;
+    let enter = |path: String| -> Result<(), String> {
+        let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+        // SAFETY: setns on this (test-owned, short-lived) thread only.
+        let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+        if r != 0 {
+            return Err(format!("setns {path}: {}", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    };
+
+    let (port_tx, port_rx) = mpsc::channel();
+    let server_path = server.ns_file();
+    let server = std::thread::spawn(move || -> Result<usize, String> {
+        enter(server_path)?;
+        let listener = TcpListener::bind(SocketAddr::new(ip, 0)).map_err(|e| format!("bind {ip}: {e}"))?;
+        let _ = port_tx.send(listener.local_addr().map_err(|e| e.to_string())?.port());
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let mut conn = loop {
+            match listener.accept() {
+                Ok((c, _)) => break c,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => return Err(format!("accept on {ip}: {e}")),
+            }
+        };
+        conn.set_nonblocking(false).map_err(|e| e.to_string())?;
+        conn.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+        let (mut got, mut buf) = (0usize, vec![0u8; 64 * 1024]);
+        loop {
+            let n = conn.read(&mut buf).map_err(|e| format!("after {got} bytes: {e}"))?;
+            if n == 0 {
+                return Ok(got);
+            }
+            if let Some(i) = (0..n).find(|&i| buf[i] != pattern(got + i)) {
+                return Err(format!("byte {} arrived corrupted", got + i));
+            }
+            got += n;
+        }
+    });
+    let port = match port_rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(port) => port,
+        Err(_) => {
+            return Err(match server.join() {
+                Ok(Err(e)) => e,
+                _ => "the server thread did not start".to_string(),
+            })
+        }
+    };
+
+    let client_path = client.ns_file();
+    let started = Instant::now();
+    let client = std::thread::spawn(move || -> Result<(), String> {
+        enter(client_path)?;
+        let to = SocketAddr::new(ip, port);
+        let mut c = TcpStream::connect_timeout(&to, Duration::from_secs(5))
+            .map_err(|e| format!("connect {to}: {e}"))?;
+        c.set_write_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+        let data: Vec<u8> = (0..bytes).map(pattern).collect();
+        c.write_all(&data).map_err(|e| format!("send to {to}: {e}"))?;
+        c.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())
+    });
+    let sent = client.join().map_err(|_| "client thread panicked".to_string())?;
+    let received = server.join().map_err(|_| "server thread panicked".to_string())?;
+    sent?;
+    let got = received?;
+    if got != bytes {
+        return Err(format!("{got} of {bytes} bytes arrived"));
+    }
+    Ok(started.elapsed())
+}
+
+/// [`tcp_transfer`] of [`TCP_CHECK_BYTES`], panicking with `what` and the reason.
+pub fn assert_tcp(what: &str, client: &dyn NsFile, server: &dyn NsFile, server_ip: &str) {
+    if let Err(e) = tcp_transfer(client, server, server_ip, TCP_CHECK_BYTES) {
+        panic!("{what}: TCP transfer of {TCP_CHECK_BYTES} bytes to {server_ip} failed: {e}");
+    }
 }

@@ -18,7 +18,10 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::{port_external_ids, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats, PortInfo};
+use super::{
+    port_external_ids, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats, PortInfo,
+    TransferStats,
+};
 use crate::error::{CapError, CapResult};
 use crate::types::{Cidr, ContainerInfo, ContainerRef, IfName, RouteSpec, Target};
 
@@ -178,7 +181,7 @@ impl DryRunBackend {
                 self.ns(m, &Target::Host).await?.links.remove(name.as_str());
                 Ok(Applied::irreversible())
             }
-            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } => {
+            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, .. } => {
                 // In the system's order: an existing port, then (for a veth)
                 // an existing host end, and only then the bridge.
                 let bridges = self.bridges(m).await?;
@@ -355,6 +358,17 @@ impl DryRunBackend {
                     up: !up,
                 }]))
             }
+            // The model does not know a link's offloads: the plan shows the
+            // change, and its undo is the opposite.
+            Op::SetOffload { target, ifname, offload, on } => {
+                self.link(m, target, ifname).await?;
+                Ok(Applied::changed(vec![Op::SetOffload {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    offload: *offload,
+                    on: !on,
+                }]))
+            }
             Op::AddRoute { target, route } => {
                 if let Some(dev) = &route.device {
                     self.link(m, target, dev).await?;
@@ -502,5 +516,17 @@ impl Backend for DryRunBackend {
         _timeout: Duration,
     ) -> CapResult<PingStats> {
         Ok(PingStats { sent: count, received: count, ..Default::default() })
+    }
+
+    /// Changes nothing: in a dry run the bytes "arrive", as pings are answered.
+    async fn tcp_check(
+        &self,
+        _client: &Target,
+        _server: &Target,
+        _addr: IpAddr,
+        bytes: u64,
+        _timeout: Duration,
+    ) -> CapResult<TransferStats> {
+        Ok(TransferStats { sent: bytes, received: bytes, ..Default::default() })
     }
 }

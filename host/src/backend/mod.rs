@@ -13,6 +13,7 @@ pub mod ovsdb;
 pub mod ping;
 pub mod stats;
 pub mod system;
+pub mod tcp_check;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{CapError, CapResult};
 use crate::types::{
-    Cidr, ContainerInfo, ContainerRef, Datapath, IfName, MacAddr, Mtu, RouteSpec, Target, VlanId,
+    Cidr, ContainerInfo, ContainerRef, Datapath, IfName, MacAddr, Mtu, Offload, RouteSpec, Target, VlanId,
 };
 
 /// A change to the network. `changed: false` outcomes (create with may-exist
@@ -55,6 +56,13 @@ pub enum Op {
         mac: Option<MacAddr>,
         vlan: Option<VlanId>,
         trunks: Vec<VlanId>,
+        /// TX checksum offload off on `ifname` before it comes up: the
+        /// bridge uses the userspace datapath, which forwards frames as they
+        /// are, so a checksum left for hardware would never be filled in
+        /// (see backend/netlink/ethtool.rs). Decided by the ports capability
+        /// from the bridge's datapath; always false for host interfaces.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sw_checksum: bool,
     },
     /// Remove OVS port `port` from `bridge`, and its host-side veth if it has one.
     DelPort {
@@ -90,6 +98,12 @@ pub enum Op {
         target: Target,
         ifname: IfName,
         up: bool,
+    },
+    SetOffload {
+        target: Target,
+        ifname: IfName,
+        offload: Offload,
+        on: bool,
     },
     AddRoute {
         target: Target,
@@ -131,6 +145,7 @@ impl Op {
             Op::SetMac { .. } => "set-mac",
             Op::SetLinkState { up: true, .. } => "set-link-up",
             Op::SetLinkState { up: false, .. } => "set-link-down",
+            Op::SetOffload { .. } => "set-offload",
             Op::AddRoute { .. } => "set-route",
             Op::DelRoute { .. } => "del-route",
         }
@@ -144,7 +159,7 @@ impl fmt::Display for Op {
                 write!(f, "create bridge {name} (datapath {datapath})")
             }
             Op::DeleteBridge { name, .. } => write!(f, "delete bridge {name}"),
-            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } => {
+            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum } => {
                 match target {
                     Target::Host => write!(f, "add host interface {ifname} to bridge {bridge}")?,
                     _ => write!(
@@ -165,6 +180,9 @@ impl fmt::Display for Op {
                     let t: Vec<String> = trunks.iter().map(|v| v.to_string()).collect();
                     write!(f, ", trunks {}", t.join(","))?;
                 }
+                if *sw_checksum {
+                    write!(f, ", tx-checksum offload off on {ifname} (userspace datapath)")?;
+                }
                 Ok(())
             }
             Op::DelPort { bridge, port } => write!(f, "remove port {port} from bridge {bridge}"),
@@ -184,6 +202,9 @@ impl fmt::Display for Op {
             Op::SetMac { target, ifname, mac } => write!(f, "set mac {mac} on {ifname} in {target}"),
             Op::SetLinkState { target, ifname, up } => {
                 write!(f, "set {ifname} {} in {target}", if *up { "up" } else { "down" })
+            }
+            Op::SetOffload { target, ifname, offload, on } => {
+                write!(f, "turn {offload} offload {} on {ifname} in {target}", if *on { "on" } else { "off" })
             }
             Op::AddRoute { target, route } => write!(f, "add route {route} in {target}"),
             Op::DelRoute { target, route } => write!(f, "remove route {route} in {target}"),
@@ -260,6 +281,15 @@ pub struct PingStats {
     pub rtt_max: Duration,
 }
 
+/// What a TCP check moved (see [`tcp_check`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransferStats {
+    pub sent: u64,
+    /// Bytes that arrived intact.
+    pub received: u64,
+    pub elapsed: Duration,
+}
+
 /// Why a batch of [`Op`]s failed: the op that failed (its index in the
 /// batch) and its error. Nothing of the batch is left applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -286,6 +316,16 @@ pub trait Backend: Send + Sync {
     }
 
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>>;
+    /// `bridge`'s `datapath_type` as OVSDB holds it; None when there is no
+    /// such bridge.
+    async fn bridge_datapath(&self, bridge: &IfName) -> CapResult<Option<String>> {
+        Ok(self
+            .list_bridges()
+            .await?
+            .into_iter()
+            .find(|b| b.name == bridge.as_str())
+            .map(|b| b.datapath_type))
+    }
     /// Ports of `bridge` (not-found when the bridge does not exist).
     async fn list_ports(&self, bridge: &IfName) -> CapResult<Vec<PortInfo>>;
     async fn list_links(&self, target: &Target, ifname: Option<&IfName>) -> CapResult<Vec<LinkInfo>>;
@@ -300,6 +340,16 @@ pub trait Backend: Send + Sync {
         count: u32,
         timeout: Duration,
     ) -> CapResult<PingStats>;
+    /// Move `bytes` over TCP from `client` to a listener on `address` in
+    /// `server` (see [`tcp_check`]).
+    async fn tcp_check(
+        &self,
+        client: &Target,
+        server: &Target,
+        address: IpAddr,
+        bytes: u64,
+        timeout: Duration,
+    ) -> CapResult<TransferStats>;
 }
 
 /// [`Backend::apply_many`] one op at a time: apply in order and, at the first

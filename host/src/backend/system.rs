@@ -29,10 +29,10 @@ use super::netlink::Netlink;
 use super::ovsdb::{OvsdbUri, PortSpec, Vswitch};
 use super::{
     apply_each, port_external_ids, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats,
-    PortInfo,
+    PortInfo, TransferStats,
 };
 use crate::error::{CapError, CapResult, ErrorKind};
-use crate::types::{ContainerInfo, ContainerRef, IfName, MacAddr, Mtu, RouteSpec, Target, VlanId};
+use crate::types::{ContainerInfo, ContainerRef, IfName, MacAddr, Mtu, Offload, RouteSpec, Target, VlanId};
 use crate::verbose;
 
 /// Link changes a batch keeps in flight at once: enough to hide the
@@ -106,7 +106,7 @@ impl SystemBackend {
     }
 
     async fn add_port(&self, op: &Op) -> CapResult<Applied> {
-        let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } = op else {
+        let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum } = op else {
             unreachable!("add_port is called with AddPort")
         };
         let ovs = self.ovs().await?;
@@ -123,7 +123,7 @@ impl SystemBackend {
             // ifname), so it exists exactly when this interface is attached,
             // and the kernel says so (EEXIST). The veth is complete, peer up,
             // before the port is added: see the module doc.
-            if let Err(e) = nl.create_veth(port, ifname, target, *mtu, *mac).await {
+            if let Err(e) = nl.create_veth(port, ifname, target, *mtu, *mac, *sw_checksum).await {
                 return Err(self.why_exists(e, target, ifname, port).await);
             }
             match ovs.add_port(bridge, &spec).await {
@@ -177,10 +177,21 @@ impl SystemBackend {
         let reqs: Vec<PortReq> = ops
             .iter()
             .map(|op| {
-                let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks } = op else {
+                let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum } = op
+                else {
                     unreachable!("add_ports is called with AddPort ops only")
                 };
-                PortReq { bridge, port, target, ifname, mtu: *mtu, mac: *mac, vlan: *vlan, trunks }
+                PortReq {
+                    bridge,
+                    port,
+                    target,
+                    ifname,
+                    mtu: *mtu,
+                    mac: *mac,
+                    vlan: *vlan,
+                    trunks,
+                    sw_checksum: *sw_checksum,
+                }
             })
             .collect();
         let reqs = &reqs;
@@ -194,7 +205,7 @@ impl SystemBackend {
             .map(|i| async move {
                 let r = &reqs[i];
                 if veth(r) {
-                    nl.create_veth(r.port, r.ifname, r.target, r.mtu, r.mac).await
+                    nl.create_veth(r.port, r.ifname, r.target, r.mtu, r.mac, r.sw_checksum).await
                 } else {
                     nl.links(r.target, Some(r.ifname)).await.map(drop)
                 }
@@ -339,6 +350,7 @@ struct PortReq<'a> {
     mac: Option<MacAddr>,
     vlan: Option<VlanId>,
     trunks: &'a [VlanId],
+    sw_checksum: bool,
 }
 
 /// The OVS side of a port for `target`'s `ifname`: ovs-docker's external_ids
@@ -479,6 +491,18 @@ impl Backend for SystemBackend {
                     up: !up,
                 }]))
             }
+            Op::SetOffload { target, ifname, offload: Offload::TxChecksum, on } => {
+                let was_on = self.nl().await?.set_tx_checksum(target, ifname, *on).await?;
+                if was_on == *on {
+                    return Ok(Applied::unchanged());
+                }
+                Ok(Applied::changed(vec![Op::SetOffload {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    offload: Offload::TxChecksum,
+                    on: was_on,
+                }]))
+            }
             Op::AddRoute { target, route } => {
                 let nl = self.nl().await?;
                 let dest = route.normalized_destination();
@@ -505,6 +529,10 @@ impl Backend for SystemBackend {
 
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {
         self.ovs().await?.bridges().await
+    }
+
+    async fn bridge_datapath(&self, bridge: &IfName) -> CapResult<Option<String>> {
+        self.ovs().await?.bridge_datapath(bridge).await
     }
 
     async fn list_ports(&self, bridge: &IfName) -> CapResult<Vec<PortInfo>> {
@@ -535,5 +563,16 @@ impl Backend for SystemBackend {
         timeout: Duration,
     ) -> CapResult<PingStats> {
         super::ping::ping(target, addr, count, timeout).await
+    }
+
+    async fn tcp_check(
+        &self,
+        client: &Target,
+        server: &Target,
+        addr: IpAddr,
+        bytes: u64,
+        timeout: Duration,
+    ) -> CapResult<TransferStats> {
+        super::tcp_check::tcp_check(client, server, addr, bytes, timeout).await
     }
 }

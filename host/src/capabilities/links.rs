@@ -1,10 +1,10 @@
-//! `ovs-run:net/links`: addresses, MTU, MAC and link state inside a target.
+//! `ovs-run:net/links`: addresses, MTU, MAC, link state and offloads inside a target.
 
-use super::ovs_run::net::links::{Host, LinkInfo as WitLinkInfo};
+use super::ovs_run::net::links::{Host, LinkInfo as WitLinkInfo, Offload as WitOffload};
 use super::{ifname, target_ref, wit, Caps, Trappable, WitTarget};
 use crate::backend::Op;
 use crate::error::CapResult;
-use crate::types::{Cidr, IfName, MacAddr, Mtu, Target};
+use crate::types::{Cidr, IfName, MacAddr, Mtu, Offload, Target};
 
 impl Caps {
     async fn link_target(&self, target: &WitTarget, name: &str) -> CapResult<(Target, IfName)> {
@@ -69,6 +69,24 @@ impl Host for Caps {
         let r = async {
             let (target, ifname) = self.link_target(&target, &ifname).await?;
             self.gate.apply(Op::SetLinkState { target, ifname, up: false }).await.map(drop)
+        };
+        wit(r.await)
+    }
+
+    async fn set_offload(
+        &mut self,
+        target: WitTarget,
+        ifname: String,
+        offload: WitOffload,
+        on: bool,
+    ) -> Trappable<()> {
+        self.tick()?;
+        let r = async {
+            let offload = match offload {
+                WitOffload::TxChecksum => Offload::TxChecksum,
+            };
+            let (target, ifname) = self.link_target(&target, &ifname).await?;
+            self.gate.apply(Op::SetOffload { target, ifname, offload, on }).await.map(drop)
         };
         wit(r.await)
     }

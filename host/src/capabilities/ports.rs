@@ -24,7 +24,8 @@ impl Host for Caps {
             let bridge = ifname(&bridge)?;
             let req = parse_request(target, &ifname_, options)?;
             let target = self.gate.resolve(&req.target).await?;
-            let op = req.into_op(&bridge, target);
+            let userspace = self.gate.bridge_is_userspace(&bridge).await?;
+            let op = req.into_op(&bridge, target, userspace);
             let applied = self.gate.apply(op).await?;
             applied
                 .port
@@ -58,10 +59,11 @@ impl Host for Caps {
                 reqs.len(),
                 started.elapsed().as_millis()
             );
+            let userspace = gate.bridge_is_userspace(&bridge).await?;
             let mut ops = Vec::with_capacity(reqs.len());
             let mut seen = HashMap::new();
             for (i, (req, target)) in reqs.into_iter().zip(targets).enumerate() {
-                let op = req.into_op(&bridge, target.map_err(|e| e.context(nth(i)))?);
+                let op = req.into_op(&bridge, target.map_err(|e| e.context(nth(i)))?, userspace);
                 let Op::AddPort { port, target, ifname, .. } = &op else {
                     unreachable!("into_op makes AddPort")
                 };
@@ -247,10 +249,13 @@ fn parse_request(target: WitTarget, ifname_: &str, options: PortOptions) -> CapR
 }
 
 impl PortReq {
-    fn into_op(self, bridge: &IfName, target: Target) -> Op {
+    /// `userspace`: the bridge uses ovs-vswitchd's userspace datapath, so a
+    /// veth's container end gets TX checksum offload off (see [`Op::AddPort`]).
+    fn into_op(self, bridge: &IfName, target: Target, userspace: bool) -> Op {
         let PortReq { ifname, mtu, mac, vlan, trunks, .. } = self;
         let port = host_port_name(&target, &ifname);
-        Op::AddPort { bridge: bridge.clone(), port, target, ifname, mtu, mac, vlan, trunks }
+        let sw_checksum = userspace && target != Target::Host;
+        Op::AddPort { bridge: bridge.clone(), port, target, ifname, mtu, mac, vlan, trunks, sw_checksum }
     }
 }
 

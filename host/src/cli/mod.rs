@@ -108,7 +108,7 @@ pub struct RunArgs {
     pub no_rollback: bool,
 
     /// Compile cache directory [default: /var/cache/ovs-run for root]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "OVS_RUN_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
 
     /// Do not use the compile cache
@@ -264,6 +264,15 @@ pub fn main() -> i32 {
         }
     };
     verbose::set_level(cli.run.verbose);
+    // Into the sandbox's network namespace, if the environment names one,
+    // before the runtime starts its threads (they inherit it). `sandbox`
+    // itself manages namespaces and stays where it was started.
+    if !matches!(cli.command, Some(Command::Sandbox { .. })) {
+        if let Err(e) = sandbox::enter_netns_from_env() {
+            eprintln!("ovs-run: {e}");
+            return EXIT_USAGE;
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -210,6 +210,7 @@ mod tests {
             mac: None,
             vlan: None,
             trunks: vec![],
+            sw_checksum: false,
         };
         let del = Op::DelPort { bridge: n("br0"), port: n("ovrx_l") };
         let addr = Op::AddAddress {

@@ -433,6 +433,9 @@ impl Ctx {
     fn long(&mut self, k: &str, v: impl Into<i64>) {
         self.put(k, RestrictedExpression::new_long(v.into()));
     }
+    fn bool(&mut self, k: &str, v: bool) {
+        self.put(k, RestrictedExpression::new_bool(v));
+    }
     fn ip(&mut self, k: &str, v: impl ToString) {
         self.put(k, RestrictedExpression::new_ip(v.to_string()));
     }
@@ -522,6 +525,12 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 c.target(target, entities)?;
                 c.string("ifname", ifname);
             }
+            Op::SetOffload { target, ifname, offload, on } => {
+                c.target(target, entities)?;
+                c.string("ifname", ifname);
+                c.string("offload", offload);
+                c.bool("on", *on);
+            }
             Op::AddRoute { target, route } | Op::DelRoute { target, route } => {
                 c.target(target, entities)?;
                 c.route(route);
@@ -531,7 +540,7 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
         Request::ListPorts { bridge } => c.string("bridge", bridge),
         Request::ListLinks { target } | Request::ListRoutes { target } => c.target(target, entities)?,
         Request::LookupContainer { .. } | Request::ListContainers { .. } => {}
-        Request::Ping { target, address } => {
+        Request::Ping { target, address } | Request::TcpCheck { target, address } => {
             c.target(target, entities)?;
             c.ip("address", address);
         }

@@ -52,6 +52,11 @@ pub enum Request<'a> {
         target: &'a Target,
         address: IpAddr,
     },
+    /// Asked for each end: the client's and the server's namespace.
+    TcpCheck {
+        target: &'a Target,
+        address: IpAddr,
+    },
 }
 
 impl Request<'_> {
@@ -66,6 +71,7 @@ impl Request<'_> {
             Request::LookupContainer { .. } => "lookup-container",
             Request::ListContainers { .. } => "list-containers",
             Request::Ping { .. } => "ping",
+            Request::TcpCheck { .. } => "tcp-check",
         }
     }
 
@@ -86,14 +92,16 @@ impl Request<'_> {
                 | Op::SetMtu { target, .. }
                 | Op::SetMac { target, .. }
                 | Op::SetLinkState { target, .. }
+                | Op::SetOffload { target, .. }
                 | Op::AddRoute { target, .. }
                 | Op::DelRoute { target, .. } => Resource::of_target(target),
             },
             Request::ListBridges { bridge } => Resource::Bridge(bridge),
             Request::ListPorts { bridge } => Resource::Bridge(bridge.as_str()),
-            Request::ListLinks { target } | Request::ListRoutes { target } | Request::Ping { target, .. } => {
-                Resource::of_target(target)
-            }
+            Request::ListLinks { target }
+            | Request::ListRoutes { target }
+            | Request::Ping { target, .. }
+            | Request::TcpCheck { target, .. } => Resource::of_target(target),
             Request::LookupContainer { container } | Request::ListContainers { container } => {
                 Resource::Container { id: &container.id, name: &container.name, labels: &container.labels }
             }
@@ -110,7 +118,9 @@ impl Request<'_> {
             Request::LookupContainer { container } | Request::ListContainers { container } => {
                 json!({ "container": container.name, "id": container.id })
             }
-            Request::Ping { target, address } => json!({ "target": target, "address": address }),
+            Request::Ping { target, address } | Request::TcpCheck { target, address } => {
+                json!({ "target": target, "address": address })
+            }
         }
     }
 }
@@ -209,11 +219,20 @@ pub const INTERFACE_ACTIONS: &[(&str, &[&str])] = &[
     ("ports", &["add-port", "del-port", "set-vlan", "list-ports"]),
     (
         "links",
-        &["set-address", "del-address", "set-mtu", "set-mac", "set-link-up", "set-link-down", "list-links"],
+        &[
+            "set-address",
+            "del-address",
+            "set-mtu",
+            "set-mac",
+            "set-link-up",
+            "set-link-down",
+            "set-offload",
+            "list-links",
+        ],
     ),
     ("routes", &["set-route", "del-route", "list-routes"]),
     ("containers", &["lookup-container", "list-containers"]),
-    ("diagnostics", &["ping"]),
+    ("diagnostics", &["ping", "tcp-check"]),
 ];
 
 /// The imported capability interfaces (`ovs-run:net/routes@0.1.0`) of which

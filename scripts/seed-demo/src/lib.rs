@@ -16,7 +16,8 @@ Usage: seed-demo [--bridge=br-demo] [--container=demo] [--subnet=10.10.0.0/24]
 Creates BRIDGE when missing and puts the subnet's first address on its
 internal port (host side), connects CONTAINER's INTERFACE to it with the
 second address and a default route via the first, then pings the host from
-the container (3 requests) and prints a report. Fails when nothing answers.
+the container (3 requests), sends 1 MiB over TCP from the container to the
+host, and prints a report. Fails when a ping or the data does not get through.
 
 Options (defaults shown above; IPv6 subnets work too):
   --bridge=NAME      bridge to use or create
@@ -27,6 +28,9 @@ Options (defaults shown above; IPv6 subnets work too):
 
 const PING_COUNT: u32 = 3;
 const PING_TIMEOUT_MS: u32 = 1000;
+/// A ping alone does not show that data moves (TCP checksums, MTU): 1 MiB does.
+const TCP_BYTES: u64 = 1 << 20;
+const TCP_TIMEOUT_MS: u32 = 10_000;
 
 fn main(args: Args) -> Result<(), Error> {
     args.exact([])?;
@@ -62,17 +66,22 @@ fn main(args: Args) -> Result<(), Error> {
     info!("{target}: {container_addr} on {iface}, default via {gateway}");
 
     let stats = diagnostics::ping(&target, gateway, PING_COUNT, PING_TIMEOUT_MS)?;
+    let tcp = diagnostics::tcp_check(&target, &host, gateway, TCP_BYTES, TCP_TIMEOUT_MS)?;
     println!("seed-demo report");
     println!("  bridge     {bridge} ({})", if created { "created" } else { "existed" });
     println!("  host       {host_addr} on {bridge}");
     println!("  container  {container} {iface} {container_addr} mtu {mtu}, port {}", port.name);
     println!("  route      default via {gateway} dev {iface}");
     println!("  ping       {container} -> {gateway}: {stats}");
+    println!("  tcp        {container} -> {gateway}: {tcp}");
     if stats.received == 0 {
         return Err(Error::msg(format!(
             "no reply from {gateway} to {} ping(s) from container {container}",
             stats.sent
         )));
+    }
+    if tcp.received != tcp.sent {
+        return Err(Error::msg(format!("TCP from container {container} to {gateway}: only {tcp}",)));
     }
     Ok(())
 }

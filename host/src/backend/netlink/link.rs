@@ -60,6 +60,13 @@ impl Netlink {
     ///   solicitations that come with a link-local address would each be
     ///   flooded to every port of the bridge, which at 1000 ports costs
     ///   ovs-vswitchd seconds.
+    ///
+    /// `sw_checksum` turns TX checksum offload off on the peer before it
+    /// comes up, for a port on the userspace datapath (see [`super::ethtool`]).
+    /// Only the peer: what the host end sends comes from ovs-vswitchd, whose
+    /// frames are complete, so offload there changes nothing (measured: TCP
+    /// both ways between two containers, and to and from the bridge's own
+    /// port, with offload off on the container ends only).
     pub async fn create_veth(
         &self,
         host_name: &IfName,
@@ -67,6 +74,7 @@ impl Netlink {
         target: &Target,
         mtu: Option<Mtu>,
         peer_mac: Option<MacAddr>,
+        sw_checksum: bool,
     ) -> CapResult<()> {
         let what = format!("create veth {host_name} <-> {peer} in {target}");
         let ns = self.namespace(target)?;
@@ -101,33 +109,43 @@ impl Netlink {
             Err(e) => return Err(nl_error(e, what)),
         }
 
-        // Then IPv6 address generation off on the host end, the peer up,
-        // and the host end up last. Neither end can be up in the RTM_NEWLINK
-        // itself: the kernel configures the peer before pairing it
-        // (ENOTCONN), and refuses IPv6 settings for a link being created.
-        // Changes to a link that is down are not announced, so ovs-vswitchd
-        // sees two link changes in all (the new link, then the host end up
-        // with carrier), as for a pair made up at once.
-        crate::backend::stats::netlink_request();
-        let mut done = match host.link().change(no_ipv6_addresses(host_name)).execute().await {
-            Ok(()) => Ok(()),
-            // A kernel without IPv6: nothing to turn off.
-            Err(e) if errno(&e) == Some(libc::EAFNOSUPPORT) => Ok(()),
-            Err(e) => Err(nl_error(e, format!("{what}: turn IPv6 addresses off on {host_name}"))),
-        };
-        if done.is_ok() {
-            let inside = self.handle(target).await?;
+        // Then IPv6 address generation off on the host end, TX checksum
+        // offload off on the peer when asked, the peer up, and the host end
+        // up last. Neither end can be up in the RTM_NEWLINK itself: the
+        // kernel configures the peer before pairing it (ENOTCONN), and
+        // refuses IPv6 settings for a link being created. Changes to a link
+        // that is down are not announced, so ovs-vswitchd sees two link
+        // changes in all (the new link, then the host end up with carrier),
+        // as for a pair made up at once.
+        let finish = async {
+            crate::backend::stats::netlink_request();
+            match host.link().change(no_ipv6_addresses(host_name)).execute().await {
+                Ok(()) => {}
+                // A kernel without IPv6: nothing to turn off.
+                Err(e) if errno(&e) == Some(libc::EAFNOSUPPORT) => {}
+                Err(e) => return Err(nl_error(e, format!("{what}: turn IPv6 addresses off on {host_name}"))),
+            }
+            let inside = self.sockets(target).await?;
+            if sw_checksum {
+                crate::backend::stats::netlink_request();
+                super::ethtool::set_tx_checksum(&inside.ioctl, peer, false).map_err(|e| {
+                    CapError::failed(format!(
+                        "{what}: turn TX checksum offload off on {peer} in {target}: {e}"
+                    ))
+                })?;
+            }
             // By name: saves looking up the new peer's index.
             let up = LinkUnspec::new_with_name(peer.as_str()).up().build();
-            done = change(&inside, up, target, peer, format!("{what}: set {peer} up in {target}")).await;
-        }
-        if done.is_ok() {
+            change(&inside.handle, up, target, peer, format!("{what}: set {peer} up in {target}")).await?;
             let up = LinkUnspec::new_with_name(host_name.as_str()).up().build();
-            done = change(&host, up, &Target::Host, host_name, format!("{what}: set {host_name} up")).await;
-        }
-        if let Err(e) = done {
-            // Deleting either end removes both.
-            let _ = self.delete_link(&Target::Host, host_name).await;
+            change(&host, up, &Target::Host, host_name, format!("{what}: set {host_name} up")).await
+        };
+        // The pair exists: whatever fails from here on, it goes again
+        // (deleting either end removes both), so no path leaves half a port.
+        if let Err(mut e) = finish.await {
+            if let Err(d) = self.delete_link(&Target::Host, host_name).await {
+                e.message = format!("{} (and deleting veth {host_name} again failed: {d})", e.message);
+            }
             return Err(e);
         }
         Ok(())
@@ -288,6 +306,29 @@ impl Netlink {
         if old != mtu.get() {
             let msg = LinkUnspec::new_with_index(link.header.index).mtu(mtu.get()).build();
             change(&handle, msg, target, name, format!("set mtu {mtu} on {name} in {target}")).await?;
+        }
+        Ok(old)
+    }
+
+    /// Turn TX checksum offload on or off (see [`super::ethtool`]); returns
+    /// whether it was on.
+    pub async fn set_tx_checksum(&self, target: &Target, name: &IfName, on: bool) -> CapResult<bool> {
+        let sockets = self.sockets(target).await?;
+        let what = |verb: &str| format!("{verb} TX checksum offload of {name} in {target}");
+        let io_error = |e: std::io::Error, what: String| match e.raw_os_error() {
+            Some(libc::ENODEV) => link_not_found(target, name),
+            Some(libc::EOPNOTSUPP) => {
+                CapError::failed(format!("{what}: {name} does not support changing it"))
+            }
+            Some(libc::EPERM) => CapError::failed(format!("{what}: needs root (CAP_NET_ADMIN)")),
+            _ => CapError::failed(format!("{what}: {e}")),
+        };
+        crate::backend::stats::netlink_request();
+        let old = super::ethtool::tx_checksum(&sockets.ioctl, name).map_err(|e| io_error(e, what("read")))?;
+        if old != on {
+            crate::backend::stats::netlink_request();
+            super::ethtool::set_tx_checksum(&sockets.ioctl, name, on)
+                .map_err(|e| io_error(e, what("set")))?;
         }
         Ok(old)
     }

@@ -9,17 +9,20 @@
 //! deleted netns or stopped container is not kept alive (with its veths),
 //! its socket is dropped as soon as its namespace file is found missing.
 //!
-//! The operations live in [`link`], [`addr`] and [`route`]; this file holds
-//! the socket cache, name-to-index resolution and errno mapping.
+//! The operations live in [`link`], [`addr`], [`route`] and [`ethtool`]
+//! (offloads, through an ioctl socket kept beside each netlink socket); this
+//! file holds the socket cache, name-to-index resolution and errno mapping.
 
 mod addr;
+mod ethtool;
 mod link;
 pub mod netns;
 mod route;
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::sync::Mutex;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::link::LinkMessage;
@@ -35,8 +38,18 @@ pub struct Netlink {
     /// The namespace ovs-run started in: [`Target::Host`] means this one even
     /// if the thread that asks is somewhere else.
     host: Namespace,
-    /// Handle per namespace, with the [`Target::key`] it was opened for.
-    handles: Mutex<HashMap<NsKey, (String, Handle)>>,
+    /// Sockets per namespace.
+    handles: Mutex<HashMap<NsKey, Sockets>>,
+}
+
+/// What is kept open for one namespace.
+#[derive(Clone)]
+struct Sockets {
+    /// The [`Target::key`] they were opened for (to drop them when it is gone).
+    opened_for: String,
+    handle: Handle,
+    /// For device ioctls ([`ethtool`]).
+    ioctl: Arc<OwnedFd>,
 }
 
 impl Netlink {
@@ -63,35 +76,41 @@ impl Netlink {
 
     /// The rtnetlink handle whose socket lives in `target`'s namespace.
     async fn handle(&self, target: &Target) -> CapResult<Handle> {
+        Ok(self.sockets(target).await?.handle)
+    }
+
+    /// The sockets that live in `target`'s namespace, opened on first use.
+    async fn sockets(&self, target: &Target) -> CapResult<Sockets> {
         let ns = match self.namespace(target) {
             Ok(ns) => ns,
             Err(e) => {
                 let gone = target.key();
-                self.lock().retain(|_, (opened_for, _)| *opened_for != gone);
+                self.lock().retain(|_, s| s.opened_for != gone);
                 return Err(e);
             }
         };
         let key = ns.key();
-        if let Some((_, h)) = self.lock().get(&key) {
-            return Ok(h.clone());
+        if let Some(s) = self.lock().get(&key) {
+            return Ok(s.clone());
         }
         let rt = tokio::runtime::Handle::current();
-        let (conn, handle) = ns
+        let (conn, handle, ioctl) = ns
             .run("opening a netlink socket", move || {
                 // The socket registers with the reactor when it is created.
                 let _guard = rt.enter();
                 let (conn, handle, _) = rtnetlink::new_connection()?;
-                Ok((conn, handle))
+                Ok((conn, handle, ethtool::ioctl_socket()?))
             })
             .await?;
         // Two callers may race to open the same namespace: keep the first,
         // the loser's connection ends when its handle is dropped.
-        let handle = self.lock().entry(key).or_insert((target.key(), handle)).1.clone();
+        let fresh = Sockets { opened_for: target.key(), handle, ioctl: Arc::new(ioctl) };
+        let sockets = self.lock().entry(key).or_insert(fresh).clone();
         tokio::spawn(conn);
-        Ok(handle)
+        Ok(sockets)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NsKey, (String, Handle)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NsKey, Sockets>> {
         // The map holds only handles; a panic elsewhere cannot leave it half-updated.
         self.handles.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -121,6 +121,15 @@ impl Vswitch {
         Ok(bridges)
     }
 
+    /// `bridge`'s `datapath_type` ("" means the kernel's); None when there
+    /// is no such bridge.
+    pub async fn bridge_datapath(&self, bridge: &IfName) -> CapResult<Option<String>> {
+        let r = self
+            .read(vec![select("Bridge", json!([["name", "==", bridge.as_str()]]), &["datapath_type"])])
+            .await?;
+        Ok(r[0].first().map(|b| b["datapath_type"].as_str().unwrap_or_default().to_string()))
+    }
+
     /// true = created; false = it existed and `may_exist`.
     pub async fn create_bridge(&self, name: &IfName, datapath: Datapath, may_exist: bool) -> CapResult<bool> {
         let ops = vec![
@@ -151,7 +160,10 @@ impl Vswitch {
             })
             .await;
         match done {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.check_bridge_attached(name, datapath).await?;
+                Ok(true)
+            }
             Err(_) if existed && may_exist => Ok(false),
             // Another client created it between our check and our insert.
             Err(e) if may_exist && e.kind == crate::error::ErrorKind::AlreadyExists => {
@@ -164,6 +176,33 @@ impl Vswitch {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A bridge's rows can exist while ovs-vswitchd failed to make the
+    /// bridge (its internal interface then has an error or no ofport):
+    /// check what it did, as add-port does for its interface, and take the
+    /// rows out again when it failed, so a failed create-bridge leaves
+    /// nothing behind and says why.
+    async fn check_bridge_attached(&self, name: &IfName, datapath: Datapath) -> CapResult<()> {
+        let r = self.read(vec![select("Interface", where_name(name), IFACE_COLUMNS)]).await?;
+        let (_, problem) = attach_problem(name, r[0].first());
+        let Some(problem) = problem else { return Ok(()) };
+        let undo = self.delete_bridge(name, true).await;
+        // The case measured: a second ovs-vswitchd with the userspace
+        // datapath in this network namespace cannot create the datapath's
+        // tap device `ovs-netdev` (EBUSY), and then no netdev bridge at all.
+        let hint = match datapath {
+            Datapath::Netdev => {
+                "; is another ovs-vswitchd with the userspace datapath running in this network namespace? \
+                 Each needs a namespace of its own (ovs-run sandbox up makes one)"
+            }
+            Datapath::System => "; is the openvswitch kernel module loaded?",
+        };
+        let undone = match undo {
+            Ok(_) => "its rows were removed again".to_string(),
+            Err(e) => format!("removing its rows again failed too: {e}"),
+        };
+        Err(CapError::failed(format!("create bridge {name}: {problem}{hint} ({undone})")))
     }
 
     /// true = deleted; false = absent and `if_exists`. Its ports and

@@ -71,6 +71,7 @@ fn main(args: Args) -> Result<(), Error> {
     p.report("set-mtu", links::set_mtu(&ns, IFACE, mtu));
     p.report("set-mac", links::set_mac(&ns, IFACE, lit("02:00:00:00:00:02")));
     p.report("set-link-up", links::set_up(&ns, IFACE));
+    p.report("set-offload", links::set_offload(&ns, IFACE, links::Offload::TxChecksum, true));
     let default = Route::default_route().via(gateway).dev(IFACE);
     let subnet = Route::to(lit("10.20.0.0/16")).via(gateway);
     p.report("set-route", routes::add(&ns, &default));
