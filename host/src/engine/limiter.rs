@@ -54,6 +54,7 @@ impl RunLimiter {
     }
 
     /// Bytes of memories and tables in use, as counted so far.
+    #[cfg(test)]
     pub fn used(&self) -> usize {
         self.used
     }

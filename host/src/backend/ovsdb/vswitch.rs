@@ -435,16 +435,16 @@ impl Vswitch {
             if !uuid_set(&b["ports"]).contains(&pu) {
                 return Ok(false);
             }
-            let conflict = std::cell::Cell::new(false);
+            let conflict = std::sync::atomic::AtomicBool::new(false);
             let done = self
                 .change(&format!("del-port {bridge} {port}"), del_port_ops(bridge, &pu), |e| {
-                    conflict.set(e.index == 0 && e.error == "timed out");
+                    conflict.store(e.index == 0 && e.error == "timed out", std::sync::atomic::Ordering::Relaxed);
                     None
                 })
                 .await;
             match done {
                 Ok(_) => return Ok(true),
-                Err(_) if conflict.get() => continue,
+                Err(_) if conflict.load(std::sync::atomic::Ordering::Relaxed) => continue,
                 Err(e) => return Err(e),
             }
         }
