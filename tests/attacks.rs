@@ -28,7 +28,8 @@ const RUN_EXPORT: &str = r#"
     (func (export "run") (param i32 i32) (result i32) (i32.const 0)))
   (core instance $main (instantiate $Main))
   (func (export "run") (param "args" (list string)) (result (result (error string)))
-    (canon lift (core func $main "run") (memory $main "mem") (realloc (func $main "realloc"))))
+    (canon lift (core func $main "run") (memory (core memory $main "mem"))
+      (realloc (core func $main "realloc"))))
 "#;
 
 /// A component of `count` core instances, each growing its own memory to
