@@ -109,6 +109,7 @@ impl Scratch {
 
 /// Run ovs-run (dry-run: nothing on the system) and measure the peak RSS
 /// of exactly that process (wait4), in MiB.
+#[allow(clippy::zombie_processes, reason = "reaped by wait4 below, which also reports its peak RSS")]
 fn run_measured(args: &[&str]) -> (Run, u64) {
     let mut cmd = Command::new(bin());
     cmd.arg("--cache-dir").arg(cache_dir()).arg("--dry-run").args(args);

@@ -438,7 +438,8 @@ impl Vswitch {
             let conflict = std::sync::atomic::AtomicBool::new(false);
             let done = self
                 .change(&format!("del-port {bridge} {port}"), del_port_ops(bridge, &pu), |e| {
-                    conflict.store(e.index == 0 && e.error == "timed out", std::sync::atomic::Ordering::Relaxed);
+                    conflict
+                        .store(e.index == 0 && e.error == "timed out", std::sync::atomic::Ordering::Relaxed);
                     None
                 })
                 .await;
