@@ -230,7 +230,10 @@ async fn bridge_and_port_lifecycle() {
     assert_eq!(vs.port(&br).await.unwrap(), None, "a bridge's local port is not listed");
     let bridges = vs.bridges().await.unwrap();
     let b = bridges.iter().find(|b| b.name == brs).unwrap();
-    assert_eq!((b.datapath_type.as_str(), b.ports.clone()), ("netdev", vec![p1s.clone()]));
+    // list-bridges includes the bridge's own internal port (the WIT doc says so).
+    let mut want = vec![brs.clone(), p1s.clone()];
+    want.sort();
+    assert_eq!((b.datapath_type.as_str(), b.ports.clone()), ("netdev", want));
 
     // VLAN changes return the previous tag.
     assert_eq!(vs.set_vlan(&p1, Some(vlan(7))).await.unwrap(), Some(42));
@@ -379,4 +382,32 @@ async fn tcp_survives_inactivity_probe() {
             && e.message.ends_with("(is ovsdb-server running?)"),
         "{e}"
     );
+}
+
+/// `del-port` reads the port's row, then removes it from the bridge. A
+/// change in between (here: ovs-vsctl removes the port and adds one of the
+/// same name) must make the removal fail its `wait` precondition and change
+/// nothing, not "remove" a row that is already gone (and let the journal
+/// record an undo of someone else's change). Then del_port reads again and
+/// removes the new port.
+#[tokio::test]
+async fn del_port_is_conditional_on_what_it_read() {
+    use ovs_run::backend::ovsdb::{vswitch::del_port_ops, Connection};
+    let ovs = Ovs::start("delwait");
+    let vs = ovs.connect().await;
+    let (brs, ps) = (uniq("brw"), uniq("pw"));
+    let (br, p) = (n(&brs), n(&ps));
+    vs.create_bridge(&br, Datapath::Netdev, false).await.unwrap();
+    vs.add_port(&br, &internal(&ps)).await.unwrap();
+    let read_uuid = ovs.vsctl(&["get", "port", &ps, "_uuid"]);
+    // The concurrent change, between the read and the removal.
+    ovs.vsctl(&["del-port", &brs, &ps]);
+    ovs.vsctl(&["add-port", &brs, &ps, "--", "set", "interface", &ps, "type=internal"]);
+    let (conn, _notes) = Connection::connect(&ovs.uri()).await.unwrap();
+    let e = conn.transact("Open_vSwitch", del_port_ops(&br, &read_uuid)).await.unwrap_err();
+    assert!(e.message.contains("operation 0 (wait)") && e.message.contains("timed out"), "{e}");
+    assert_eq!(ovs.vsctl(&["list-ports", &brs]), ps, "the new port must be untouched");
+    // del_port itself reads again and removes the port that is there now.
+    assert!(vs.del_port(&br, &p).await.unwrap());
+    assert_eq!(ovs.vsctl(&["list-ports", &brs]), "");
 }

@@ -30,8 +30,8 @@ pub fn parse_ip(s: &str) -> Result<IpAddr, Error> {
     s.parse().map_err(|_| Error::invalid(format!("'{}' is not a valid IP address", shorten(s))))
 }
 
-/// A Linux interface name (also used for bridges and OVS ports): 1-15 bytes,
-/// no '/', ':' or whitespace, not "." or "..".
+/// A Linux interface name (also used for bridges and OVS ports): 1-15 bytes
+/// of printable ASCII, no '/' or ':', not "." or "..".
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IfName(String);
 
@@ -54,9 +54,16 @@ impl IfName {
         if s == "." || s == ".." {
             return Err(Error::invalid(format!("interface name '{s}' is reserved")));
         }
-        if let Some(c) = s.chars().find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control()) {
+        // Printable ASCII only: Linux takes any byte but '/', ':' and
+        // whitespace, but a zero-width or look-alike character makes two
+        // names that read the same, in a policy or an audit log.
+        if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic() || matches!(c, '/' | ':')) {
+            let why =
+                if c.is_ascii() { "which Linux does not allow" } else { "only printable ASCII is allowed" };
             return Err(Error::invalid(format!(
-                "interface name '{shown}' contains {c:?}, which Linux does not allow"
+                "interface name '{}' contains {c:?} (U+{:04X}); {why}",
+                shorten(&s.escape_debug().to_string()),
+                u32::from(c)
             )));
         }
         Ok(Self(s.to_string()))
@@ -389,6 +396,8 @@ mod tests {
         let e = err(IfName::parse("a234567890123456"));
         assert!(e.contains("a234567890123456") && e.contains("15"), "{e}");
         assert!(IfName::parse("a/b").is_err() && IfName::parse("").is_err());
+        let e = err(IfName::parse("br\u{200b}0"));
+        assert!(e.contains("U+200B") && e.contains("printable ASCII"), "{e}");
         assert!(err(Mtu::parse("70000")).contains("'70000'"));
         assert!(Mtu::parse("67").is_err() && Mtu::parse("65535").is_ok());
         assert!(err(VlanId::parse("4095")).contains("'4095'"));

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::CapError;
 
-/// A Linux interface name: 1-15 bytes, no '/', no whitespace, not "." or "..".
+/// A Linux interface name: 1-15 bytes of printable ASCII, no '/' or ':', not "." or "..".
 /// Bridge and OVS port names follow the same rule because each bridge owns an
 /// internal interface of the same name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -35,9 +35,16 @@ impl IfName {
         if s == "." || s == ".." {
             return Err(CapError::invalid(format!("interface name '{s}' is reserved")));
         }
-        if let Some(c) = s.chars().find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control()) {
+        // Printable ASCII only: Linux takes any byte but '/', ':' and
+        // whitespace, but a zero-width or look-alike character makes two
+        // names that read the same, in a policy or an audit log.
+        if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic() || matches!(c, '/' | ':')) {
+            let why =
+                if c.is_ascii() { "which Linux does not allow" } else { "only printable ASCII is allowed" };
             return Err(CapError::invalid(format!(
-                "interface name '{shown}' contains {c:?}, which Linux does not allow"
+                "interface name '{}' contains {c:?} (U+{:04X}); {why}",
+                shorten(&s.escape_debug().to_string()),
+                u32::from(c)
             )));
         }
         Ok(Self(s.to_string()))
@@ -612,6 +619,10 @@ mod tests {
         assert!(IfName::parse("a/b").is_err());
         assert!(IfName::parse("a b").is_err());
         assert!(IfName::parse("..").is_err());
+        // A zero-width space (or any non-ASCII) is refused, and named.
+        let e = IfName::parse("br\u{200b}0").unwrap_err().to_string();
+        assert!(e.contains("U+200B") && e.contains("printable ASCII"), "{e}");
+        assert!(IfName::parse("br-é").is_err() && IfName::parse("a\u{7f}").is_err());
     }
 
     #[test]

@@ -455,8 +455,14 @@ impl Backend for DryRunBackend {
             .map(|(name, b)| BridgeInfo {
                 name: name.clone(),
                 datapath_type: b.datapath.clone(),
-                // Like ovs-vsctl list-ports: the bridge's own port is not listed.
-                ports: b.ports.keys().filter(|p| *p != name).cloned().collect(),
+                // As the WIT contract says: the bridge's own internal port included.
+                ports: {
+                    let mut ports: Vec<String> = std::iter::once(name.clone())
+                        .chain(b.ports.keys().filter(|p| *p != name).cloned())
+                        .collect();
+                    ports.sort();
+                    ports
+                },
             })
             .collect())
     }

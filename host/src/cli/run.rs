@@ -42,9 +42,9 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let bytes = match std::fs::read(&script.path) {
+    let bytes = match vetting::read_script_file(&script.path) {
         Ok(b) => b,
-        Err(e) => return usage(format!("cannot read script {}: {e}", script.path.display())),
+        Err(e) => return usage(e),
     };
     // Vetting reads the bytes only: a refused script is never compiled.
     if let Err(msg) = vet(&script, &bytes, &opts) {
@@ -64,7 +64,8 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         Ok(e) => e,
         Err(e) => return usage(format!("cannot start the Wasm engine: {e:#}")),
     };
-    let (pre, _) = match engine.load(&bytes) {
+    // Compiling is bounded by --timeout too (apart from the run's own).
+    let (pre, _) = match engine.load_within(&bytes, Duration::from_secs_f64(opts.timeout)) {
         Ok(p) => p,
         Err(e) => return usage(format!("{}: {e}", script.display())),
     };

@@ -319,10 +319,13 @@ impl Daemon {
 
         // Compiling is CPU work: off the async workers.
         let engine = self.engine.clone();
-        let pre = tokio::task::spawn_blocking(move || engine.load(&wasm).map(|(pre, _)| pre))
-            .await
-            .map_err(|e| Refusal::usage("bad-script", format!("loading the script failed: {e}")))?
-            .map_err(|e| Refusal::usage("bad-script", format!("script {}: {e}", &sha[..12])))?;
+        let compile_timeout = tenant.timeout.unwrap_or(Duration::from_secs(self.args.timeout));
+        let pre = tokio::task::spawn_blocking(move || {
+            engine.load_within(&wasm, compile_timeout).map(|(pre, _)| pre)
+        })
+        .await
+        .map_err(|e| Refusal::usage("bad-script", format!("loading the script failed: {e}")))?
+        .map_err(|e| Refusal::usage("bad-script", format!("script {}: {e}", &sha[..12])))?;
         let policy = self.store.policy_for(&tenant.name).map_err(|m| Refusal::usage("unknown-tenant", m))?;
         if let Some(msg) = runner::refused_imports(&self.engine, &pre, &policy) {
             return Err(Refusal::usage("refused-imports", format!("script {}: {msg}", &sha[..12])));

@@ -49,9 +49,9 @@ pub async fn run(a: SubmitArgs) -> i32 {
         eprintln!("ovs-run submit: {m}");
         EXIT_USAGE
     };
-    let wasm = match std::fs::read(&a.script) {
+    let wasm = match crate::vetting::read_script_file(&a.script) {
         Ok(b) => b,
-        Err(e) => return fail(format!("cannot read script {}: {e}", a.script.display())),
+        Err(e) => return fail(e),
     };
     let stream = match UnixStream::connect(&a.socket).await {
         Ok(s) => s,

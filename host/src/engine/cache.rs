@@ -12,6 +12,11 @@
 //! another's code. (b) catches corruption (a disk, a stray write), so a
 //! CRC-32 does: a few ms for a 36 MB Python entry, where a sha256 took ~40,
 //! a third of a cached run.
+//!
+//! The directory has a quota ([`DEFAULT_QUOTA`]): after each new entry the
+//! least recently used ones (by modification time, which a hit refreshes)
+//! are removed until the entries fit, so a stream of distinct scripts (a
+//! daemon's tenants) cannot fill the disk.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -19,7 +24,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -36,9 +41,14 @@ pub enum CacheEvent {
     Disabled(String),
 }
 
+/// The most bytes of entries (artifacts and checksums) the cache keeps.
+pub const DEFAULT_QUOTA: u64 = 1 << 30;
+
+#[derive(Clone)]
 pub struct CompileCache {
     dir: Option<PathBuf>,
     why_disabled: String,
+    quota: u64,
 }
 
 /// The default cache directory: root's is system-wide, others' per user.
@@ -54,7 +64,13 @@ pub fn default_dir() -> PathBuf {
 
 impl CompileCache {
     pub fn disabled(why: &str) -> Self {
-        Self { dir: None, why_disabled: why.to_string() }
+        Self { dir: None, why_disabled: why.to_string(), quota: DEFAULT_QUOTA }
+    }
+
+    /// Keep at most `bytes` of entries (least recently used go first).
+    pub fn with_quota(mut self, bytes: u64) -> Self {
+        self.quota = bytes;
+        self
     }
 
     /// Use `dir`, creating it (mode 0700) when missing. A directory others
@@ -83,7 +99,7 @@ impl CompileCache {
                         m.mode() & 0o777
                     ));
                 }
-                Self { dir: Some(dir.to_path_buf()), why_disabled: String::new() }
+                Self { dir: Some(dir.to_path_buf()), why_disabled: String::new(), quota: DEFAULT_QUOTA }
             }
             Err(e) => Self::disabled(&format!("{}: {e}", dir.display())),
         }
@@ -115,7 +131,13 @@ impl CompileCache {
                 // directory only we (or root) can write, and it matches the
                 // checksum recorded beside it.
                 match unsafe { Component::deserialize_file(engine, &path) } {
-                    Ok(c) => return Ok((c, CacheEvent::Hit)),
+                    Ok(c) => {
+                        // Recently used: the last to be evicted.
+                        if let Ok(f) = fs::File::open(&path) {
+                            let _ = f.set_modified(SystemTime::now());
+                        }
+                        return Ok((c, CacheEvent::Hit));
+                    }
                     Err(e) => event = CacheEvent::Corrupt(format!("does not load: {e}")),
                 }
             }
@@ -125,10 +147,48 @@ impl CompileCache {
         let compiled = engine.precompile_component(bytes)?;
         // SAFETY: produced just now by this engine.
         let component = unsafe { Component::deserialize(engine, &compiled)? };
-        if let Err(e) = store(&path, &sum, &compiled) {
+        if compiled.len() as u64 > self.quota {
+            event = CacheEvent::Disabled(format!(
+                "the compiled script ({} bytes) is larger than the cache quota ({} bytes)",
+                compiled.len(),
+                self.quota
+            ));
+        } else if let Err(e) = store(&path, &sum, &compiled) {
             event = CacheEvent::Disabled(format!("cannot write {}: {e}", path.display()));
+        } else if let Some(dir) = &self.dir {
+            evict(dir, self.quota, &path);
         }
         Ok((component, event))
+    }
+}
+
+/// Remove the least recently used entries (oldest modification time first)
+/// until the entries in `dir` take at most `quota` bytes; `keep`, the entry
+/// just written, goes last. Best effort: an entry another process removes
+/// first is simply gone.
+fn evict(dir: &Path, quota: u64, keep: &Path) {
+    let Ok(list) = fs::read_dir(dir) else { return };
+    let mut entries: Vec<(SystemTime, u64, PathBuf)> = list
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|p| {
+            let m = fs::metadata(&p).ok()?;
+            let sum = fs::metadata(p.with_extension("sum")).map(|m| m.len()).unwrap_or(0);
+            Some((m.modified().ok()?, m.len() + sum, p))
+        })
+        .collect();
+    let mut total: u64 = entries.iter().map(|e| e.1).sum();
+    entries.sort_by_key(|(t, _, p)| (p == keep, *t));
+    for (_, size, p) in entries {
+        if total <= quota {
+            break;
+        }
+        // The checksum first: an artifact without one is a miss, never a hit.
+        let _ = fs::remove_file(p.with_extension("sum"));
+        if fs::remove_file(&p).is_ok() {
+            total -= size;
+        }
     }
 }
 
@@ -211,4 +271,33 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, std::time::Duration) {
     let t = Instant::now();
     let r = f();
     (r, t.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eviction_removes_the_least_recently_used_entries_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |name: &str, age_s: u64| {
+            let p = dir.path().join(format!("{name}.cwasm"));
+            fs::write(&p, vec![0u8; 1000]).unwrap();
+            fs::write(p.with_extension("sum"), "x").unwrap();
+            let t = SystemTime::now() - std::time::Duration::from_secs(age_s);
+            fs::File::open(&p).unwrap().set_modified(t).unwrap();
+            p
+        };
+        let old = entry("old", 300);
+        let mid = entry("mid", 200);
+        let new = entry("new", 100);
+        // Room for two entries (1001 bytes each): the oldest goes.
+        evict(dir.path(), 2500, &new);
+        assert!(!old.exists() && !old.with_extension("sum").exists());
+        assert!(mid.exists() && new.exists());
+        // The entry just written is kept over an older one even when it is the oldest.
+        let fresh = entry("fresh", 1000);
+        evict(dir.path(), 1500, &fresh);
+        assert!(fresh.exists() && !mid.exists() && !new.exists());
+    }
 }

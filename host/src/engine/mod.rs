@@ -2,15 +2,18 @@
 //! checks its imports against what the host grants, and runs its `run` export
 //! in a sandbox: WASI with nothing open (no files, env, sockets or name
 //! lookup; stdout/stderr go to the user), a wall-clock deadline (epoch
-//! interruption), a memory cap (store limits) and a bounded Wasm stack.
+//! interruption), a memory cap for the whole run (one budget for every memory and table,
+//! [`limiter`]) and a bounded Wasm stack.
 
 pub mod cache;
+mod limiter;
 mod outcome;
 pub mod output;
+pub mod precheck;
 mod state;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
@@ -26,6 +29,10 @@ pub use self::state::RunState;
 
 /// Epoch tick: the resolution of `--timeout`.
 const TICK: Duration = Duration::from_millis(10);
+
+/// How long [`Engine::load`] compiles before giving up, for callers without
+/// a `--timeout` of their own (bindings re-run by `watch`).
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Limits of one run.
 #[derive(Clone, Debug)]
@@ -127,18 +134,27 @@ impl Engine {
         Ok(Self { engine, linker, cache, stop_ticker })
     }
 
-    /// Compile (or fetch from the cache) and check imports; nothing runs.
+    /// [`Engine::load_within`] the default compile deadline.
     pub fn load(&self, bytes: &[u8]) -> Result<(ScriptPre<RunState>, CacheEvent), LoadError> {
+        self.load_within(bytes, DEFAULT_COMPILE_TIMEOUT)
+    }
+
+    /// Compile (or fetch from the cache) and check imports; nothing runs.
+    /// What may be compiled is bounded first ([`precheck`]: size, functions,
+    /// locals), then compiling gives up after `timeout`.
+    pub fn load_within(
+        &self,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> Result<(ScriptPre<RunState>, CacheEvent), LoadError> {
         if !is_component(bytes) {
             return Err(LoadError::Invalid(
                 "not a WebAssembly component (core modules and other files cannot run; build scripts for wasm32-wasip2)".into(),
             ));
         }
+        precheck::check(bytes).map_err(|e| LoadError::Invalid(format!("refused before compiling: {e}")))?;
         let t = Instant::now();
-        let (component, event) = self
-            .cache
-            .load(&self.engine, bytes)
-            .map_err(|e| LoadError::Invalid(format!("cannot compile the script: {e}")))?;
+        let (component, event) = self.compile(bytes, timeout)?;
         verbose!(1, "compile cache: {event:?} ({} ms)", t.elapsed().as_millis());
         let ungranted = self.ungranted_imports(&component);
         if !ungranted.is_empty() {
@@ -149,6 +165,32 @@ impl Engine {
                 LoadError::Invalid(format!("the script does not fit the ovs-run host: {e:#}"))
             })?;
         Ok((pre, event))
+    }
+
+    /// Compile on a thread of its own and wait at most `timeout` for it.
+    /// Cranelift cannot be interrupted: past the deadline the caller gets
+    /// its error at once and the thread finishes unobserved (the command
+    /// line exits; the daemon's cost per submission is bounded by
+    /// [`precheck`]'s limits).
+    fn compile(&self, bytes: &[u8], timeout: Duration) -> Result<(Component, CacheEvent), LoadError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let (engine, cache, bytes) = (self.engine.clone(), self.cache.clone(), bytes.to_vec());
+        std::thread::Builder::new()
+            .name("compile".into())
+            .spawn(move || {
+                let _ = tx.send(cache.load(&engine, &bytes));
+            })
+            .map_err(|e| LoadError::Invalid(format!("cannot start compiling the script: {e}")))?;
+        match rx.recv_timeout(timeout) {
+            Ok(r) => r.map_err(|e| LoadError::Invalid(format!("cannot compile the script: {e}"))),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(LoadError::Invalid(format!(
+                "compiling the script took longer than the {} s timeout (--timeout); gave up",
+                timeout.as_secs_f64()
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(LoadError::Invalid("compiling the script failed: the compiler thread panicked".into()))
+            }
+        }
     }
 
     /// Every interface a loaded script imports (its permission manifest).

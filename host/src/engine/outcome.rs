@@ -3,6 +3,7 @@
 
 use wasmtime::{Trap, WasmBacktrace};
 
+use super::limiter::{MemoryLimit, MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 use super::Limits;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,11 +51,14 @@ impl Outcome {
                 TrapReason::StackOverflow,
                 "stack limit: the script overflowed its Wasm stack (deep recursion?)".to_string(),
             ),
-            _ if root.contains("forcing trap when growing memory") => (
+            _ if e.chain().any(|c| c.is::<MemoryLimit>()) => (TrapReason::Memory, root),
+            // The instance/memory/table counts ([`super::limiter`]) are
+            // refused by wasmtime itself while instantiating.
+            _ if is_count_limit(&root) => (
                 TrapReason::Memory,
                 format!(
-                    "memory limit: the script tried to use more than {} MiB (--memory)",
-                    limits.memory >> 20
+                    "memory limit: {root} (a run may create at most {MAX_INSTANCES} instances, \
+                     {MAX_MEMORIES} memories and {MAX_TABLES} tables)"
                 ),
             ),
             _ if root.contains("call limit reached") => (TrapReason::CallLimit, root),
@@ -63,4 +67,11 @@ impl Outcome {
         };
         Outcome::Trapped { reason, message, backtrace }
     }
+}
+
+/// wasmtime's refusals of a count from `ResourceLimiter::{instances,
+/// memories, tables}` ("resource limit exceeded: instance count too high at 1001").
+fn is_count_limit(message: &str) -> bool {
+    message.contains("resource limit exceeded")
+        && ["instance count", "memory count", "table count"].iter().any(|w| message.contains(w))
 }

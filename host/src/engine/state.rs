@@ -1,18 +1,18 @@
 //! What a script's store holds: the sandboxed WASI context, the resource
-//! table, the memory limiter and the capability state (the wasmtime-wasi
+//! table, the memory budget and the capability state (the wasmtime-wasi
 //! host-state pattern: one struct, a view trait per subsystem).
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::limiter::RunLimiter;
 use super::output::Stream;
 use crate::capabilities::Caps;
 
 pub struct RunState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    pub(super) limits: RunLimiter,
     pub(crate) caps: Caps,
 }
 
@@ -34,7 +34,8 @@ impl RunState {
             builder.inherit_stderr().inherit_stdout();
         }
         let wasi = builder.build();
-        let limits = StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build();
+        // One budget for every memory and table of the run (`--memory`).
+        let limits = RunLimiter::new(memory);
         Self { wasi, table: ResourceTable::new(), limits, caps }
     }
 }

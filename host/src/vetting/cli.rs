@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use super::metadata::{self, ScriptMetadata};
 use super::signing::{self, KeyId, SignatureStatus};
 use super::trust::{self, TrustStore};
-use super::{check, check_pin, inspect, RequireSigned, ScriptRef};
+use super::{check, check_pin, inspect, read_script_file, RequireSigned, ScriptRef};
 use crate::cli::EXIT_USAGE;
 
 const EXIT_REFUSED: i32 = 1;
@@ -126,8 +126,7 @@ fn usage_error(msg: impl std::fmt::Display) -> i32 {
 /// Read a script given as SCRIPT or SCRIPT@sha256:HEX; a pin that does not match is a refusal.
 fn read_script(arg: &Path) -> Result<(ScriptRef, Vec<u8>), i32> {
     let r = ScriptRef::parse(arg).map_err(usage_error)?;
-    let bytes = fs::read(&r.path)
-        .map_err(|e| usage_error(format!("cannot read script {}: {e}", r.path.display())))?;
+    let bytes = read_script_file(&r.path).map_err(usage_error)?;
     if let Some(pin) = &r.pin {
         if let Err(e) = check_pin(&bytes, pin) {
             eprintln!("ovs-run: {}: refused: {e}", r.path.display());
@@ -250,9 +249,9 @@ pub fn sign(args: SignArgs) -> i32 {
         Ok(k) => k,
         Err(e) => return usage_error(e),
     };
-    let bytes = match fs::read(&args.script) {
+    let bytes = match read_script_file(&args.script) {
         Ok(b) => b,
-        Err(e) => return usage_error(format!("cannot read script {}: {e}", args.script.display())),
+        Err(e) => return usage_error(e),
     };
     if !crate::engine::is_component(&bytes) {
         return usage_error(format!("{}: not a WebAssembly component", args.script.display()));
@@ -302,9 +301,9 @@ pub fn verify(args: VerifyArgs) -> i32 {
 pub fn metadata(action: MetadataAction) -> i32 {
     let MetadataAction::Set(a) = action;
     let a = *a;
-    let bytes = match fs::read(&a.script) {
+    let bytes = match read_script_file(&a.script) {
         Ok(b) => b,
-        Err(e) => return usage_error(format!("cannot read script {}: {e}", a.script.display())),
+        Err(e) => return usage_error(e),
     };
     let usage = match &a.usage_file {
         Some(f) => match fs::read_to_string(f) {

@@ -66,16 +66,26 @@ pub struct ScriptRef {
 }
 
 impl ScriptRef {
+    /// The pin is found in the path's raw bytes, in any case (`@SHA256:`
+    /// too): a path that is not UTF-8, or a pin typed in capitals, must never
+    /// turn a pinned run into an unpinned one.
     pub fn parse(arg: &std::path::Path) -> Result<Self, String> {
-        let Some(s) = arg.to_str() else { return Ok(Self { path: arg.to_path_buf(), pin: None }) };
-        match s.rsplit_once(PIN) {
-            None => Ok(Self { path: arg.to_path_buf(), pin: None }),
-            Some((path, hex)) if !path.is_empty() => {
-                let pin = hex.parse().map_err(|e| format!("{s}: {e}"))?;
-                Ok(Self { path: PathBuf::from(path), pin: Some(pin) })
-            }
-            Some(_) => Err(format!("'{s}': a pin needs a script before it: SCRIPT@sha256:HEX")),
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let raw = arg.as_os_str().as_bytes();
+        let shown = arg.display();
+        let pin = PIN.as_bytes();
+        let Some(at) = raw.windows(pin.len()).rposition(|w| w.eq_ignore_ascii_case(pin)) else {
+            return Ok(Self { path: arg.to_path_buf(), pin: None });
+        };
+        let (path, hex) = (&raw[..at], &raw[at + pin.len()..]);
+        if path.is_empty() {
+            return Err(format!("'{shown}': a pin needs a script before it: SCRIPT@sha256:HEX"));
         }
+        let hex = std::str::from_utf8(hex)
+            .map_err(|_| format!("{shown}: the pin is not a sha256 digest (64 hex digits)"))?;
+        let digest = hex.parse().map_err(|e| format!("{shown}: {e}"))?;
+        Ok(Self { path: PathBuf::from(OsStr::from_bytes(path)), pin: Some(digest) })
     }
 }
 
@@ -103,6 +113,22 @@ mod tests {
         let upper = ScriptRef::parse(Path::new(&format!("x@sha256:{}", HEX.to_uppercase()))).unwrap();
         assert_eq!(upper.pin, r.pin);
         assert_eq!(ScriptRef::parse(Path::new("a/attach.wasm")).unwrap().pin, None);
+    }
+
+    #[test]
+    fn pins_are_found_in_non_utf8_paths_and_in_capitals() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let raw = [b"caf\xe9.wasm@sha256:".as_slice(), HEX.as_bytes()].concat();
+        let r = ScriptRef::parse(Path::new(OsStr::from_bytes(&raw))).unwrap();
+        assert_eq!(r.path.as_os_str().as_bytes(), b"caf\xe9.wasm");
+        assert_eq!(r.pin.unwrap().to_string(), HEX);
+        let bad = [b"caf\xe9.wasm@sha256:12".as_slice()].concat();
+        assert!(ScriptRef::parse(Path::new(OsStr::from_bytes(&bad))).is_err());
+        for sep in ["@SHA256:", "@Sha256:"] {
+            let r = ScriptRef::parse(Path::new(&format!("a.wasm{sep}{HEX}"))).unwrap();
+            assert_eq!((r.path.to_str(), r.pin.map(|d| d.to_string())), (Some("a.wasm"), Some(HEX.into())));
+        }
     }
 
     #[test]

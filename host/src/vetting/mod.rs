@@ -8,6 +8,7 @@
 //! - [`signing`]: keys, signing, and judging each signature of a component.
 //! - [`trust`]: the trust store.
 //! - [`digest`]: sha256 and `SCRIPT@sha256:HEX` pins.
+//! - [`file`]: reading a script file, bounded.
 //!
 //! Anything that runs scripts (the CLI, the daemon) calls [`check`] on the
 //! script's bytes BEFORE handing them to the engine, so an unsigned or
@@ -21,6 +22,7 @@
 
 pub mod cli;
 pub mod digest;
+pub mod file;
 pub mod inspect;
 pub mod metadata;
 pub mod signing;
@@ -29,6 +31,7 @@ pub mod trust;
 use serde::Serialize;
 
 pub use self::digest::{Digest, ScriptRef};
+pub use self::file::read_script_file;
 pub use self::signing::{KeyId, SignatureReport, SignatureStatus};
 pub use self::trust::{TrustError, TrustStore};
 

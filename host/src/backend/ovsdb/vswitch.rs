@@ -91,8 +91,9 @@ impl Vswitch {
         self.inner.conn.uri()
     }
 
-    /// All bridges; `ports` leaves out each bridge's own local port, like
-    /// `ovs-vsctl list-ports`.
+    /// All bridges; `ports` includes each bridge's own internal port, as
+    /// the WIT contract (`bridge-info.ports`) says (`ovs-vsctl list-ports`
+    /// and [`Vswitch::ports`] leave it out).
     pub async fn bridges(&self) -> CapResult<Vec<BridgeInfo>> {
         let r = self
             .read(vec![
@@ -109,7 +110,6 @@ impl Vswitch {
                 let mut ports: Vec<String> = uuid_set(&b["ports"])
                     .iter()
                     .filter_map(|u| names.get(u).copied())
-                    .filter(|p| *p != name)
                     .map(str::to_string)
                     .collect();
                 ports.sort();
@@ -426,40 +426,72 @@ impl Vswitch {
 
     /// Take ports (by uuid) off their bridges, one transaction; OVSDB then
     /// garbage-collects the Port and Interface rows.
+    /// Each port must still be on its bridge when this commits (a `wait`
+    /// per port): one removed by someone else since it was read fails the
+    /// whole batch, and nothing is changed.
     async fn remove_port_rows(&self, ports: &[(IfName, String)]) -> CapResult<()> {
         let bridges = distinct_bridges(ports);
-        let ops = bridges
-            .iter()
-            .map(|b| {
-                let uuids = ports.iter().filter(|(pb, _)| pb == *b).map(|(_, u)| json!(["uuid", u]));
-                mutate("Bridge", where_name(b), "ports", "delete", set(uuids))
-            })
-            .collect();
-        self.change_sized(&format!("del {} ports", ports.len()), ops, ports.len(), |_| None).await.map(drop)
+        let mut ops: Vec<Value> = ports.iter().map(|(b, u)| wait_member(b, u)).collect();
+        ops.extend(bridges.iter().map(|b| {
+            let uuids = ports.iter().filter(|(pb, _)| pb == *b).map(|(_, u)| json!(["uuid", u]));
+            mutate("Bridge", where_name(b), "ports", "delete", set(uuids))
+        }));
+        self.change_sized(&format!("del {} ports", ports.len()), ops, ports.len(), |e| {
+            let (b, _) = ports.get(e.index)?;
+            Some(CapError::failed(format!(
+                "a port of bridge {b} was removed by someone else while this batch was removing it; \
+                 nothing was changed"
+            )))
+        })
+        .await
+        .map(drop)
     }
 
     /// true = removed; false = `bridge` has no port `port` (or no such bridge).
+    ///
+    /// It reads the port's row, then takes that row off the bridge. The
+    /// change carries a `wait` precondition ([`del_port_ops`]): if someone
+    /// else removed or replaced the port in between, the transaction changes
+    /// nothing and the read is done again (at most [`CONFLICT_TRIES`] times),
+    /// so a port that went meanwhile is reported as not there, never as
+    /// removed by us (the journal would then "undo" someone else's removal).
     pub async fn del_port(&self, bridge: &IfName, port: &IfName) -> CapResult<bool> {
         if bridge == port {
             return Err(CapError::invalid(format!(
                 "port {port} is the local port of bridge {bridge}; delete the bridge instead"
             )));
         }
-        let r = self
-            .read(vec![
-                select("Bridge", where_name(bridge), &["ports"]),
-                select("Port", where_name(port), &["_uuid"]),
-            ])
-            .await?;
-        let (Some(b), Some(pu)) = (r[0].first(), r[1].first().and_then(|p| uuid(&p["_uuid"]))) else {
-            return Ok(false);
-        };
-        if !uuid_set(&b["ports"]).contains(&pu) {
-            return Ok(false);
+        for _ in 0..CONFLICT_TRIES {
+            let r = self
+                .read(vec![
+                    select("Bridge", where_name(bridge), &["ports"]),
+                    select("Port", where_name(port), &["_uuid"]),
+                ])
+                .await?;
+            let (Some(b), Some(pu)) = (r[0].first(), r[1].first().and_then(|p| uuid(&p["_uuid"]))) else {
+                return Ok(false);
+            };
+            if !uuid_set(&b["ports"]).contains(&pu) {
+                return Ok(false);
+            }
+            let conflict = std::sync::atomic::AtomicBool::new(false);
+            let done = self
+                .change(&format!("del-port {bridge} {port}"), del_port_ops(bridge, &pu), |e| {
+                    conflict
+                        .store(e.index == 0 && e.error == "timed out", std::sync::atomic::Ordering::Relaxed);
+                    None
+                })
+                .await;
+            match done {
+                Ok(_) => return Ok(true),
+                Err(_) if conflict.load(std::sync::atomic::Ordering::Relaxed) => continue,
+                Err(e) => return Err(e),
+            }
         }
-        let ops = vec![mutate("Bridge", where_name(bridge), "ports", "delete", set([json!(["uuid", pu])]))];
-        self.change(&format!("del-port {bridge} {port}"), ops, |_| None).await?;
-        Ok(true)
+        Err(CapError::failed(format!(
+            "del-port {bridge} {port}: the port kept changing while it was being removed \
+             ({CONFLICT_TRIES} tries); nothing was changed"
+        )))
     }
 
     /// Set (Some) or clear (None) the port's access VLAN; returns the old tag.
@@ -678,6 +710,27 @@ fn wait_rows(table: &str, name: &IfName, present: bool) -> Value {
     let rows = if present { json!([{"name": name.as_str()}]) } else { json!([]) };
     json!({"op": "wait", "timeout": 0, "table": table, "where": where_name(name),
            "columns": ["name"], "until": "==", "rows": rows})
+}
+
+/// How often [`Vswitch::del_port`] reads again after a concurrent change.
+const CONFLICT_TRIES: usize = 3;
+
+/// `del-port`'s transaction for the port row `port_uuid` read from `bridge`:
+/// the precondition that the bridge still has that row, then its removal.
+/// Public so that tests can run it against a change made in between.
+pub fn del_port_ops(bridge: &IfName, port_uuid: &str) -> Vec<Value> {
+    vec![
+        wait_member(bridge, port_uuid),
+        mutate("Bridge", where_name(bridge), "ports", "delete", set([json!(["uuid", port_uuid])])),
+    ]
+}
+
+/// Fails with "timed out" at once unless bridge `bridge` still has the port
+/// row `port_uuid` (RFC 7047 `wait` with `includes` in its `where`).
+fn wait_member(bridge: &IfName, port_uuid: &str) -> Value {
+    json!({"op": "wait", "timeout": 0, "table": "Bridge",
+           "where": [["name", "==", bridge.as_str()], ["ports", "includes", ["uuid", port_uuid]]],
+           "columns": ["name"], "until": "==", "rows": [{"name": bridge.as_str()}]})
 }
 
 fn where_name(name: &IfName) -> Value {

@@ -1,0 +1,289 @@
+//! Attack tests: hostile guests and hostile inputs against the real binary,
+//! each bounded in time and memory. The guests are written here in WAT (a
+//! component is a few lines), so every test shows exactly what it attacks.
+//!
+//! Covered: many core instances each growing a memory, and a table grown to
+//! 60M entries, under `--memory` (the cap holds for the whole run; exit 3,
+//! peak RSS measured); a function with 40,000 locals (refused before
+//! compiling); compiling past `--timeout`; `/dev/zero`, FIFOs and directories
+//! as SCRIPT; pins on non-UTF-8 paths and in capitals.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::*;
+
+/// The export every ovs-run script has, from a core module `$main` with a
+/// memory and a `run` that returns `ok` (a zeroed result at address 0).
+const RUN_EXPORT: &str = r#"
+  (core module $Main
+    (memory (export "mem") 1)
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+    (func (export "run") (param i32 i32) (result i32) (i32.const 0)))
+  (core instance $main (instantiate $Main))
+  (func (export "run") (param "args" (list string)) (result (result (error string)))
+    (canon lift (core func $main "run") (memory (core memory $main "mem"))
+      (realloc (core func $main "realloc"))))
+"#;
+
+/// A component of `count` core instances, each growing its own memory to
+/// `pages` 64 KiB pages at instantiation and writing every 4 KiB page of it
+/// (so it is resident, not just reserved).
+fn many_memories(count: usize, pages: u32) -> Vec<u8> {
+    let instances = "  (core instance (instantiate $Grow))\n".repeat(count);
+    let text = format!(
+        r#"(component
+  (core module $Grow
+    (memory 1)
+    (func $start (local $i i32)
+      (drop (memory.grow (i32.const {grow})))
+      (loop $touch
+        (i32.store8 (local.get $i) (i32.const 1))
+        (local.set $i (i32.add (local.get $i) (i32.const 4096)))
+        (br_if $touch (i32.lt_u (local.get $i) (i32.const {bytes})))))
+    (start $start))
+{instances}{RUN_EXPORT})"#,
+        grow = pages - 1,
+        bytes = u64::from(pages) * 65536,
+    );
+    wat::parse_str(&text).expect("valid WAT")
+}
+
+/// A component whose only core instance grows a funcref table by `entries`.
+fn huge_table(entries: u32) -> Vec<u8> {
+    let text = format!(
+        r#"(component
+  (core module $Table
+    (table 1 funcref)
+    (func $start (drop (table.grow (ref.null func) (i32.const {entries}))))
+    (start $start))
+  (core instance (instantiate $Table))
+{RUN_EXPORT})"#
+    );
+    wat::parse_str(&text).expect("valid WAT")
+}
+
+/// A component with one function of `locals` locals, all live at once
+/// (each set from the argument, then all summed): Cranelift's cost grows
+/// faster than the count.
+fn many_locals(locals: u32) -> Vec<u8> {
+    let mut body = String::new();
+    for i in 1..=locals {
+        body.push_str(&format!("(local.set {i} (i32.add (local.get 0) (i32.const {i})))\n"));
+    }
+    body.push_str("(local.get 1)\n");
+    for i in 2..=locals {
+        body.push_str(&format!("(local.get {i}) (i32.add)\n"));
+    }
+    let text = format!(
+        r#"(component
+  (core module $Big
+    (func (export "big") (param i32) (result i32) (local {decls})
+{body}))
+  (core instance (instantiate $Big))
+{RUN_EXPORT})"#,
+        decls = "i32 ".repeat(locals as usize),
+    );
+    wat::parse_str(&text).expect("valid WAT")
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    fn new() -> Self {
+        Scratch(tempfile::tempdir().unwrap())
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.0.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+/// Run ovs-run (dry-run: nothing on the system) and measure the peak RSS
+/// of exactly that process (wait4), in MiB.
+#[allow(clippy::zombie_processes, reason = "reaped by wait4 below, which also reports its peak RSS")]
+fn run_measured(args: &[&str]) -> (Run, u64) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--cache-dir").arg(cache_dir()).arg("--dry-run").args(args);
+    cmd.env_remove("OVS_RUNDIR").env("OVS_RUN_JOURNAL_DIR", journal_dir());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let t = Instant::now();
+    let mut child = cmd.spawn().expect("run ovs-run");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into the two locals above.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let run = Run { code, stdout: out.join().unwrap(), stderr: err.join().unwrap(), elapsed: t.elapsed() };
+    (run, usage.ru_maxrss as u64 / 1024)
+}
+
+// ------------------------------------------------------------ memory cap
+
+/// 16 core instances each growing a memory past `--memory` / 16 held 16
+/// times the cap (1,046 MB RSS under --memory 64). The cap is the run's.
+#[test]
+fn many_instances_share_one_memory_cap() {
+    let dir = Scratch::new();
+    // (--memory MiB, instances, pages each): each instance alone fits.
+    for (cap, count, pages) in [(16u64, 16, 240), (64, 16, 1000)] {
+        let wasm = dir.write(&format!("mem{cap}.wasm"), &many_memories(count, pages));
+        let (r, rss) = run_measured(&["--memory", &cap.to_string(), wasm.to_str().unwrap()]);
+        eprintln!(
+            "--memory {cap}: {count} instances x {} MiB each: exit {}, peak RSS {rss} MiB",
+            pages / 16,
+            r.code
+        );
+        assert_eq!(r.code, 3, "{r:?}");
+        assert!(r.stderr.contains("memory limit") && r.stderr.contains(&format!("{cap} MiB")), "{r:?}");
+        // The process itself (wasmtime, the compiler) is ~40-60 MiB.
+        assert!(rss < cap + 120, "peak RSS {rss} MiB under --memory {cap}");
+    }
+}
+
+/// A table grown to 60M entries is 480 MB of host memory (491 MB RSS under
+/// --memory 16): tables count against the cap too.
+#[test]
+fn a_huge_table_counts_against_the_memory_cap() {
+    let dir = Scratch::new();
+    let wasm = dir.write("table.wasm", &huge_table(60_000_000));
+    let (r, rss) = run_measured(&["--memory", "16", wasm.to_str().unwrap()]);
+    eprintln!("table of 60M entries under --memory 16: exit {}, peak RSS {rss} MiB", r.code);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("memory limit") && r.stderr.contains("16 MiB"), "{r:?}");
+    assert!(rss < 16 + 120, "peak RSS {rss} MiB under --memory 16");
+}
+
+/// Under the cap, the same guests run: the budget is not taken by anything else.
+#[test]
+fn guests_within_the_cap_still_run() {
+    let dir = Scratch::new();
+    let wasm = dir.write("fits.wasm", &many_memories(3, 64));
+    let (r, _) = run_measured(&["--memory", "16", wasm.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+// ------------------------------------------------------------ compiling
+
+/// One 40,000-local function took 22 s to compile under --timeout 1. It is
+/// refused before compiling, fast, naming the function and the limit.
+#[test]
+fn a_function_with_40000_locals_is_refused_before_compiling() {
+    let dir = Scratch::new();
+    let wasm = dir.write("locals.wasm", &many_locals(40_000));
+    let (r, _) = run_measured(&["--no-cache", "--timeout", "1", wasm.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("40000 locals") && r.stderr.contains("refused before compiling"), "{r:?}");
+    assert!(r.elapsed.as_secs_f64() < 2.0, "took {:?}", r.elapsed);
+}
+
+/// Compiling gives up at --timeout: no cache, a timeout shorter than any
+/// compile of a real component.
+#[test]
+fn compiling_is_bounded_by_the_timeout() {
+    let g = guest("hostile");
+    let (r, _) = run_measured(&["--no-cache", "--timeout", "0.001", g.to_str().unwrap(), "loop"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("compiling the script took longer than the 0.001 s timeout"), "{r:?}");
+}
+
+// ------------------------------------------------------------ reading SCRIPT
+
+/// Every command that reads SCRIPT refuses what is not a regular file, at
+/// once and by name (they used to read /dev/zero until memory ran out).
+#[test]
+fn dev_zero_fifos_and_directories_are_refused_as_scripts() {
+    let dir = Scratch::new();
+    let fifo = dir.0.path().join("script.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let key = dir.0.path().join("k");
+    let made = ovs_run(&["key", "generate", key.to_str().unwrap()], &[]);
+    let secret = std::fs::read_dir(dir.0.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "key"))
+        .unwrap_or_else(|| panic!("no key generated: {made:?}"));
+    let tmp = dir.0.path().to_str().unwrap().to_string();
+    for (script, what) in
+        [("/dev/zero", "character device"), (fifo.to_str().unwrap(), "FIFO"), (&tmp, "directory")]
+    {
+        let cases: Vec<Vec<&str>> = vec![
+            vec![script],
+            vec!["inspect", script],
+            vec!["verify", "--trust", &tmp, script],
+            vec!["sign", "--key", secret.to_str().unwrap(), script],
+            vec!["metadata", "set", "--name", "x", script],
+            vec!["submit", "--socket", "/nonexistent.sock", script],
+        ];
+        for args in cases {
+            let r = ovs_run(&args, &[]);
+            assert_eq!(r.code, 2, "{args:?}: {r:?}");
+            assert!(r.stderr.contains(script) && r.stderr.contains(what), "{args:?}: {r:?}");
+            assert!(r.elapsed.as_secs_f64() < 5.0, "{args:?} took {:?}", r.elapsed);
+        }
+    }
+}
+
+// ------------------------------------------------------------ pins
+
+/// A pin on a path that is not UTF-8 used to be ignored (the file ran), and
+/// `@SHA256:` was taken as part of the file name. Both are pins now: a
+/// wrong digest is refused, the right one runs.
+#[test]
+fn pins_hold_on_non_utf8_paths_and_in_capitals() {
+    let dir = Scratch::new();
+    let noop = std::fs::read(guest("noop")).unwrap();
+    let raw_name = b"caf\xe9.wasm";
+    let path = dir.0.path().join(OsStr::from_bytes(raw_name));
+    std::fs::write(&path, &noop).unwrap();
+    let wrong = "0".repeat(64);
+    let right = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&noop))
+    };
+    let with_pin = |sep: &str, hex: &str| -> PathBuf {
+        let mut b = path.as_os_str().as_bytes().to_vec();
+        b.extend_from_slice(sep.as_bytes());
+        b.extend_from_slice(hex.as_bytes());
+        PathBuf::from(OsStr::from_bytes(&b))
+    };
+    let run = |arg: &Path| {
+        let out = Command::new(bin())
+            .args(["--no-cache", "--dry-run"])
+            .arg(arg)
+            .env("OVS_RUN_JOURNAL_DIR", journal_dir())
+            .env_remove("OVS_RUNDIR")
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for sep in ["@sha256:", "@SHA256:"] {
+        // A file named like the pinned reference must not turn it unpinned.
+        std::fs::write(with_pin(sep, &wrong), &noop).unwrap();
+        let (code, err) = run(&with_pin(sep, &wrong));
+        assert_eq!(code, 2, "{sep} wrong pin on a non-UTF-8 path must be refused: {err}");
+        assert!(err.contains("refused"), "{err}");
+        let (code, err) = run(&with_pin(sep, &right));
+        assert_eq!(code, 0, "{sep} right pin: {err}");
+    }
+}
