@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::ovs_run::net::diagnostics::{Host, PingStats};
-use super::{target_ref, wit, Caps, Trappable, WitTarget};
+use super::{target_ref, Caps, Trappable, WitTarget};
 use crate::error::CapError;
 use crate::types::parse_ip;
 
@@ -36,6 +36,6 @@ impl Host for Caps {
                 rtt_max_us: s.rtt_max.as_micros() as u64,
             })
         };
-        wit(r.await)
+        self.finish("ping", r.await)
     }
 }
