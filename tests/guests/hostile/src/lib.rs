@@ -88,7 +88,7 @@ fn main(args: Args) -> Result<(), Error> {
         "host-route" => host_route(&args),
         "bigtrunks" => {
             let [_, bridge, n] = args.exact(["MODE", "BRIDGE", "N"])?;
-            let n: usize = n.parse().map_err(|e| Error::invalid(format!("N: '{}': {e}", n.as_str())))?;
+            let n: usize = n.parse()?;
             // Raw options, unchecked by the SDK: the host must bound them.
             let options = PortOptions { trunks: vec![100; n], ..PortOptions::new() };
             let e = ports::add(bridge.as_str(), &Target::host(), "eth0", &options);
@@ -96,7 +96,7 @@ fn main(args: Args) -> Result<(), Error> {
         }
         "biglabels" => {
             let [_, n] = args.exact(["MODE", "N"])?;
-            let n: usize = n.parse().map_err(|e| Error::invalid(format!("N: '{}': {e}", n.as_str())))?;
+            let n: usize = n.parse()?;
             let key = "k".repeat(1024);
             let labels: Vec<(&str, &str)> = (0..n).map(|_| (key.as_str(), "v")).collect();
             let e = ovs_run_sdk::containers::list_by_label(&labels);
@@ -104,8 +104,7 @@ fn main(args: Args) -> Result<(), Error> {
         }
         "slow-bridge" => {
             let [_, bridge, pause] = args.exact(["MODE", "BRIDGE", "PAUSE_MS"])?;
-            let pause: u64 =
-                pause.parse().map_err(|e| Error::invalid(format!("PAUSE_MS: '{}': {e}", pause.as_str())))?;
+            let pause: u64 = pause.parse()?;
             bridges::create(bridge.as_str(), bridges::Datapath::HostDefault, false)?;
             println!("paused");
             std::thread::sleep(std::time::Duration::from_millis(pause));
