@@ -235,7 +235,11 @@ fn tenant_attaches_inside_its_limits_and_everything_else_is_denied() {
 
     let before = (ovs.snapshot(), ca.ip(&["-o", "addr"]), cb.ip(&["-o", "link"]), sh("ip", &["route"]));
     let cases: [(&[&str], &str, &str); 5] = [
-        (&["br-a", "eth2", &ca.name, "--ipaddress=10.2.0.5/24", "--vlan=150"], "set-address", "addresses-in-network"),
+        (
+            &["br-a", "eth2", &ca.name, "--ipaddress=10.2.0.5/24", "--vlan=150"],
+            "set-address",
+            "addresses-in-network",
+        ),
         (&["br-a", "eth2", &cb.name, "--ipaddress=10.1.0.6/24"], "lookup-container", "deny by default"),
         (&["br-b", "eth2", &ca.name, "--ipaddress=10.1.0.6/24"], "create-bridge", "deny by default"),
         (&["br-a", "eth2", &ca.name, "--vlan=300"], "add-port", "vlan-range"),
@@ -331,7 +335,11 @@ fn a_spinning_tenant_does_not_stall_another() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("already runs 2 script(s)"), "{r:?}");
     // Tenant a's real attach goes through meanwhile.
-    let r = d.submit("ovsrt-a", "attach.wasm", &["br-a", "eth1", &ca.name, "--ipaddress=10.1.0.9/24", "--vlan=150"]);
+    let r = d.submit(
+        "ovsrt-a",
+        "attach.wasm",
+        &["br-a", "eth1", &ca.name, "--ipaddress=10.1.0.9/24", "--vlan=150"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(ca.ip(&["-o", "addr", "show", "eth1"]).contains("10.1.0.9/24"));
     assert!(
@@ -540,7 +548,11 @@ fn attack_untagged_port_cannot_see_another_tenants_vlan() {
     let d = Daemon::start_with(Some(&ovs), shared, &[]);
     let ca = Container::start_labelled(&[("tenant", "a")]);
     let cb = Container::start_labelled(&[("tenant", "b")]);
-    let r = d.submit("ovsrt-b", "attach.wasm", &["br-shared", "eth1", &cb.name, "--ipaddress=10.2.0.5/24", "--vlan=250"]);
+    let r = d.submit(
+        "ovsrt-b",
+        "attach.wasm",
+        &["br-shared", "eth1", &cb.name, "--ipaddress=10.2.0.5/24", "--vlan=250"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
 
     // Untagged: every VLAN. Refused, and nothing of it is left.
@@ -552,7 +564,11 @@ fn attack_untagged_port_cannot_see_another_tenants_vlan() {
 
     // With an access VLAN of its own it is attached; `set-vlan none` would
     // make that port a trunk again: refused too.
-    let r = d.submit("ovsrt-a", "attach.wasm", &["br-shared", "eth1", &ca.name, "--ipaddress=10.1.0.5/24", "--vlan=150"]);
+    let r = d.submit(
+        "ovsrt-a",
+        "attach.wasm",
+        &["br-shared", "eth1", &ca.name, "--ipaddress=10.1.0.5/24", "--vlan=150"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let r = d.submit("ovsrt-a", "set-vlan.wasm", &["br-shared", "eth1", &ca.name, "none"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -581,7 +597,11 @@ fn attack_hex_id_prefix_is_the_container_not_one_named_like_it() {
     // Tenant a names its container after b's id prefix.
     let squatter = Named::start(&prefix, &[("tenant", "a")]);
     // b attaches its container by that prefix: it is b's, not a's.
-    let r = d.submit("ovsrt-b", "attach.wasm", &["br-b", "eth1", &prefix, "--ipaddress=10.2.0.5/24", "--vlan=250"]);
+    let r = d.submit(
+        "ovsrt-b",
+        "attach.wasm",
+        &["br-b", "eth1", &prefix, "--ipaddress=10.2.0.5/24", "--vlan=250"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let port = ovs.port_of(&prefix, "eth1").expect("b's port");
     let full = ovs.vsctl(&["get", "Interface", &port, "external_ids:container_full_id"]);

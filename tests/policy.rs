@@ -213,7 +213,13 @@ fn denied_lookup_names_only_the_reference_given() {
     let id = assumed_id("web-b");
     let prefix = &id[..1];
     let dir = tmp();
-    let r = as_tenant_with(&dir, "a", &["web-b,tenant=b"], &script("attach"), &["br-a", "eth1", prefix, "--vlan=150"]);
+    let r = as_tenant_with(
+        &dir,
+        "a",
+        &["web-b,tenant=b"],
+        &script("attach"),
+        &["br-a", "eth1", prefix, "--vlan=150"],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains(&format!("lookup-container on container \"{prefix}\"")), "{r:?}");
     assert!(!r.all().contains(&id[..8]) && !r.all().contains("web-b"), "b's container leaked: {r:?}");

@@ -18,8 +18,8 @@
 //! the log faster than two lines a second per uid (nor fill the disk, which
 //! would stop every tenant: a failed audit write fails the call).
 
-use std::fs::{File, OpenOptions};
 use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};

@@ -160,7 +160,8 @@ impl Docker {
         let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
         crate::backend::stats::docker_request();
         let listed = c.list_containers(Some(opts)).await.map_err(|e| self.unreachable(e))?;
-        let ids: Vec<String> = listed.into_iter().filter_map(|c| c.id).filter(|id| id.starts_with(s)).collect();
+        let ids: Vec<String> =
+            listed.into_iter().filter_map(|c| c.id).filter(|id| id.starts_with(s)).collect();
         match ids.as_slice() {
             [id] => Ok(id.clone()),
             [] => Ok(s.to_string()),

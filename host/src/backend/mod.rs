@@ -390,7 +390,10 @@ pub enum PortOwner {
     Netns(String),
     /// A container as the user named it (`given`), with its full id and
     /// name when Docker knows it (`known`, None: the container is gone).
-    Container { given: String, known: Option<(String, String)> },
+    Container {
+        given: String,
+        known: Option<(String, String)>,
+    },
 }
 
 impl PortOwner {

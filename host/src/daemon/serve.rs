@@ -310,7 +310,11 @@ impl Daemon {
                 m.insert("error".into(), json!(r.message));
                 // Tenants are accountable and every refusal of theirs is on
                 // record; strangers' refusals are rate-limited.
-                self.audit_failure(if stranger { self.refusals.refused(uid, m) } else { self.audit.write(m) });
+                self.audit_failure(if stranger {
+                    self.refusals.refused(uid, m)
+                } else {
+                    self.audit.write(m)
+                });
                 let _ = send_text(&mut writer, protocol::STDERR, &format!("ovs-run: {}\n", r.message)).await;
                 let _ = send_exit(&mut writer, r.code, r.status).await;
             }
