@@ -25,6 +25,8 @@ fn ovs_run_measured(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let t = Instant::now();
+    // Reaped by wait4 below (Child::wait would lose the rusage).
+    #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().expect("run ovs-run");
     let mut status = 0;
     // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
