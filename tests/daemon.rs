@@ -42,6 +42,11 @@ struct Daemon {
 impl Daemon {
     /// A daemon for the example policy, against `ovs` when given.
     fn start(ovs: Option<&Ovs>) -> Daemon {
+        Daemon::start_with(ovs, |_| {}, &[])
+    }
+
+    /// [`Daemon::start`], with the tenants edited by `tenants` and `extra` serve arguments.
+    fn start_with(ovs: Option<&Ovs>, tenants_edit: impl Fn(&mut Value), extra: &[&str]) -> Daemon {
         require_root();
         for u in USERS {
             user(u);
@@ -59,10 +64,15 @@ impl Daemon {
             let id = t["uid"]["id"].as_str().unwrap().to_string();
             t["attrs"]["uids"] = serde_json::json!([user(&format!("ovsrt-{id}")).0]);
         }
+        tenants_edit(&mut tenants);
         let tenants_file = dir.path().join("tenants.json");
         std::fs::write(&tenants_file, serde_json::to_string_pretty(&tenants).unwrap()).unwrap();
         // Scripts the tenants submit: readable by them.
-        for (src, name) in [(script("attach"), "attach.wasm"), (guest("hostile"), "hostile.wasm")] {
+        for (src, name) in [
+            (script("attach"), "attach.wasm"),
+            (script("set-vlan"), "set-vlan.wasm"),
+            (guest("hostile"), "hostile.wasm"),
+        ] {
             let dst = dir.path().join(name);
             std::fs::copy(src, &dst).unwrap();
             std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -83,6 +93,7 @@ impl Daemon {
             .arg(dir.path().join("audit.log"))
             .args(["--ovsdb", &ovsdb, "--datapath", "netdev", "--cache-dir"])
             .arg(cache_dir())
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -133,6 +144,11 @@ impl Daemon {
 
     /// This test binary, re-run as `user_name`, speaking raw protocol.
     fn raw(&self, user_name: &str, mode: &str) -> String {
+        self.raw_n(user_name, mode, 0)
+    }
+
+    /// [`Daemon::raw`] with a count (the flood's connections).
+    fn raw_n(&self, user_name: &str, mode: &str, n: u32) -> String {
         let (uid, gid) = user(user_name);
         let exe = std::env::current_exe().unwrap();
         let out = Command::new("setpriv")
@@ -143,6 +159,7 @@ impl Daemon {
             .args(["raw_client", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env("OVSRT_RAW_SOCKET", &self.socket)
             .env("OVSRT_RAW_MODE", mode)
+            .env("OVSRT_RAW_N", n.to_string())
             .env("OVSRT_RAW_SCRIPT", self.path("hostile.wasm"))
             .output()
             .expect("run the raw client");
@@ -165,6 +182,20 @@ impl Daemon {
 
     fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM, then wait up to `limit` for the exit; its status code.
+    fn terminate(&mut self, limit: Duration) -> Option<i32> {
+        // SAFETY: kill on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 }
 
@@ -203,11 +234,16 @@ fn tenant_attaches_inside_its_limits_and_everything_else_is_denied() {
     assert!(ca.ip(&["-o", "addr", "show", "eth1"]).contains("10.1.0.5/24"));
 
     let before = (ovs.snapshot(), ca.ip(&["-o", "addr"]), cb.ip(&["-o", "link"]), sh("ip", &["route"]));
-    let cases: [(&[&str], &str, &str); 4] = [
-        (&["br-a", "eth2", &ca.name, "--ipaddress=10.2.0.5/24"], "set-address", "addresses-in-network"),
+    let cases: [(&[&str], &str, &str); 5] = [
+        (
+            &["br-a", "eth2", &ca.name, "--ipaddress=10.2.0.5/24", "--vlan=150"],
+            "set-address",
+            "addresses-in-network",
+        ),
         (&["br-a", "eth2", &cb.name, "--ipaddress=10.1.0.6/24"], "lookup-container", "deny by default"),
         (&["br-b", "eth2", &ca.name, "--ipaddress=10.1.0.6/24"], "create-bridge", "deny by default"),
         (&["br-a", "eth2", &ca.name, "--vlan=300"], "add-port", "vlan-range"),
+        (&["br-a", "eth2", &ca.name], "add-port", "no-trunks"),
     ];
     for (args, action, why) in cases {
         let r = d.submit("ovsrt-a", "attach.wasm", args);
@@ -229,7 +265,7 @@ fn tenant_attaches_inside_its_limits_and_everything_else_is_denied() {
     let audit = d.audit();
     let (uid_a, _) = user("ovsrt-a");
     let runs: Vec<&Value> = audit.iter().filter(|l| l["event"] == "run").collect();
-    assert_eq!(runs.len(), 6, "{audit:#?}");
+    assert_eq!(runs.len(), 7, "{audit:#?}");
     assert!(runs.iter().all(|r| r["tenant"] == "a" && r["uid"] == uid_a), "{runs:#?}");
     assert_eq!(runs.iter().filter(|r| r["status"] == "ok").count(), 1);
     let add = audit
@@ -299,7 +335,11 @@ fn a_spinning_tenant_does_not_stall_another() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("already runs 2 script(s)"), "{r:?}");
     // Tenant a's real attach goes through meanwhile.
-    let r = d.submit("ovsrt-a", "attach.wasm", &["br-a", "eth1", &ca.name, "--ipaddress=10.1.0.9/24"]);
+    let r = d.submit(
+        "ovsrt-a",
+        "attach.wasm",
+        &["br-a", "eth1", &ca.name, "--ipaddress=10.1.0.9/24", "--vlan=150"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(ca.ip(&["-o", "addr", "show", "eth1"]).contains("10.1.0.9/24"));
     assert!(
@@ -370,6 +410,249 @@ fn malformed_frames_and_hangups_leave_the_daemon_serving() {
     }
     let refused = d.audit().iter().filter(|l| l["event"] == "refused").count();
     assert_eq!(refused, 8, "each malformed request is audited");
+}
+
+#[test]
+fn serve_max_runs_0_is_refused_before_the_audit_log_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    let r = ovs_run(
+        &[
+            "serve",
+            "--socket",
+            dir.path().join("s.sock").to_str().unwrap(),
+            "--policy",
+            root().join("examples/policy/tenants.cedar").to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+            "--max-runs",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--max-runs"), "{r:?}");
+    assert!(!audit.exists(), "the audit log was created before the arguments were checked");
+}
+
+/// Attack (issue 15 item 4): a user no tenant lists floods the socket. Its
+/// refusals are one audit line per second plus a summary, every connection
+/// is accounted for (refused in full, counted, or dropped at the cap and
+/// counted), and the daemon goes on.
+#[test]
+fn attack_strangers_flood_is_rate_limited_in_the_audit_log() {
+    let mut d = Daemon::start(None);
+    let (uid_x, _) = user("ovsrt-x");
+    let started = Instant::now();
+    let out = d.raw_n("ovsrt-x", "flood", 3000);
+    let made: u64 = out
+        .lines()
+        .find_map(|l| l.split("connected ").nth(1))
+        .unwrap_or_else(|| panic!("{out}"))
+        .trim()
+        .parse()
+        .unwrap();
+    let flood = started.elapsed();
+    assert!(made >= 2900, "{out}");
+    // The summaries are written every second: wait for the last one.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(d.alive());
+    let size = std::fs::metadata(d.path("audit.log")).unwrap().len();
+    let audit = d.audit();
+    let full = audit.iter().filter(|l| l["event"] == "refused" && l["uid"] == uid_x).count() as u64;
+    let summaries: Vec<&Value> = audit.iter().filter(|l| l["event"] == "refused-summary").collect();
+    let counted: u64 = summaries.iter().map(|l| l["by_uid"][uid_x.to_string()].as_u64().unwrap_or(0)).sum();
+    let dropped: u64 = summaries.iter().map(|l| l["dropped_at_connection_cap"].as_u64().unwrap()).sum();
+    eprintln!(
+        "flood: {made} connections in {flood:?}: {full} full lines, {counted} counted, {dropped} dropped at the cap, \
+         {} lines, {size} bytes of audit log",
+        audit.len()
+    );
+    assert_eq!(full + counted + dropped, made, "every connection is accounted for: {summaries:#?}");
+    let seconds = flood.as_secs() + 3;
+    assert!(full <= seconds, "{full} full lines in {seconds} s");
+    assert!(audit.len() as u64 <= 2 * seconds + 2, "{} lines: {audit:#?}", audit.len());
+    assert!(size < 64 << 10, "{size} bytes");
+    // A tenant still gets through.
+    let r = d.submit("ovsrt-a", "hostile.wasm", &["env"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+/// SIGTERM while a run is in the middle of its work: the daemon stops
+/// accepting, the run is interrupted and rolled back, then the daemon exits.
+#[test]
+fn sigterm_rolls_back_running_runs_before_exit() {
+    let ovs = Ovs::start();
+    let journal = tempfile::tempdir().unwrap();
+    let journal_dir = journal.path().to_str().unwrap().to_string();
+    let mut d = Daemon::start_with(Some(&ovs), |_| {}, &["--journal-dir", &journal_dir]);
+    let mut run = d
+        .submit_cmd("ovsrt-a", "hostile.wasm", &["slow-bridge", "br-a", "60000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the bridge is there and the script sleeps.
+    let mut stdout = std::io::BufReader::new(run.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "paused", "{line}");
+    assert!(ovs.try_vsctl(&["br-exists", "br-a"]).0, "the run made its bridge");
+    assert_eq!(journals(journal.path()).len(), 1, "the run's journal");
+
+    let t = Instant::now();
+    let code = d.terminate(Duration::from_secs(40));
+    let took = t.elapsed();
+    assert_eq!(code, Some(0), "the daemon must exit cleanly after SIGTERM");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(!ovs.try_vsctl(&["br-exists", "br-a"]).0, "the interrupted run's bridge must be rolled back");
+    let left = journals(journal.path());
+    assert!(left.is_empty(), "no journal may be left: {left:?}");
+    let (code, stderr) = wait_output(&mut run, Duration::from_secs(10));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("shutting down") && stderr.contains("rolled back"), "{stderr}");
+    let audit = d.audit();
+    let last = audit.iter().rev().find(|l| l["event"] == "run").expect("the run's audit line");
+    assert_eq!(last["status"], "interrupted", "{last:#}");
+    assert_eq!(last["rolled_back"], 1, "{last:#}");
+    eprintln!("SIGTERM to exit, run rolled back: {took:?}");
+}
+
+/// The run journals (`*.jsonl`) in `dir`.
+fn journals(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect()
+}
+
+/// `ip -s -j link show IFNAME` in `c`: received packets.
+fn rx_packets(c: &Container, ifname: &str) -> u64 {
+    let out = c.ip(&["-s", "-j", "link", "show", ifname]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    v[0]["stats64"]["rx"]["packets"].as_u64().unwrap_or_else(|| panic!("{out}"))
+}
+
+/// Attack (issue 15 item 13): tenants a and b share a bridge. A port with no
+/// access VLAN is a trunk to OVS; tenant a may not make one (nor turn its
+/// port into one), so its container receives nothing of b's VLAN 250.
+#[test]
+fn attack_untagged_port_cannot_see_another_tenants_vlan() {
+    let ovs = Ovs::start();
+    let shared = |t: &mut Value| {
+        for t in t.as_array_mut().unwrap() {
+            t["attrs"]["bridges"] = serde_json::json!(["br-shared"]);
+        }
+    };
+    let d = Daemon::start_with(Some(&ovs), shared, &[]);
+    let ca = Container::start_labelled(&[("tenant", "a")]);
+    let cb = Container::start_labelled(&[("tenant", "b")]);
+    let r = d.submit(
+        "ovsrt-b",
+        "attach.wasm",
+        &["br-shared", "eth1", &cb.name, "--ipaddress=10.2.0.5/24", "--vlan=250"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+
+    // Untagged: every VLAN. Refused, and nothing of it is left.
+    let r = d.submit("ovsrt-a", "attach.wasm", &["br-shared", "eth1", &ca.name, "--ipaddress=10.1.0.5/24"]);
+    let untagged_port = ovs.port_of(&ca.name, "eth1");
+    assert_eq!(r.code, 1, "tenant a got an untagged (trunk) port {untagged_port:?}: {r:?}");
+    assert!(r.stderr.contains("no-trunks"), "{r:?}");
+    assert_eq!(untagged_port, None);
+
+    // With an access VLAN of its own it is attached; `set-vlan none` would
+    // make that port a trunk again: refused too.
+    let r = d.submit(
+        "ovsrt-a",
+        "attach.wasm",
+        &["br-shared", "eth1", &ca.name, "--ipaddress=10.1.0.5/24", "--vlan=150"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = d.submit("ovsrt-a", "set-vlan.wasm", &["br-shared", "eth1", &ca.name, "none"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("set-vlan on Port::") && r.stderr.contains("no-trunks"), "{r:?}");
+    let port = ovs.port_of(&ca.name, "eth1").expect("a's port");
+    assert_eq!(ovs.vsctl(&["get", "Port", &port, "tag"]).trim(), "150");
+
+    // b broadcasts on VLAN 250 (ARP for an address nobody has): a sees none of it.
+    std::thread::sleep(Duration::from_millis(1500)); // a's own link-up chatter settles
+    let before = rx_packets(&ca, "eth1");
+    let pid = cb.pid();
+    let _ = try_sh("nsenter", &["-t", &pid, "-n", "ping", "-c", "4", "-i", "0.3", "-W", "1", "10.2.0.99"]);
+    let after = rx_packets(&ca, "eth1");
+    eprintln!("tenant a's eth1 received {} packets while b broadcast on VLAN 250", after - before);
+    assert_eq!(after, before, "tenant a's container received packets of b's VLAN");
+}
+
+/// Attack (issue 15 item 14): a container named like another container's
+/// id prefix does not take the references meant for that container.
+#[test]
+fn attack_hex_id_prefix_is_the_container_not_one_named_like_it() {
+    let ovs = Ovs::start();
+    let d = Daemon::start(Some(&ovs));
+    let cb = Container::start_labelled(&[("tenant", "b")]);
+    let prefix = cb.id()[..10].to_string();
+    // Tenant a names its container after b's id prefix.
+    let squatter = Named::start(&prefix, &[("tenant", "a")]);
+    // b attaches its container by that prefix: it is b's, not a's.
+    let r = d.submit(
+        "ovsrt-b",
+        "attach.wasm",
+        &["br-b", "eth1", &prefix, "--ipaddress=10.2.0.5/24", "--vlan=250"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let port = ovs.port_of(&prefix, "eth1").expect("b's port");
+    let full = ovs.vsctl(&["get", "Interface", &port, "external_ids:container_full_id"]);
+    assert_eq!(full.trim().trim_matches('"'), cb.id(), "the prefix went to another container");
+    drop(squatter);
+}
+
+/// Attack (issue 15 item 14): ports match their container by full id. A
+/// container that takes over the name of an attached container (renamed
+/// away) does not get to detach its ports.
+#[test]
+fn ports_match_by_full_id_not_by_a_reused_name() {
+    let ovs = Ovs::start();
+    let br = unique("brf");
+    ovs.add_bridge(&br);
+    let first = Container::start();
+    let name = first.name.clone();
+    let r = ovs.run(&[script("attach").to_str().unwrap(), &br, "eth1", &name, "--ipaddress=10.9.0.2/24"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let port = ovs.port_of(&name, "eth1").expect("the port");
+    sh("docker", &["rename", &name, &format!("{name}-old")]);
+    let _first_renamed = Named(format!("{name}-old"));
+    let second = Named::start(&name, &[]);
+    let r = ovs.run(&[script("detach").to_str().unwrap(), &br, "eth1", &name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        ovs.try_vsctl(&["port-to-br", &port]).0,
+        "detaching the new container named {name} removed the old one's port: {r:?}"
+    );
+    drop(second);
+}
+
+/// A container with exactly this name (the tests' squatters), removed on drop.
+struct Named(String);
+
+impl Named {
+    fn start(name: &str, labels: &[(&str, &str)]) -> Named {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("--label={k}={v}")).collect();
+        let image = image();
+        let mut args = vec!["run", "-d", "--net=none", "--name", name];
+        args.extend(labels.iter().map(String::as_str));
+        args.extend([image.as_str(), "/bin/sleep", "3600"]);
+        sh("docker", &args);
+        Named(name.to_string())
+    }
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
 }
 
 // ---- the raw client, run as a tenant user by the tests above ----------------
@@ -444,6 +727,28 @@ fn raw_client() {
             send(&mut s, &100u32.to_be_bytes());
             send(&mut s, b"R{\"args\"");
             return; // hang up mid-frame
+        }
+        "flood" => {
+            // Many connections from 8 threads at once, each read to its end.
+            drop(s);
+            let n: u32 = std::env::var("OVSRT_RAW_N").unwrap().parse().unwrap();
+            let made = std::sync::atomic::AtomicU32::new(0);
+            std::thread::scope(|scope| {
+                for _ in 0..8 {
+                    scope.spawn(|| {
+                        for _ in 0..n / 8 {
+                            let Ok(mut c) = UnixStream::connect(Path::new(&socket)) else { continue };
+                            made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                            let mut sink = Vec::new();
+                            let _ = c.read_to_end(&mut sink);
+                        }
+                    });
+                }
+            });
+            // The first connection, made before the mode was looked at, counts too.
+            println!("connected {}", made.into_inner() + 1);
+            return;
         }
         "hangup-mid-run" => {
             send(&mut s, &req(serde_json::json!({"args": ["loop"]})));

@@ -158,7 +158,12 @@ fn tenant_a_within_its_limits_is_allowed() {
 #[test]
 fn address_outside_the_network_is_denied_by_its_forbid() {
     let dir = tmp();
-    let r = as_tenant(&dir, "a", &script("attach"), &["br-a", "eth1", "web-a", "--ipaddress=10.2.0.5/24"]);
+    let r = as_tenant(
+        &dir,
+        "a",
+        &script("attach"),
+        &["br-a", "eth1", "web-a", "--ipaddress=10.2.0.5/24", "--vlan=150"],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr.contains("set-address on Container::")
@@ -171,7 +176,12 @@ fn address_outside_the_network_is_denied_by_its_forbid() {
     assert_eq!(d["arguments"]["cidr"], "10.2.0.5/24");
     // Inside the network but a wider subnet is refused too.
     let dir = tmp();
-    let r = as_tenant(&dir, "a", &script("attach"), &["br-a", "eth1", "web-a", "--ipaddress=10.1.0.5/16"]);
+    let r = as_tenant(
+        &dir,
+        "a",
+        &script("attach"),
+        &["br-a", "eth1", "web-a", "--ipaddress=10.1.0.5/16", "--vlan=150"],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("addresses-in-network"), "{r:?}");
 }
@@ -182,12 +192,79 @@ fn another_tenants_container_is_denied() {
     let r = as_tenant(&dir, "a", &script("attach"), &["br-a", "eth1", "web-b", "--ipaddress=10.1.0.5/24"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stderr.contains("lookup-container on Container::") && r.stderr.contains("deny by default"),
+        r.stderr.contains("lookup-container on container \"web-b\"") && r.stderr.contains("deny by default"),
         "{r:?}"
     );
     assert!(r.stdout.contains("nothing to do"), "nothing may be planned: {r:?}");
     let d = denied_line(&dir, "lookup-container");
     assert_eq!(d["policies"], serde_json::json!([]));
+}
+
+/// The id `--assume-container NAME` gives NAME's container (dryrun.rs).
+fn assumed_id(name: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("assumed-container/{name}").as_bytes()))
+}
+
+#[test]
+fn denied_lookup_names_only_the_reference_given() {
+    // One hex digit of tenant b's container id finds it; the refusal must
+    // not tell tenant a its id or name (the audit line, the operator's, does).
+    let id = assumed_id("web-b");
+    let prefix = &id[..1];
+    let dir = tmp();
+    let r = as_tenant_with(
+        &dir,
+        "a",
+        &["web-b,tenant=b"],
+        &script("attach"),
+        &["br-a", "eth1", prefix, "--vlan=150"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains(&format!("lookup-container on container \"{prefix}\"")), "{r:?}");
+    assert!(!r.all().contains(&id[..8]) && !r.all().contains("web-b"), "b's container leaked: {r:?}");
+    let d = denied_line(&dir, "lookup-container");
+    assert_eq!(d["arguments"]["id"], id, "the operator's audit line names it: {d:#}");
+}
+
+#[test]
+fn untagged_port_is_a_trunk_and_denied() {
+    // No --vlan: OVS makes the port a trunk of every VLAN on the bridge.
+    let dir = tmp();
+    let r = as_tenant(&dir, "a", &script("attach"), &["br-a", "eth1", "web-a", "--ipaddress=10.1.0.5/24"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("add-port on Port::") && r.stderr.contains("no-trunks"), "{r:?}");
+    let d = denied_line(&dir, "add-port");
+    assert_eq!(d["policies"], serde_json::json!(["no-trunks"]));
+    // The same port with an access VLAN of a's range is allowed.
+    let dir = tmp();
+    let r = as_tenant(&dir, "a", &script("attach"), &["br-a", "eth1", "web-a", "--vlan=150"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+#[test]
+fn arguments_refused_while_parsing_are_audited() {
+    // A 10 MiB interface name: refused before the policy is asked, and on record, briefly.
+    let dir = tmp();
+    let r = as_tenant(&dir, "a", &guest("hostile"), &["hugename"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let text = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+    let lines = audit_lines(&dir);
+    let refused = lines.iter().find(|l| l["action"] == "add-port").unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(refused["result"], "invalid-argument", "{refused:#}");
+    assert!(refused["decision"].is_null() && refused["tenant"] == "a", "{refused:#}");
+    assert!(refused["error"].as_str().unwrap().contains("interface name"), "{refused:#}");
+    assert!(text.len() < 4096, "the audit log must stay short: {} bytes", text.len());
+    // A list over its limit: the error names the argument and the limit.
+    let dir = tmp();
+    let r = as_tenant(&dir, "a", &guest("hostile"), &["bigtrunks", "br-a", "5000"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("options.trunks has 5000 entries; the limit is 4096"), "{r:?}");
+    let lines = audit_lines(&dir);
+    assert!(
+        lines.iter().any(|l| l["action"] == "add-port" && l["result"] == "invalid-argument"),
+        "{lines:#?}"
+    );
 }
 
 #[test]

@@ -9,14 +9,23 @@
 //! "duration_ms"}`; run lines: `{"event":"run",...,"args","status","exit",
 //! "changes","rolled_back","duration_ms"}`; refused connections of
 //! `ovs-run serve`: `{"event":"refused","uid","gid","pid","error"}`.
+//!
+//! Peers that are not tenants cost the daemon nothing but a connection, so
+//! their refusals are rate-limited ([`RefusalLog`]): the first of each uid
+//! per second is written in full, the rest are counted, and so are the
+//! connections dropped at the daemon's connection cap; each second with
+//! counts gets one `{"event":"refused-summary"}` line. A stranger cannot grow
+//! the log faster than two lines a second per uid (nor fill the disk, which
+//! would stop every tenant: a failed audit write fails the call).
 
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
@@ -53,6 +62,113 @@ impl AuditLog {
         // One write: O_APPEND makes it atomic with respect to other writers.
         f.write_all(&line)?;
         f.flush()
+    }
+}
+
+/// The rate-limited part of the audit log: refusals of peers that are not
+/// tenants, and connections dropped at the connection cap (module doc).
+pub struct RefusalLog {
+    log: Arc<AuditLog>,
+    window: Mutex<Window>,
+}
+
+/// How long one summary covers.
+const WINDOW: Duration = Duration::from_secs(1);
+/// Distinct uids tracked per window (the rest are counted together):
+/// the bookkeeping is bounded too.
+const MAX_UIDS: usize = 256;
+
+struct Window {
+    started: Instant,
+    /// Uids whose refusal was written in full this window.
+    written: HashSet<u32>,
+    /// Refusals counted, not written, per uid.
+    suppressed: BTreeMap<u32, u64>,
+    /// Refusals of uids past MAX_UIDS.
+    suppressed_other: u64,
+    /// Connections dropped unanswered at the connection cap.
+    dropped: u64,
+}
+
+impl Window {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            written: HashSet::new(),
+            suppressed: BTreeMap::new(),
+            suppressed_other: 0,
+            dropped: 0,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.suppressed.is_empty() && self.suppressed_other == 0 && self.dropped == 0
+    }
+}
+
+impl RefusalLog {
+    pub fn new(log: Arc<AuditLog>) -> Self {
+        Self { log, window: Mutex::new(Window::new()) }
+    }
+
+    /// A refused peer that is no tenant: `record` is written when it is the
+    /// first of `uid` this second, else counted for the summary.
+    pub fn refused(&self, uid: u32, record: Map<String, Value>) -> io::Result<()> {
+        let mut w = self.lock_rolled()?;
+        if w.written.len() < MAX_UIDS && w.written.insert(uid) {
+            drop(w);
+            return self.log.write(record);
+        }
+        if w.suppressed.len() < MAX_UIDS || w.suppressed.contains_key(&uid) {
+            *w.suppressed.entry(uid).or_default() += 1;
+        } else {
+            w.suppressed_other += 1;
+        }
+        Ok(())
+    }
+
+    /// A connection dropped at the connection cap (its peer is not known yet).
+    pub fn dropped_at_cap(&self) -> io::Result<()> {
+        self.lock_rolled()?.dropped += 1;
+        Ok(())
+    }
+
+    /// Write the summary of a window that is over (the daemon calls this
+    /// every second, so counts are reported even when the flood stops);
+    /// `force`: the current one too (at exit).
+    pub fn flush(&self, force: bool) -> io::Result<()> {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if force || w.started.elapsed() >= WINDOW {
+            self.summarise(&mut w)?;
+        }
+        Ok(())
+    }
+
+    fn lock_rolled(&self) -> io::Result<std::sync::MutexGuard<'_, Window>> {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.started.elapsed() >= WINDOW {
+            self.summarise(&mut w)?;
+        }
+        Ok(w)
+    }
+
+    /// One line for the window's counts (none when nothing was counted); a new window.
+    fn summarise(&self, w: &mut Window) -> io::Result<()> {
+        let old = std::mem::replace(w, Window::new());
+        if old.is_empty() {
+            return Ok(());
+        }
+        let mut m = Map::new();
+        m.insert("event".into(), json!("refused-summary"));
+        m.insert("seconds".into(), json!(old.started.elapsed().as_secs_f64()));
+        let by_uid: Map<String, Value> =
+            old.suppressed.iter().map(|(uid, n)| (uid.to_string(), json!(n))).collect();
+        let total = old.suppressed.values().sum::<u64>() + old.suppressed_other;
+        m.insert("refused_not_written".into(), json!(total));
+        m.insert("by_uid".into(), Value::Object(by_uid));
+        m.insert("other_uids".into(), json!(old.suppressed_other));
+        m.insert("dropped_at_connection_cap".into(), json!(old.dropped));
+        self.log.write(m)
     }
 }
 
@@ -155,6 +271,41 @@ pub fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_one_line_per_uid_per_second_plus_a_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = Arc::new(AuditLog::open(&path).unwrap());
+        let r = RefusalLog::new(log);
+        let rec = |uid: u32| {
+            let mut m = Map::new();
+            m.insert("event".into(), json!("refused"));
+            m.insert("uid".into(), json!(uid));
+            m
+        };
+        for _ in 0..10_000 {
+            r.refused(4242, rec(4242)).unwrap();
+        }
+        r.refused(7, rec(7)).unwrap();
+        for _ in 0..5 {
+            r.dropped_at_cap().unwrap();
+        }
+        r.flush(true).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0]["uid"], 4242);
+        assert_eq!(lines[1]["uid"], 7);
+        let s = &lines[2];
+        assert_eq!(s["event"], "refused-summary");
+        assert_eq!(s["refused_not_written"], 9_999);
+        assert_eq!(s["by_uid"]["4242"], 9_999);
+        assert_eq!(s["dropped_at_connection_cap"], 5);
+        // Nothing counted: no summary.
+        r.flush(true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+    }
 
     #[test]
     fn rfc3339_known_dates() {

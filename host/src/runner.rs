@@ -141,6 +141,23 @@ pub fn refused_imports(engine: &Engine, pre: &ScriptPre<RunState>, policy: &dyn 
     })
 }
 
+/// Cancelled when the whole process stops (`ovs-run serve` on SIGTERM):
+/// every run in progress is interrupted as on a signal, and rolled back.
+static STOP_ALL: std::sync::LazyLock<tokio_util::sync::CancellationToken> =
+    std::sync::LazyLock::new(tokio_util::sync::CancellationToken::new);
+
+/// Interrupt every run of this process, now and from now on: each one stops
+/// where it is (a capability call in flight is dropped), its changes are
+/// rolled back and its journal closed, as when `stop_on_signals` sees a signal.
+pub fn stop_all() {
+    STOP_ALL.cancel();
+}
+
+/// Resolves once [`stop_all`] was called.
+pub async fn stopped() {
+    STOP_ALL.cancelled().await
+}
+
 pub async fn run(engine: &Engine, pre: &ScriptPre<RunState>, args: &[String], cfg: RunConfig) -> RunResult {
     let started = Instant::now();
     let mut gate = Gate::new(cfg.backend, cfg.policy).with_journal(cfg.journal);
@@ -153,6 +170,13 @@ pub async fn run(engine: &Engine, pre: &ScriptPre<RunState>, args: &[String], cf
         caps = caps.with_output(sink);
     }
     let outcome = tokio::select! {
+        // A stop comes first: a run that starts after it never begins.
+        biased;
+        _ = STOP_ALL.cancelled() => Outcome::Trapped {
+            reason: TrapReason::Interrupted,
+            message: "interrupted: ovs-run is shutting down".to_string(),
+            backtrace: None,
+        },
         o = engine.run(pre, caps, args, &cfg.limits) => o,
         sig = signal(), if cfg.stop_on_signals => Outcome::Trapped {
             reason: TrapReason::Interrupted,

@@ -115,8 +115,9 @@ impl Docker {
     /// one run of a container (one network namespace) from the next.
     pub async fn inspect(&self, name: &ContainerRef) -> CapResult<Inspected> {
         let c = self.client().await?;
+        let key = self.id_first(c, name).await?;
         crate::backend::stats::docker_request();
-        let r = match c.inspect_container(name.as_str(), None::<InspectContainerOptions>).await {
+        let r = match c.inspect_container(&key, None::<InspectContainerOptions>).await {
             Ok(r) => r,
             Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
                 return Err(CapError::not_found(format!("container {name} not found")))
@@ -140,6 +141,35 @@ impl Docker {
             labels,
         };
         Ok(Inspected { info, started_at: state.started_at.unwrap_or_default() })
+    }
+
+    /// What to inspect for `name`: the full id when `name` is a hex string
+    /// that starts exactly one container's id, else `name` as given. Docker
+    /// itself tries names before id prefixes, so a container named like
+    /// another's id prefix ("3f2a") would take the references meant for that
+    /// one; ovs-run resolves hex strings as ids first. A prefix of several
+    /// ids is ambiguous and refused (naming none of them).
+    async fn id_first(&self, c: &bollard::Docker, name: &ContainerRef) -> CapResult<String> {
+        let s = name.as_str();
+        if s.len() >= 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            // A full id already wins in Docker; a name that is not hex cannot be an id.
+            return Ok(s.to_string());
+        }
+        // Docker's `id` filter matches anywhere in the id: keep the prefixes.
+        let filters = HashMap::from([("id".to_string(), vec![s.to_string()])]);
+        let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        crate::backend::stats::docker_request();
+        let listed = c.list_containers(Some(opts)).await.map_err(|e| self.unreachable(e))?;
+        let ids: Vec<String> =
+            listed.into_iter().filter_map(|c| c.id).filter(|id| id.starts_with(s)).collect();
+        match ids.as_slice() {
+            [id] => Ok(id.clone()),
+            [] => Ok(s.to_string()),
+            many => Err(CapError::invalid(format!(
+                "container id prefix {s} is ambiguous: it starts {} container ids; give more digits",
+                many.len()
+            ))),
+        }
     }
 
     /// Container start, die and destroy events from `since` on (Docker

@@ -491,9 +491,11 @@ impl Backend for DryRunBackend {
     }
 
     async fn lookup_container(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {
-        if let Some(c) =
-            self.assumed.iter().find(|c| c.name == name.as_str() || c.id.starts_with(name.as_str()))
-        {
+        // As the Docker backend resolves: a hex string starting an id is that id, before any name.
+        let s = name.as_str();
+        let hex = s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let by_id = self.assumed.iter().find(|c| hex && c.id.starts_with(s));
+        if let Some(c) = by_id.or_else(|| self.assumed.iter().find(|c| c.name == s)) {
             return Ok(c.clone());
         }
         match &self.reader {

@@ -438,9 +438,12 @@ pub fn port_external_ids(target: &Target, ifname: &IfName) -> BTreeMap<String, S
 pub enum PortOwner {
     Host,
     Netns(String),
-    /// Any of these strings matching container_id, container_full_id or
-    /// container_name (the given name, and the full id/name when Docker knew it).
-    Container(Vec<String>),
+    /// A container as the user named it (`given`), with its full id and
+    /// name when Docker knows it (`known`, None: the container is gone).
+    Container {
+        given: String,
+        known: Option<(String, String)>,
+    },
 }
 
 impl PortOwner {
@@ -449,10 +452,23 @@ impl PortOwner {
         match self {
             PortOwner::Host => !ids.contains_key(ext::CONTAINER_IFACE),
             PortOwner::Netns(n) => ids.get(ext::NETNS) == Some(n),
-            PortOwner::Container(keys) => [ext::CONTAINER_ID, ext::CONTAINER_FULL_ID, ext::CONTAINER_NAME]
-                .iter()
-                .filter_map(|k| ids.get(*k))
-                .any(|v| keys.iter().any(|k| k == v)),
+            PortOwner::Container { given, known } => {
+                let full_id = ids.get(ext::CONTAINER_FULL_ID).filter(|v| !v.is_empty());
+                match (known, full_id) {
+                    // ovs-run's port of a live container: the full id alone decides,
+                    // so no name or id prefix can claim another container's port.
+                    (Some((id, _)), Some(full_id)) => id == full_id,
+                    // ovs-docker's port (no full id): what it stored, by any of the container's names.
+                    (Some((id, name)), None) => {
+                        ids.get(ext::CONTAINER_ID).is_some_and(|v| v == given || v == id || v == name)
+                    }
+                    // A container that is gone: by the name or id the user knew it by.
+                    (None, _) => [ext::CONTAINER_ID, ext::CONTAINER_FULL_ID, ext::CONTAINER_NAME]
+                        .iter()
+                        .filter_map(|k| ids.get(*k))
+                        .any(|v| v == given),
+                }
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `ovs-run:net/bridges`: create, delete and list Open vSwitch bridges.
 
 use super::ovs_run::net::bridges::{BridgeInfo, Datapath as WitDatapath, Host};
-use super::{ifname, wit, Caps, Trappable};
+use super::{ifname, Caps, Trappable};
 use crate::backend::Op;
 use crate::types::Datapath;
 
@@ -23,7 +23,7 @@ impl Host for Caps {
             let applied = self.gate.apply(Op::CreateBridge { name, datapath, may_exist }).await?;
             Ok(applied.changed)
         };
-        wit(r.await)
+        self.finish("create-bridge", r.await)
     }
 
     async fn delete_bridge(&mut self, name: String, if_exists: bool) -> Trappable<bool> {
@@ -32,7 +32,7 @@ impl Host for Caps {
             let name = ifname(&name)?;
             Ok(self.gate.apply(Op::DeleteBridge { name, if_exists }).await?.changed)
         };
-        wit(r.await)
+        self.finish("delete-bridge", r.await)
     }
 
     async fn list_bridges(&mut self) -> Trappable<Vec<BridgeInfo>> {
@@ -42,6 +42,6 @@ impl Host for Caps {
                 .map(|b| BridgeInfo { name: b.name, datapath_type: b.datapath_type, ports: b.ports })
                 .collect()
         });
-        wit(r)
+        self.finish("list-bridges", r)
     }
 }

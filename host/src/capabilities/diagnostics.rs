@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::ovs_run::net::diagnostics::{Host, PingStats, TransferStats};
-use super::{target_ref, wit, Caps, Trappable, WitTarget};
+use super::{target_ref, Caps, Trappable, WitTarget};
 use crate::error::CapError;
 use crate::types::parse_ip;
 
@@ -36,7 +36,7 @@ impl Host for Caps {
                 rtt_max_us: s.rtt_max.as_micros() as u64,
             })
         };
-        wit(r.await)
+        self.finish("ping", r.await)
     }
 
     async fn tcp_check(
@@ -65,6 +65,6 @@ impl Host for Caps {
             let s = self.gate.tcp_check(&client, &server, addr, bytes, timeout).await?;
             Ok(TransferStats { sent: s.sent, received: s.received, elapsed_us: s.elapsed.as_micros() as u64 })
         };
-        wit(r.await)
+        self.finish("tcp-check", r.await)
     }
 }

@@ -1,7 +1,7 @@
 //! `ovs-run:net/links`: addresses, MTU, MAC, link state and offloads inside a target.
 
 use super::ovs_run::net::links::{Host, LinkInfo as WitLinkInfo, Offload as WitOffload};
-use super::{ifname, target_ref, wit, Caps, Trappable, WitTarget};
+use super::{ifname, target_ref, Caps, Trappable, WitTarget};
 use crate::backend::Op;
 use crate::error::CapResult;
 use crate::types::{Cidr, IfName, MacAddr, Mtu, Offload, Target};
@@ -22,7 +22,7 @@ impl Host for Caps {
             let (target, ifname) = self.link_target(&target, &ifname).await?;
             Ok(self.gate.apply(Op::AddAddress { target, ifname, cidr }).await?.changed)
         };
-        wit(r.await)
+        self.finish("set-address", r.await)
     }
 
     async fn del_address(&mut self, target: WitTarget, ifname: String, cidr: String) -> Trappable<bool> {
@@ -32,7 +32,7 @@ impl Host for Caps {
             let (target, ifname) = self.link_target(&target, &ifname).await?;
             Ok(self.gate.apply(Op::DelAddress { target, ifname, cidr }).await?.changed)
         };
-        wit(r.await)
+        self.finish("del-address", r.await)
     }
 
     async fn set_mtu(&mut self, target: WitTarget, ifname: String, mtu: u32) -> Trappable<()> {
@@ -42,7 +42,7 @@ impl Host for Caps {
             let (target, ifname) = self.link_target(&target, &ifname).await?;
             self.gate.apply(Op::SetMtu { target, ifname, mtu }).await.map(drop)
         };
-        wit(r.await)
+        self.finish("set-mtu", r.await)
     }
 
     async fn set_mac(&mut self, target: WitTarget, ifname: String, mac: String) -> Trappable<()> {
@@ -52,7 +52,7 @@ impl Host for Caps {
             let (target, ifname) = self.link_target(&target, &ifname).await?;
             self.gate.apply(Op::SetMac { target, ifname, mac }).await.map(drop)
         };
-        wit(r.await)
+        self.finish("set-mac", r.await)
     }
 
     async fn set_link_up(&mut self, target: WitTarget, ifname: String) -> Trappable<()> {
@@ -61,7 +61,7 @@ impl Host for Caps {
             let (target, ifname) = self.link_target(&target, &ifname).await?;
             self.gate.apply(Op::SetLinkState { target, ifname, up: true }).await.map(drop)
         };
-        wit(r.await)
+        self.finish("set-link-up", r.await)
     }
 
     async fn set_link_down(&mut self, target: WitTarget, ifname: String) -> Trappable<()> {
@@ -70,7 +70,7 @@ impl Host for Caps {
             let (target, ifname) = self.link_target(&target, &ifname).await?;
             self.gate.apply(Op::SetLinkState { target, ifname, up: false }).await.map(drop)
         };
-        wit(r.await)
+        self.finish("set-link-down", r.await)
     }
 
     async fn set_offload(
@@ -88,7 +88,7 @@ impl Host for Caps {
             let (target, ifname) = self.link_target(&target, &ifname).await?;
             self.gate.apply(Op::SetOffload { target, ifname, offload, on }).await.map(drop)
         };
-        wit(r.await)
+        self.finish("set-offload", r.await)
     }
 
     async fn list_links(&mut self, target: WitTarget, name: Option<String>) -> Trappable<Vec<WitLinkInfo>> {
@@ -108,6 +108,6 @@ impl Host for Caps {
                 })
                 .collect())
         };
-        wit(r.await)
+        self.finish("list-links", r.await)
     }
 }

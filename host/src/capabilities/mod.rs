@@ -8,6 +8,7 @@
 mod bridges;
 mod containers;
 mod diagnostics;
+pub mod limits;
 mod links;
 mod log;
 mod ports;
@@ -52,6 +53,9 @@ pub struct Caps {
     log_level: LogLevel,
     calls: u64,
     max_calls: u64,
+    /// Audit lines the gate had written when the current call began: a call
+    /// that ends in an error without adding one never reached the gate.
+    audited_at_call: u64,
     /// Where stdout, stderr and log lines go instead of the terminal.
     output: Option<OutputSink>,
 }
@@ -61,7 +65,7 @@ type Trappable<T> = wasmtime::Result<Result<T, WitError>>;
 
 impl Caps {
     pub fn new(gate: Arc<Gate>, default_datapath: Datapath, log_level: LogLevel, max_calls: u64) -> Self {
-        Self { gate, default_datapath, log_level, calls: 0, max_calls, output: None }
+        Self { gate, default_datapath, log_level, calls: 0, max_calls, audited_at_call: 0, output: None }
     }
 
     /// Send the script's output and log lines to `sink` (ovs-run serve's client).
@@ -76,6 +80,7 @@ impl Caps {
 
     /// Count a call; a runaway script is stopped (trapped) at `max_calls`.
     fn tick(&mut self) -> wasmtime::Result<()> {
+        self.audited_at_call = self.gate.audited();
         self.calls += 1;
         if self.calls > self.max_calls {
             return Err(wasmtime::Error::msg(format!(
@@ -96,6 +101,21 @@ impl Caps {
 
     pub fn calls(&self) -> u64 {
         self.calls
+    }
+
+    /// Hand a call's result to the guest (never traps). A call refused
+    /// before the gate saw it (an argument that does not parse or is over a
+    /// limit) is audited here, as `call` with no decision: every call that a
+    /// script made and that failed is on record, not only those the policy was asked about.
+    fn finish<T>(&self, call: &str, r: CapResult<T>) -> Trappable<T> {
+        if let Err(e) = &r {
+            if self.gate.audited() == self.audited_at_call {
+                if let Err(audit) = self.gate.audit_refused(call, e) {
+                    return wit(Err(audit));
+                }
+            }
+        }
+        wit(r)
     }
 }
 

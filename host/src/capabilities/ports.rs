@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use futures::{stream, StreamExt};
 
 use super::ovs_run::net::ports::{Host, PortInfo as WitPortInfo, PortOptions, PortRef, PortRequest};
-use super::{ifname, target_ref, wit, Caps, Pair, Trappable, WitTarget};
+use super::{ifname, limits, target_ref, Caps, Pair, Trappable, WitTarget};
 use crate::backend::{ext, find_port, host_port_name, Op, PortInfo, PortOwner};
 use crate::error::{CapError, CapResult};
 use crate::types::{ContainerRef, IfName, MacAddr, Mtu, Target, TargetRef, VlanId};
@@ -32,10 +32,15 @@ impl Host for Caps {
                 .map(to_wit)
                 .ok_or_else(|| CapError::failed(format!("add-port on {bridge}: backend returned no port")))
         };
-        wit(r.await)
+        self.finish("add-port", r.await)
     }
 
     async fn add_ports(&mut self, bridge: String, requests: Vec<PortRequest>) -> Trappable<Vec<WitPortInfo>> {
+        // Over the limit: refused as one call, before counting a call per request.
+        if let Err(e) = batch_limits(&requests) {
+            self.tick()?;
+            return self.finish("add-ports", Err(e));
+        }
         self.tick_many(requests.len())?;
         let gate = self.gate.clone();
         let r = async {
@@ -86,10 +91,14 @@ impl Host for Caps {
                 })
                 .collect()
         };
-        wit(r.await)
+        self.finish("add-ports", r.await)
     }
 
     async fn remove_ports(&mut self, bridge: String, ports: Vec<PortRef>) -> Trappable<Vec<bool>> {
+        if let Err(e) = limits::list("ports", ports.len(), limits::MAX_BATCH) {
+            self.tick()?;
+            return self.finish("remove-ports", Err(e));
+        }
         self.tick_many(ports.len())?;
         let gate = self.gate.clone();
         let r = async {
@@ -134,7 +143,7 @@ impl Host for Caps {
             let applied = gate.apply_many(ops).await?;
             Ok(op_of.into_iter().map(|o| o.is_some_and(|i| applied[i].changed)).collect())
         };
-        wit(r.await)
+        self.finish("remove-ports", r.await)
     }
 
     async fn del_port(&mut self, bridge: String, target: WitTarget, ifname_: String) -> Trappable<bool> {
@@ -154,7 +163,7 @@ impl Host for Caps {
             let port = ifname_of(port)?;
             Ok(self.gate.apply(Op::DelPort { bridge, port }).await?.changed)
         };
-        wit(r.await)
+        self.finish("del-port", r.await)
     }
 
     async fn del_ports(&mut self, bridge: String, container: String) -> Trappable<u32> {
@@ -177,7 +186,7 @@ impl Host for Caps {
             }
             Ok(removed)
         };
-        wit(r.await)
+        self.finish("del-ports", r.await)
     }
 
     async fn set_vlan(
@@ -202,7 +211,7 @@ impl Host for Caps {
             self.gate.apply(Op::SetVlan { bridge, port, vlan }).await?;
             Ok(())
         };
-        wit(r.await)
+        self.finish("set-vlan", r.await)
     }
 
     async fn list_ports(&mut self, bridge: String) -> Trappable<Vec<WitPortInfo>> {
@@ -211,7 +220,7 @@ impl Host for Caps {
             let bridge = ifname(&bridge)?;
             Ok(self.gate.list_ports(&bridge).await?.into_iter().map(to_wit).collect())
         };
-        wit(r.await)
+        self.finish("list-ports", r.await)
     }
 }
 
@@ -233,7 +242,21 @@ struct PortReq {
     trunks: Vec<VlanId>,
 }
 
+/// An `add-ports` batch within its limits: the number of requests, and the
+/// trunk VLANs of each request and of all of them together.
+fn batch_limits(requests: &[PortRequest]) -> CapResult<()> {
+    limits::list("requests", requests.len(), limits::MAX_BATCH)?;
+    let mut trunks = 0;
+    for (i, r) in requests.iter().enumerate() {
+        limits::list(&format!("requests[{i}].options.trunks"), r.options.trunks.len(), limits::MAX_TRUNKS)?;
+        trunks += r.options.trunks.len();
+    }
+    limits::list("the trunks of all requests together", trunks, limits::MAX_BATCH_TRUNKS)
+}
+
 fn parse_request(target: WitTarget, ifname_: &str, options: PortOptions) -> CapResult<PortReq> {
+    // First: the trunks go into the policy's context, the journal and the audit line.
+    limits::list("options.trunks", options.trunks.len(), limits::MAX_TRUNKS)?;
     let target = target_ref(&target)?;
     let ifname = ifname(ifname_)?;
     let mtu = options.mtu.map(Mtu::new).transpose()?;
@@ -288,8 +311,8 @@ impl<'a> PortIndex<'a> {
             PortOwner::Netns(n) => {
                 self.by_owner.get(&(n.as_str(), ifname.as_str())).copied().into_iter().collect()
             }
-            PortOwner::Container(keys) => keys
-                .iter()
+            PortOwner::Container { given, known } => std::iter::once(given)
+                .chain(known.iter().flat_map(|(id, name)| [id, name]))
                 .filter_map(|k| self.by_owner.get(&(k.as_str(), ifname.as_str())).copied())
                 .collect(),
         };

@@ -1,7 +1,7 @@
 //! `ovs-run:net/routes`: routes in a target's main table.
 
 use super::ovs_run::net::routes::{Host, Route};
-use super::{ifname, target_ref, wit, Caps, Trappable, WitTarget};
+use super::{ifname, target_ref, Caps, Trappable, WitTarget};
 use crate::backend::Op;
 use crate::error::CapResult;
 use crate::types::{parse_ip, Cidr, RouteSpec};
@@ -24,7 +24,7 @@ impl Host for Caps {
             let target = self.gate.resolve(&target_ref(&target)?).await?;
             Ok(self.gate.apply(Op::AddRoute { target, route }).await?.changed)
         };
-        wit(r.await)
+        self.finish("set-route", r.await)
     }
 
     async fn del_route(&mut self, target: WitTarget, route: Route) -> Trappable<bool> {
@@ -34,7 +34,7 @@ impl Host for Caps {
             let target = self.gate.resolve(&target_ref(&target)?).await?;
             Ok(self.gate.apply(Op::DelRoute { target, route }).await?.changed)
         };
-        wit(r.await)
+        self.finish("del-route", r.await)
     }
 
     async fn list_routes(&mut self, target: WitTarget) -> Trappable<Vec<Route>> {
@@ -53,6 +53,6 @@ impl Host for Caps {
                 })
                 .collect())
         };
-        wit(r.await)
+        self.finish("list-routes", r.await)
     }
 }

@@ -13,7 +13,10 @@
 //!   are size-bounded and must arrive in time. Each run is its own task and
 //!   Wasm yields at every epoch tick, so a spinning script cannot stall
 //!   another tenant's run or the accept loop.
-//! - Record: the audit log has a line per call and per run (and per refusal).
+//! - Record: the audit log has a line per call and per run (and per refusal;
+//!   refusals of peers that are no tenant are rate-limited and summarised).
+//! - Stop: on SIGTERM the daemon stops accepting, interrupts its runs into
+//!   their rollback, and exits when they are done (or after a grace period).
 //!
 //! [`protocol`] is the wire format, [`serve`] the daemon, [`submit`] the client.
 

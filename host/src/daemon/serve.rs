@@ -16,7 +16,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::protocol::{self, Exit, SubmitRequest};
-use crate::audit::{AuditLog, RunAudit};
+use crate::audit::{AuditLog, RefusalLog, RunAudit};
 use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::capabilities::{LogLevel, ScriptPre};
 use crate::cli::lifecycle::SystemOpts;
@@ -113,10 +113,14 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 const MAX_CONNECTIONS: usize = 128;
 /// A client has this long to send its request and script.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// On SIGTERM, how long the stopped runs have to roll back before the daemon exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 struct Daemon {
     store: Arc<PolicyStore>,
     audit: Arc<AuditLog>,
+    /// Refusals of strangers, rate-limited.
+    refusals: RefusalLog,
     engine: Arc<Engine>,
     args: ServeArgs,
     system: SystemConfig,
@@ -138,18 +142,19 @@ pub async fn run(args: ServeArgs) -> i32 {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let tenants = args.tenants.clone().unwrap_or_else(|| default_tenants_file(&args.policy));
-    let store = Arc::new(PolicyStore::load(&args.policy, &tenants)?);
-    let audit =
-        Arc::new(AuditLog::open(&args.audit).map_err(|e| format!("--audit {}: {e}", args.audit.display()))?);
+    // Every argument is checked before anything is created (the audit log first of all).
+    if args.max_runs == 0 || args.timeout == 0 || args.memory == 0 || args.max_script == 0 {
+        return Err("--max-runs, --timeout, --memory and --max-script must be positive".into());
+    }
     let system = args.system.config()?;
     let datapath = match args.datapath.as_deref() {
         Some(d) => d.parse().map_err(|e| format!("--datapath: {e}"))?,
         None => Datapath::host_default(),
     };
-    if args.max_runs == 0 || args.timeout == 0 || args.memory == 0 || args.max_script == 0 {
-        return Err("--max-runs, --timeout, --memory and --max-script must be positive".into());
-    }
+    let tenants = args.tenants.clone().unwrap_or_else(|| default_tenants_file(&args.policy));
+    let store = Arc::new(PolicyStore::load(&args.policy, &tenants)?);
+    let audit =
+        Arc::new(AuditLog::open(&args.audit).map_err(|e| format!("--audit {}: {e}", args.audit.display()))?);
     let cache = CompileCache::open(&args.cache_dir.clone().unwrap_or_else(cache::default_dir));
     let engine = Arc::new(Engine::new(cache).map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?);
     let slots = store
@@ -172,12 +177,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         audit.path().display()
     );
     let socket = args.socket.clone();
-    let daemon = Arc::new(Daemon { store, audit, engine, args, system, datapath, journal_dir, slots });
+    let refusals = RefusalLog::new(audit.clone());
+    let daemon =
+        Arc::new(Daemon { store, audit, refusals, engine, args, system, datapath, journal_dir, slots });
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    loop {
+    let mut summaries = tokio::time::interval(Duration::from_secs(1));
+    let signal = loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -188,19 +196,37 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                         continue;
                     }
                 };
-                // Over the limit: the connection is dropped unanswered.
-                let Ok(permit) = connections.clone().try_acquire_owned() else { continue };
+                // Over the limit: the connection is dropped unanswered, and counted.
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    daemon.audit_failure(daemon.refusals.dropped_at_cap());
+                    continue;
+                };
                 let d = daemon.clone();
                 tokio::spawn(async move {
                     d.connection(stream).await;
                     drop(permit);
                 });
             }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+            _ = summaries.tick() => daemon.audit_failure(daemon.refusals.flush(false)),
+            _ = tokio::signal::ctrl_c() => break "SIGINT",
+            _ = term.recv() => break "SIGTERM",
         }
-    }
+    };
+    // Stop accepting, stop the runs (each is rolled back and its journal
+    // closed, as a run stopped by a signal is), and wait for them to finish.
+    drop(listener);
     let _ = std::fs::remove_file(&socket);
+    let running = MAX_CONNECTIONS - connections.available_permits();
+    eprintln!("ovs-run serve: {signal}: stopping {running} connection(s) and their runs");
+    runner::stop_all();
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.acquire_many(all)).await.is_err() {
+        eprintln!(
+            "ovs-run serve: runs still rolling back after {} s; their journals are left for the next start",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    daemon.audit_failure(daemon.refusals.flush(true));
     eprintln!("ovs-run serve: stopped");
     Ok(())
 }
@@ -264,9 +290,16 @@ impl Daemon {
         };
         let (uid, gid, pid) = (cred.uid(), cred.gid(), cred.pid());
         let (mut reader, mut writer) = stream.into_split();
-        match self.prepare(uid, gid, &mut reader).await {
+        // A connection still sending its request when the daemon stops is refused.
+        let prepared = tokio::select! {
+            biased;
+            p = self.prepare(uid, gid, &mut reader) => p,
+            _ = runner::stopped() => Err(Refusal::usage("shutting-down", "the daemon is shutting down")),
+        };
+        match prepared {
             Ok(p) => self.execute(p, writer).await,
             Err(r) => {
+                let stranger = r.tenant.is_none() && r.status == "unknown-tenant";
                 let mut m = Map::new();
                 m.insert("event".into(), json!("refused"));
                 m.insert("uid".into(), json!(uid));
@@ -275,12 +308,22 @@ impl Daemon {
                 m.insert("tenant".into(), json!(r.tenant));
                 m.insert("status".into(), json!(r.status));
                 m.insert("error".into(), json!(r.message));
-                if let Err(e) = self.audit.write(m) {
-                    eprintln!("ovs-run serve: cannot write the audit log: {e}");
-                }
+                // Tenants are accountable and every refusal of theirs is on
+                // record; strangers' refusals are rate-limited.
+                self.audit_failure(if stranger {
+                    self.refusals.refused(uid, m)
+                } else {
+                    self.audit.write(m)
+                });
                 let _ = send_text(&mut writer, protocol::STDERR, &format!("ovs-run: {}\n", r.message)).await;
                 let _ = send_exit(&mut writer, r.code, r.status).await;
             }
+        }
+    }
+
+    fn audit_failure(&self, r: std::io::Result<()>) {
+        if let Err(e) = r {
+            eprintln!("ovs-run serve: cannot write the audit log {}: {e}", self.audit.path().display());
         }
     }
 

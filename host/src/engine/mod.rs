@@ -223,6 +223,8 @@ impl Engine {
     ) -> Outcome {
         let mut store = Store::new(&self.engine, RunState::new(caps, limits.memory, limits.stdout_to_stderr));
         store.limiter(|s| &mut s.limits);
+        // What the host may allocate lifting one call's arguments (see capabilities::limits).
+        store.set_hostcall_fuel(crate::capabilities::limits::MAX_CALL_DATA);
         // At every tick the script yields to the async runtime, so a script
         // that spins without calling the host holds a worker thread for at
         // most one tick: other runs (and `ovs-run serve`'s accept loop) go on.

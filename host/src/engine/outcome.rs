@@ -62,6 +62,13 @@ impl Outcome {
                 ),
             ),
             _ if root.contains("call limit reached") => (TrapReason::CallLimit, root),
+            _ if root.contains("fuel allocated for hostcalls") => (
+                TrapReason::Trap,
+                format!(
+                    "argument limit: a capability call passed more than {} MiB of arguments",
+                    crate::capabilities::limits::MAX_CALL_DATA >> 20
+                ),
+            ),
             Some(t) => (TrapReason::Trap, format!("the script trapped: {t}")),
             None => (TrapReason::Trap, format!("the script failed: {root}")),
         };

@@ -455,6 +455,12 @@ impl Ctx {
         }
         Ok(())
     }
+    /// A port without an access VLAN is a trunk to OVS: it carries the
+    /// tagged traffic of every VLAN (of those in `trunks` when set). A
+    /// policy must see that, not only a missing `vlan`.
+    fn trunk(&mut self, trunk: bool) {
+        self.put("trunk", RestrictedExpression::new_bool(trunk));
+    }
     fn address(&mut self, cidr: &Cidr) {
         self.ip("address", cidr.addr);
         self.long("prefix", cidr.prefix);
@@ -492,6 +498,7 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 if let Some(v) = vlan {
                     c.long("vlan", v.get());
                 }
+                c.trunk(vlan.is_none());
                 c.put(
                     "trunks",
                     RestrictedExpression::new_set(
@@ -505,6 +512,7 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 if let Some(v) = vlan {
                     c.long("vlan", v.get());
                 }
+                c.trunk(vlan.is_none());
             }
             Op::AddAddress { target, ifname, cidr } | Op::DelAddress { target, ifname, cidr } => {
                 c.target(target, entities)?;

@@ -29,6 +29,12 @@ Modes:
               each change and printing `paused` (fault-injection tests stop
               daemons in the pauses)
   hugename    add a port whose interface name is 10 MiB long
+  bigtrunks BRIDGE N
+              add a host port with an N-entry trunks list (argument bounds)
+  biglabels N list containers by N labels, each pair 1 KiB long (argument bounds)
+  slow-bridge BRIDGE PAUSE_MS
+              create BRIDGE, print `paused`, then sleep PAUSE_MS (a run that
+              is in the middle of something when the daemon is stopped)
   host-route CIDR GATEWAY
               add a route to CIDR via GATEWAY in the host's namespace
               (for policy tests: a tenant must be refused)";
@@ -80,6 +86,31 @@ fn main(args: Args) -> Result<(), Error> {
             Err(Error::msg(format!("hugename: {}", e.err().map(|e| e.to_string()).unwrap_or_default())))
         }
         "host-route" => host_route(&args),
+        "bigtrunks" => {
+            let [_, bridge, n] = args.exact(["MODE", "BRIDGE", "N"])?;
+            let n: usize = n.parse()?;
+            // Raw options, unchecked by the SDK: the host must bound them.
+            let options = PortOptions { trunks: vec![100; n], ..PortOptions::new() };
+            let e = ports::add(bridge.as_str(), &Target::host(), "eth0", &options);
+            Err(Error::msg(format!("bigtrunks: {}", e.err().map(|e| e.to_string()).unwrap_or_default())))
+        }
+        "biglabels" => {
+            let [_, n] = args.exact(["MODE", "N"])?;
+            let n: usize = n.parse()?;
+            let key = "k".repeat(1024);
+            let labels: Vec<(&str, &str)> = (0..n).map(|_| (key.as_str(), "v")).collect();
+            let e = ovs_run_sdk::containers::list_by_label(&labels);
+            Err(Error::msg(format!("biglabels: {}", e.err().map(|e| e.to_string()).unwrap_or_default())))
+        }
+        "slow-bridge" => {
+            let [_, bridge, pause] = args.exact(["MODE", "BRIDGE", "PAUSE_MS"])?;
+            let pause: u64 = pause.parse()?;
+            bridges::create(bridge.as_str(), bridges::Datapath::HostDefault, false)?;
+            println!("paused");
+            std::thread::sleep(std::time::Duration::from_millis(pause));
+            println!("slow-bridge: done");
+            Ok(())
+        }
         other => Err(args.usage_error(format!("unknown mode '{other}'"))),
     }
 }
