@@ -42,7 +42,11 @@ fn a_journal_planted_in_a_user_owned_directory_is_refused() {
     h.pid = 1;
     h.netns = NsId::current().ok();
     let bridge = IfName::parse(&br).unwrap();
-    let create = Op::CreateBridge { name: bridge.clone(), datapath: ovs_run::types::Datapath::Netdev, may_exist: false };
+    let create = Op::CreateBridge {
+        name: bridge.clone(),
+        datapath: ovs_run::types::Datapath::Netdev,
+        may_exist: false,
+    };
     let lines = [
         serde_json::to_string(&h).unwrap(),
         serde_json::to_string(&Record::Begin { idx: 0, op: create }).unwrap(),

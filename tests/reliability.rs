@@ -401,7 +401,14 @@ fn kill_9_during_detach_many_then_recover_and_gc_leave_no_veth_and_no_row() {
 fn gc_removes_orphaned_veths_and_keeps_live_ones() {
     let (ovs, br) = Ovs::with_bridge("tg");
     let ns = Netns::new();
-    let r = ovs.run(&[guest("hostile").to_str().unwrap(), "netns-attach", &br, &ns.name, "10.81.0.2/24", "10.81.0.1"]);
+    let r = ovs.run(&[
+        guest("hostile").to_str().unwrap(),
+        "netns-attach",
+        &br,
+        &ns.name,
+        "10.81.0.2/24",
+        "10.81.0.1",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let live = ovs.vsctl(&["list-ports", &br]).trim().to_string();
     let target = Target::Netns { name: NetnsName::parse(&format!("gone-{}", std::process::id())).unwrap() };
@@ -459,7 +466,10 @@ fn link_down_record(ifname: &str) -> Vec<String> {
     let n = IfName::parse(ifname).unwrap();
     let down = Op::SetLinkState { target: Target::Host, ifname: n.clone(), up: false };
     let up = Op::SetLinkState { target: Target::Host, ifname: n, up: true };
-    vec![rec(&Record::Begin { idx: 0, op: down }), rec(&Record::Done { idx: 0, undo: vec![up], reversible: true })]
+    vec![
+        rec(&Record::Begin { idx: 0, op: down }),
+        rec(&Record::Done { idx: 0, undo: vec![up], reversible: true }),
+    ]
 }
 
 fn is_up(ns: Option<&str>, link: &str) -> bool {
@@ -503,7 +513,7 @@ fn recovery_acts_only_in_the_namespace_the_run_was_in() {
     assert!(path.exists(), "journal of another namespace kept");
     // Recovered in its own namespace.
     let r = Command::new("ip")
-        .args(["netns", "exec", &other, bin(), "recover", "--journal-dir", jd_s])
+        .args(["netns", "exec", other.as_str(), bin(), "recover", "--journal-dir", jd_s])
         .output()
         .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
@@ -630,7 +640,10 @@ fn corrupt_journals_are_recovered_as_far_as_readable_and_kept() {
 
 fn backend(ovs: Option<&Ovs>) -> SystemBackend {
     SystemBackend::new(SystemConfig {
-        ovsdb: ovs.map_or("unix:/nonexistent/db.sock".to_string(), |o| format!("unix:{}/db.sock", o.rundir())).parse().unwrap(),
+        ovsdb: ovs
+            .map_or("unix:/nonexistent/db.sock".to_string(), |o| format!("unix:{}/db.sock", o.rundir()))
+            .parse()
+            .unwrap(),
         docker: "unix:///nonexistent/docker.sock".into(),
         apply_timeout: Duration::from_secs(5),
     })
@@ -661,7 +674,8 @@ async fn rollback_restores_routes_a_change_took_along() {
     let b = backend(None);
     let d0 = IfName::parse("d0").unwrap();
 
-    let a = b.apply(&Op::SetLinkState { target: target.clone(), ifname: d0.clone(), up: false }).await.unwrap();
+    let a =
+        b.apply(&Op::SetLinkState { target: target.clone(), ifname: d0.clone(), up: false }).await.unwrap();
     assert!(!ns.ip(&["route", "show"]).contains("default"), "the kernel took the default route along");
     undo(&b, &a.undo).await;
     assert_eq!(before.0, state().0, "set-link-down undone exactly");
@@ -705,7 +719,17 @@ async fn odd_old_values_are_recorded_raw_and_undone() {
     let bri = IfName::parse(&br).unwrap();
     for tag in ["0", "4095"] {
         let port = format!("tv{tag}{}", std::process::id() % 10000);
-        ovs.vsctl(&["add-port", &br, &port, &format!("tag={tag}"), "--", "set", "interface", &port, "type=internal"]);
+        ovs.vsctl(&[
+            "add-port",
+            &br,
+            &port,
+            &format!("tag={tag}"),
+            "--",
+            "set",
+            "interface",
+            &port,
+            "type=internal",
+        ]);
         let p = IfName::parse(&port).unwrap();
         let op = Op::SetVlan { bridge: bri.clone(), port: p, vlan: Some(VlanId::new(7).unwrap()) };
         let a = b.apply(&op).await.unwrap_or_else(|e| panic!("set-vlan over tag {tag}: {e}"));

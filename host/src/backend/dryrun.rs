@@ -390,7 +390,9 @@ impl DryRunBackend {
                 }
                 super::restore::Restore::Vlan { bridge, port, tag } => {
                     let bridges = self.bridges(m).await?;
-                    if let Some(p) = bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.get_mut(port.as_str())) {
+                    if let Some(p) =
+                        bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.get_mut(port.as_str()))
+                    {
                         p.tag = *tag;
                     }
                     Ok(Applied::changed(vec![]))

@@ -372,14 +372,18 @@ impl SystemBackend {
         before
             .into_iter()
             .filter(|r| r.protocol != KERNEL_PROTO && !after.contains(r))
-            .filter(|r| r.route.device.as_ref() == Some(ifname) || addr.is_some_and(|a| r.prefsrc == Some(a.addr)))
+            .filter(|r| {
+                r.route.device.as_ref() == Some(ifname) || addr.is_some_and(|a| r.prefsrc == Some(a.addr))
+            })
             .map(|r| Op::Restore { value: Restore::Route { target: target.clone(), route: r } })
             .collect()
     }
 
     async fn restore(&self, value: &Restore) -> CapResult<Applied> {
         let changed = match value {
-            Restore::Mtu { target, ifname, mtu } => self.nl().await?.set_mtu_raw(target, ifname, *mtu).await? != *mtu,
+            Restore::Mtu { target, ifname, mtu } => {
+                self.nl().await?.set_mtu_raw(target, ifname, *mtu).await? != *mtu
+            }
             Restore::Vlan { port, tag, .. } => self.ovs().await?.set_tag(port, *tag).await? != *tag,
             Restore::Route { target, route } => self.nl().await?.restore_route(target, route).await?,
         };

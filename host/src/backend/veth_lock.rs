@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use crate::error::{CapError, CapResult};
 
 /// Held while it lives (the flock goes with the file).
-pub struct VethLock(#[allow(dead_code)] File);
+pub struct VethLock {
+    _file: File,
+}
 
 /// `veths.lock` beside the default journal directory.
 pub fn path() -> PathBuf {
@@ -47,7 +49,7 @@ async fn take(exclusive: bool) -> CapResult<VethLock> {
         if unsafe { libc::flock(file.as_raw_fd(), how) } != 0 {
             return Err(failed(std::io::Error::last_os_error()));
         }
-        Ok(VethLock(file))
+        Ok(VethLock { _file: file })
     })
     .await
     .map_err(|e| CapError::failed(format!("veth lock: {e}")))?

@@ -58,7 +58,10 @@ pub async fn recover_all(dir: &Path, list_only: bool, quiet_when_none: bool) -> 
                 Elsewhere::Other { .. } => "left alone",
                 Elsewhere::Gone(_) => "not recovered",
             };
-            eprintln!("ovs-run: interrupted {what}, {}: {verdict}: {e}; the journal is kept", i.path.display());
+            eprintln!(
+                "ovs-run: interrupted {what}, {}: {verdict}: {e}; the journal is kept",
+                i.path.display()
+            );
             if matches!(e, Elsewhere::Gone(_)) {
                 all_ok = false;
             }

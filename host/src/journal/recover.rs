@@ -117,9 +117,9 @@ pub fn find(dir: &Path) -> Result<Scan, String> {
     let ext = |p: &PathBuf, e: &str| p.extension().is_some_and(|x| x == e);
     let mut paths: Vec<PathBuf> = all.iter().filter(|p| ext(p, "jsonl")).cloned().collect();
     paths.sort();
-    let mut scan = Scan::default();
-    scan.kept = all.iter().filter(|p| ext(p, "corrupt")).cloned().collect();
-    scan.kept.sort();
+    let mut kept: Vec<PathBuf> = all.iter().filter(|p| ext(p, "corrupt")).cloned().collect();
+    kept.sort();
+    let mut scan = Scan { kept, ..Default::default() };
     let here = NsId::current().ok();
     for p in paths {
         match open(&p, here) {
@@ -366,7 +366,10 @@ mod tests {
             for _ in 0..2 {
                 s.spawn(|| {
                     while !stop.load(Ordering::Relaxed) {
-                        assert!(find(dir.path()).unwrap().runs.is_empty(), "a live journal was taken for dead");
+                        assert!(
+                            find(dir.path()).unwrap().runs.is_empty(),
+                            "a live journal was taken for dead"
+                        );
                     }
                 });
             }
@@ -437,5 +440,50 @@ mod tests {
         let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: addr.clone() }]);
         assert!(undo.is_empty());
         assert_eq!(unknown, vec![addr]);
+    }
+
+    #[test]
+    fn plan_finishes_a_begun_del_port() {
+        let del = Op::DelPort { bridge: n("br0"), port: n("ovr0123456789_l") };
+        let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: del.clone() }]);
+        assert_eq!(undo, vec![del]);
+        assert!(unknown.is_empty());
+    }
+
+    /// A bad line in the middle costs its own record, not the ones after;
+    /// a torn last line (no newline) is not reported.
+    #[test]
+    fn read_goes_past_a_bad_line_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run-1-1.jsonl");
+        let h = serde_json::to_string(&header(1, 1)).unwrap();
+        let del = |i: usize| {
+            serde_json::to_string(&Record::Begin {
+                idx: i,
+                op: Op::DelPort { bridge: n("br0"), port: n("p0") },
+            })
+            .unwrap()
+        };
+        let text = format!(
+            "{h}\n{}\nnot json\n{}\n{{\"rec\":\"begin\",\"idx\":9,\"op\":{{\"op\":\"frob\"}}}}\n{{\"torn",
+            del(0),
+            del(1)
+        );
+        std::fs::write(&path, text).unwrap();
+        let c = store::read(&File::open(&path).unwrap()).unwrap();
+        assert_eq!(c.records.len(), 2);
+        assert_eq!(c.bad.iter().map(|b| b.line).collect::<Vec<_>>(), vec![3, 5]);
+        std::fs::write(&path, "{\"version\":2,\"pi").unwrap();
+        assert!(matches!(store::read(&File::open(&path).unwrap()), Err(Unreadable::Unfinished)));
+        std::fs::write(&path, "{\"version\":2,\"pi\n").unwrap();
+        assert!(matches!(store::read(&File::open(&path).unwrap()), Err(Unreadable::Corrupt(_))));
+    }
+
+    #[test]
+    fn start_time_reads_past_a_command_name_with_parentheses() {
+        let me = std::process::id();
+        let t = store::start_time(me).unwrap();
+        assert!(t > 0);
+        assert_eq!(store::start_time(me).unwrap(), t);
     }
 }

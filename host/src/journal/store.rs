@@ -74,10 +74,14 @@ impl Place {
         let key = target.key();
         match target {
             Target::Host => None,
-            Target::Netns { name } => Some(
-                NsId::of(&Path::new("/run/netns").join(name.as_str()))
-                    .map(|netns| Place { target: key, pid: None, start_time: None, netns }),
-            ),
+            Target::Netns { name } => {
+                Some(NsId::of(&Path::new("/run/netns").join(name.as_str())).map(|netns| Place {
+                    target: key,
+                    pid: None,
+                    start_time: None,
+                    netns,
+                }))
+            }
             Target::Container { pid, .. } => Some((|| {
                 let start_time = start_time(*pid)?;
                 let netns = NsId::of(Path::new(&format!("/proc/{pid}/ns/net")))?;

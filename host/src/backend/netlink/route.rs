@@ -9,8 +9,8 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::packet_route::AddressFamily;
 
 use super::{errno, get_link, link::names, nl_error, Netlink};
-use crate::error::{CapError, CapResult, ErrorKind};
 use crate::backend::restore::RouteRecord;
+use crate::error::{CapError, CapResult, ErrorKind};
 use crate::types::{Cidr, IfName, RouteSpec, Target};
 
 impl Netlink {
@@ -37,7 +37,7 @@ impl Netlink {
         let mut out = Vec::new();
         for m in msgs.iter().filter(|m| is_main_unicast(m)) {
             let destination = destination(m);
-            let record = |route| RouteRecord {
+            let record = |route: RouteSpec| RouteRecord {
                 route,
                 protocol: u8::from(m.header.protocol),
                 scope: u8::from(m.header.scope),
