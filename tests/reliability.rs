@@ -704,8 +704,8 @@ async fn odd_old_values_are_recorded_raw_and_undone() {
     let b = backend(Some(&ovs));
     let lo = IfName::parse("lo").unwrap();
     assert!(ns.ip(&["link", "show", "lo"]).contains("mtu 65536"));
-    let a = b.apply(&Op::SetMtu { target: target.clone(), ifname: lo.clone(), mtu: Mtu::new(1500).unwrap() });
-    let a = a.await.expect("set-mtu on lo changes and records its undo");
+    let op = Op::SetMtu { target: target.clone(), ifname: lo.clone(), mtu: Mtu::new(1500).unwrap() };
+    let a = b.apply(&op).await.expect("set-mtu on lo changes and records its undo");
     assert!(ns.ip(&["link", "show", "lo"]).contains("mtu 1500"));
     assert!(matches!(&a.undo[..], [Op::Restore { value: Restore::Mtu { mtu: 65536, .. } }]), "{:?}", a.undo);
     undo(&b, &a.undo).await;
