@@ -155,6 +155,13 @@ fn open(path: &Path, here: Option<NsId>) -> Result<Option<Interrupted>, Corrupt>
     if !store::try_lock(&lock) {
         return Ok(None);
     }
+    // A run that just ended removes its file and then lets go of the lock:
+    // the lock was ours only because the file is gone.
+    let same = |a: &fs::Metadata, b: &fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
+    match (lock.metadata(), fs::symlink_metadata(path)) {
+        (Ok(held), Ok(named)) if same(&held, &named) && held.nlink() > 0 => {}
+        _ => return Ok(None),
+    }
     if let Err(e) = store::check_file(&lock, path) {
         // Not renamed: it is not ours to touch.
         return Err(Corrupt { path: path.to_path_buf(), error: e.to_string() });
