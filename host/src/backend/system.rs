@@ -138,7 +138,7 @@ impl SystemBackend {
                     if e.kind != ErrorKind::AlreadyExists {
                         let pair = [(bridge.clone(), port.clone())];
                         if let Err(e) = self.del_rows(&pair).await {
-                            error = error.context(format!("(and removing port {port} failed: {e})"));
+                            error.message.push_str(&format!(" (and removing port {port} failed: {e})"));
                         }
                     }
                     // Deleting the host end takes the peer with it.
@@ -265,7 +265,7 @@ impl SystemBackend {
                 }
                 let mut error = self.why_exists(e, reqs[i].target, reqs[i].ifname, reqs[i].port).await;
                 if let Some(e) = left {
-                    error = error.context(format!("(and removing the batch's ports again failed: {e})"));
+                    error.message.push_str(&format!(" (and removing the batch's ports again failed: {e})"));
                 }
                 (i, error)
             }
@@ -288,8 +288,17 @@ impl SystemBackend {
     /// request failed. The failure may have been the connection itself
     /// (ovsdb-server restarted after the commit): the connection is taken
     /// afresh, never the handle that just failed.
+    /// A server that is being restarted is waited for, up to the apply
+    /// timeout.
     async fn del_rows(&self, pairs: &[(IfName, IfName)]) -> CapResult<()> {
-        self.ovs().await?.del_ports(pairs).await.map(drop)
+        let deadline = Instant::now() + self.cfg.apply_timeout;
+        loop {
+            match self.ovs().await {
+                Ok(ovs) => return ovs.del_ports(pairs).await.map(drop),
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Many DelPort ops at once: ONE OVSDB transaction, then the host veths
