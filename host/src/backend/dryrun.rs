@@ -395,6 +395,30 @@ impl DryRunBackend {
                 }
                 Ok(Applied::changed(vec![Op::AddRoute { target: target.clone(), route: route.clone() }]))
             }
+            // Undo steps of the real system; the model's own undos never
+            // need them, but a rollback may replay any undo.
+            Op::Restore { value } => match value {
+                super::restore::Restore::Mtu { target, ifname, mtu } => {
+                    self.link(m, target, ifname).await?.mtu = *mtu;
+                    Ok(Applied::changed(vec![]))
+                }
+                super::restore::Restore::Vlan { bridge, port, tag } => {
+                    let bridges = self.bridges(m).await?;
+                    if let Some(p) =
+                        bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.get_mut(port.as_str()))
+                    {
+                        p.tag = *tag;
+                    }
+                    Ok(Applied::changed(vec![]))
+                }
+                super::restore::Restore::Route { target, route } => {
+                    let ns = self.ns(m, target).await?;
+                    if !ns.routes.contains(&route.route) {
+                        ns.routes.push(route.route.clone());
+                    }
+                    Ok(Applied::changed(vec![]))
+                }
+            },
         }
     }
 }

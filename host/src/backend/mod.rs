@@ -11,9 +11,11 @@ pub mod dryrun;
 pub mod netlink;
 pub mod ovsdb;
 pub mod ping;
+pub mod restore;
 pub mod stats;
 pub mod system;
 pub mod tcp_check;
+pub mod veth_lock;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -113,6 +115,11 @@ pub enum Op {
         target: Target,
         route: RouteSpec,
     },
+    /// Put a value back exactly as it was: an undo step only, never
+    /// requested by a script (see [`restore`]).
+    Restore {
+        value: restore::Restore,
+    },
 }
 
 impl Op {
@@ -128,6 +135,7 @@ impl Op {
                 | Op::AddPort { .. }
                 | Op::DelPort { .. }
                 | Op::SetVlan { .. }
+                | Op::Restore { value: restore::Restore::Vlan { .. } }
         )
     }
 
@@ -148,6 +156,7 @@ impl Op {
             Op::SetOffload { .. } => "set-offload",
             Op::AddRoute { .. } => "set-route",
             Op::DelRoute { .. } => "del-route",
+            Op::Restore { .. } => "restore",
         }
     }
 }
@@ -208,6 +217,7 @@ impl fmt::Display for Op {
             }
             Op::AddRoute { target, route } => write!(f, "add route {route} in {target}"),
             Op::DelRoute { target, route } => write!(f, "remove route {route} in {target}"),
+            Op::Restore { value } => write!(f, "{value}"),
         }
     }
 }

@@ -27,12 +27,15 @@ use tokio::sync::{Mutex, OnceCell};
 use super::docker::Docker;
 use super::netlink::Netlink;
 use super::ovsdb::{OvsdbUri, PortSpec, Vswitch};
+use super::restore::{Restore, RouteRecord};
 use super::{
     apply_each, port_external_ids, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats,
     PortInfo, TransferStats,
 };
 use crate::error::{CapError, CapResult, ErrorKind};
-use crate::types::{ContainerInfo, ContainerRef, IfName, MacAddr, Mtu, Offload, RouteSpec, Target, VlanId};
+use crate::types::{
+    Cidr, ContainerInfo, ContainerRef, IfName, MacAddr, Mtu, Offload, RouteSpec, Target, VlanId,
+};
 use crate::verbose;
 
 /// Link changes a batch keeps in flight at once: enough to hide the
@@ -119,6 +122,8 @@ impl SystemBackend {
             ovs.add_port(bridge, &spec).await?
         } else {
             let nl = self.nl().await?;
+            // `gc` must not take the veth for an orphan before its row exists.
+            let _veths = super::veth_lock::shared().await?;
             // No lookup first: the host end's name comes from (target,
             // ifname), so it exists exactly when this interface is attached,
             // and the kernel says so (EEXIST). The veth is complete, peer up,
@@ -133,7 +138,10 @@ impl SystemBackend {
                     // A change committed but not applied in time (ovs-vswitchd
                     // down) leaves its row: take it out again too.
                     if e.kind != ErrorKind::AlreadyExists {
-                        let _ = ovs.del_port(bridge, port).await;
+                        let pair = [(bridge.clone(), port.clone())];
+                        if let Err(e) = self.del_rows(&pair).await {
+                            error.message.push_str(&format!(" (and removing port {port} failed: {e})"));
+                        }
                     }
                     // Deleting the host end takes the peer with it.
                     if let Err(e) = nl.delete_link(&Target::Host, port).await {
@@ -196,6 +204,11 @@ impl SystemBackend {
             .collect();
         let reqs = &reqs;
         let veth = |r: &PortReq| *r.target != Target::Host;
+        // `gc` must not take the veths for orphans before their rows exist.
+        let _veths = match reqs.iter().any(veth) {
+            true => Some(super::veth_lock::shared().await.map_err(|e| fail(0, e))?),
+            false => None,
+        };
 
         // The veths first, complete with their peers up, in parallel (they
         // do not depend on each other); then ONE transaction for all ports,
@@ -257,12 +270,17 @@ impl SystemBackend {
             Err((i, e)) => {
                 // Committed but not applied in time (ovs-vswitchd down): the
                 // rows are there, take them out again too.
+                let mut left = None;
                 if e.kind != ErrorKind::AlreadyExists {
                     let pairs: Vec<(IfName, IfName)> =
                         reqs.iter().map(|r| (r.bridge.clone(), r.port.clone())).collect();
-                    let _ = ovs.del_ports(&pairs).await;
+                    left = self.del_rows(&pairs).await.err();
                 }
-                (i, self.why_exists(e, reqs[i].target, reqs[i].ifname, reqs[i].port).await)
+                let mut error = self.why_exists(e, reqs[i].target, reqs[i].ifname, reqs[i].port).await;
+                if let Some(e) = left {
+                    error.message.push_str(&format!(" (and removing the batch's ports again failed: {e})"));
+                }
+                (i, error)
             }
         };
         error = self.delete_veths(made_veths, error).await;
@@ -277,6 +295,23 @@ impl SystemBackend {
             error.message.push_str(&format!(" (and removing the veths again failed: {e})"));
         }
         error
+    }
+
+    /// Remove the rows of ports this call just added, after its OVSDB
+    /// request failed. The failure may have been the connection itself
+    /// (ovsdb-server restarted after the commit): the connection is taken
+    /// afresh, never the handle that just failed.
+    /// A server that is being restarted is waited for, up to the apply
+    /// timeout.
+    async fn del_rows(&self, pairs: &[(IfName, IfName)]) -> CapResult<()> {
+        let deadline = Instant::now() + self.cfg.apply_timeout;
+        loop {
+            match self.ovs().await {
+                Ok(ovs) => return ovs.del_ports(pairs).await.map(drop),
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Many DelPort ops at once: ONE OVSDB transaction, then the host veths
@@ -340,6 +375,47 @@ impl SystemBackend {
     }
 }
 
+impl SystemBackend {
+    /// The routes of `target` that were there `before` a change to `ifname`
+    /// and are gone now, as undo steps: routes through the link, or using
+    /// the removed address as their source. The kernel's own connected
+    /// routes come back with the address or link and are left to it. A
+    /// route list that cannot be read now gives no steps (the change is
+    /// done; its undo is then the plain inverse, as before).
+    async fn lost_routes(
+        &self,
+        target: &Target,
+        before: Vec<RouteRecord>,
+        ifname: &IfName,
+        addr: Option<&Cidr>,
+    ) -> Vec<Op> {
+        let Ok(nl) = self.nl().await else { return vec![] };
+        let Ok(after) = nl.route_records(target).await else { return vec![] };
+        before
+            .into_iter()
+            .filter(|r| r.protocol != KERNEL_PROTO && !after.contains(r))
+            .filter(|r| {
+                r.route.device.as_ref() == Some(ifname) || addr.is_some_and(|a| r.prefsrc == Some(a.addr))
+            })
+            .map(|r| Op::Restore { value: Restore::Route { target: target.clone(), route: r } })
+            .collect()
+    }
+
+    async fn restore(&self, value: &Restore) -> CapResult<Applied> {
+        let changed = match value {
+            Restore::Mtu { target, ifname, mtu } => {
+                self.nl().await?.set_mtu_raw(target, ifname, *mtu).await? != *mtu
+            }
+            Restore::Vlan { port, tag, .. } => self.ovs().await?.set_tag(port, *tag).await? != *tag,
+            Restore::Route { target, route } => self.nl().await?.restore_route(target, route).await?,
+        };
+        Ok(if changed { Applied::changed(vec![]) } else { Applied::unchanged() })
+    }
+}
+
+/// rtm_protocol of the routes the kernel makes itself for an address.
+const KERNEL_PROTO: u8 = 2;
+
 /// An AddPort op's fields, borrowed.
 struct PortReq<'a> {
     bridge: &'a IfName,
@@ -373,7 +449,7 @@ fn port_spec(
 
 /// Whether `name` has the shape of [`super::host_port_name`]'s names, so a
 /// cleanup never deletes a host interface ovs-run did not make.
-pub(super) fn is_generated_port_name(name: &IfName) -> bool {
+pub fn is_generated_port_name(name: &IfName) -> bool {
     let n = name.as_str();
     n.len() == 15
         && n.starts_with("ovr")
@@ -431,12 +507,15 @@ impl Backend for SystemBackend {
                 if old == vlan.map(|v| v.get()) {
                     return Ok(Applied::unchanged());
                 }
-                let old = old.map(VlanId::new).transpose()?;
-                Ok(Applied::changed(vec![Op::SetVlan {
-                    bridge: bridge.clone(),
-                    port: port.clone(),
-                    vlan: old,
-                }]))
+                // Changed: the undo records the old tag as OVS had it, which
+                // may be one a script could not ask for (0, 4095).
+                let undo = match old.map(VlanId::new).transpose() {
+                    Ok(old) => Op::SetVlan { bridge: bridge.clone(), port: port.clone(), vlan: old },
+                    Err(_) => Op::Restore {
+                        value: Restore::Vlan { bridge: bridge.clone(), port: port.clone(), tag: old },
+                    },
+                };
+                Ok(Applied::changed(vec![undo]))
             }
             Op::AddAddress { target, ifname, cidr } => {
                 if !self.nl().await?.add_address(target, ifname, *cidr).await? {
@@ -449,26 +528,33 @@ impl Backend for SystemBackend {
                 }]))
             }
             Op::DelAddress { target, ifname, cidr } => {
-                if !self.nl().await?.del_address(target, ifname, *cidr).await? {
+                let nl = self.nl().await?;
+                let before = nl.route_records(target).await?;
+                if !nl.del_address(target, ifname, *cidr).await? {
                     return Ok(Applied::unchanged());
                 }
-                Ok(Applied::changed(vec![Op::AddAddress {
-                    target: target.clone(),
-                    ifname: ifname.clone(),
-                    cidr: *cidr,
-                }]))
+                // The kernel takes routes along with an address (the last
+                // one of a link takes every route through it): the undo
+                // puts them back after the address.
+                let mut undo =
+                    vec![Op::AddAddress { target: target.clone(), ifname: ifname.clone(), cidr: *cidr }];
+                undo.extend(self.lost_routes(target, before, ifname, Some(cidr)).await);
+                Ok(Applied::changed(undo))
             }
             Op::SetMtu { target, ifname, mtu } => {
                 let old = self.nl().await?.set_mtu(target, ifname, *mtu).await?;
                 if old == mtu.get() {
                     return Ok(Applied::unchanged());
                 }
-                let old = Mtu::new(old)?;
-                Ok(Applied::changed(vec![Op::SetMtu {
-                    target: target.clone(),
-                    ifname: ifname.clone(),
-                    mtu: old,
-                }]))
+                // Changed: the undo records the old MTU as the kernel had it,
+                // which may be one a script could not ask for (lo's 65536).
+                let undo = match Mtu::new(old) {
+                    Ok(old) => Op::SetMtu { target: target.clone(), ifname: ifname.clone(), mtu: old },
+                    Err(_) => Op::Restore {
+                        value: Restore::Mtu { target: target.clone(), ifname: ifname.clone(), mtu: old },
+                    },
+                };
+                Ok(Applied::changed(vec![undo]))
             }
             Op::SetMac { target, ifname, mac } => {
                 let old = self.nl().await?.set_mac(target, ifname, *mac).await?;
@@ -482,14 +568,19 @@ impl Backend for SystemBackend {
                 Ok(Applied::changed(undo))
             }
             Op::SetLinkState { target, ifname, up } => {
-                if !self.nl().await?.set_up(target, ifname, *up).await? {
+                let nl = self.nl().await?;
+                // Down takes every route through the link with it; up brings
+                // back only the kernel's own (connected) routes.
+                let before = if *up { vec![] } else { nl.route_records(target).await? };
+                if !nl.set_up(target, ifname, *up).await? {
                     return Ok(Applied::unchanged());
                 }
-                Ok(Applied::changed(vec![Op::SetLinkState {
-                    target: target.clone(),
-                    ifname: ifname.clone(),
-                    up: !up,
-                }]))
+                let mut undo =
+                    vec![Op::SetLinkState { target: target.clone(), ifname: ifname.clone(), up: !up }];
+                if !up {
+                    undo.extend(self.lost_routes(target, before, ifname, None).await);
+                }
+                Ok(Applied::changed(undo))
             }
             Op::SetOffload { target, ifname, offload: Offload::TxChecksum, on } => {
                 let was_on = self.nl().await?.set_tx_checksum(target, ifname, *on).await?;
@@ -519,11 +610,22 @@ impl Backend for SystemBackend {
                 Ok(Applied::changed(vec![Op::DelRoute { target: target.clone(), route: route.clone() }]))
             }
             Op::DelRoute { target, route } => {
-                if !self.nl().await?.del_route(target, route).await? {
+                let nl = self.nl().await?;
+                let before = nl.route_records(target).await?;
+                if !nl.del_route(target, route).await? {
                     return Ok(Applied::unchanged());
                 }
-                Ok(Applied::changed(vec![Op::AddRoute { target: target.clone(), route: route.clone() }]))
+                // Put back the very route that went (its protocol, metric,
+                // source), not a static one like it.
+                let after = nl.route_records(target).await.unwrap_or_default();
+                let gone = before.into_iter().find(|r| r.route.satisfies(route) && !after.contains(r));
+                let undo = match gone {
+                    Some(r) => Op::Restore { value: Restore::Route { target: target.clone(), route: r } },
+                    None => Op::AddRoute { target: target.clone(), route: route.clone() },
+                };
+                Ok(Applied::changed(vec![undo]))
             }
+            Op::Restore { value } => self.restore(value).await,
         }
     }
 

@@ -17,6 +17,7 @@ use serde::Serialize;
 use self::store::{JournalFile, Record};
 use crate::backend::{Applied, Backend, Op};
 use crate::error::{CapError, CapResult};
+use crate::types::Target;
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -43,6 +44,25 @@ pub struct Entry {
 pub struct Journal {
     entries: Vec<Entry>,
     file: Option<JournalFile>,
+    /// Targets whose [`store::Place`] is in the file already.
+    placed: std::collections::HashSet<String>,
+}
+
+/// The namespace an op acts in, when it names one.
+pub fn target_of(op: &Op) -> Option<&Target> {
+    match op {
+        Op::AddPort { target, .. }
+        | Op::AddAddress { target, .. }
+        | Op::DelAddress { target, .. }
+        | Op::SetMtu { target, .. }
+        | Op::SetMac { target, .. }
+        | Op::SetLinkState { target, .. }
+        | Op::SetOffload { target, .. }
+        | Op::AddRoute { target, .. }
+        | Op::DelRoute { target, .. } => Some(target),
+        Op::Restore { value } => value.target(),
+        Op::CreateBridge { .. } | Op::DeleteBridge { .. } | Op::DelPort { .. } | Op::SetVlan { .. } => None,
+    }
 }
 
 /// What a rollback did.
@@ -54,18 +74,21 @@ pub struct RollbackReport {
     pub failed: Vec<(Op, String)>,
     /// Changes that cannot be undone (e.g. a deleted bridge).
     pub irreversible: Vec<Op>,
+    /// Undo ops not run, and why (their target is not the one the run
+    /// changed any more: a container whose pid now names another process).
+    pub skipped: Vec<(Op, String)>,
 }
 
 impl RollbackReport {
     pub fn is_clean(&self) -> bool {
-        self.failed.is_empty() && self.irreversible.is_empty()
+        self.failed.is_empty() && self.irreversible.is_empty() && self.skipped.is_empty()
     }
 }
 
 impl Journal {
     /// A journal that is also written to `file`, record by record.
     pub fn on_disk(file: JournalFile) -> Self {
-        Self { entries: vec![], file: Some(file) }
+        Self { entries: vec![], file: Some(file), placed: Default::default() }
     }
 
     fn write(&mut self, recs: &[Record], sync: bool) -> CapResult<()> {
@@ -90,11 +113,34 @@ impl Journal {
     /// [`Journal::begin`] for a batch: one write, at most one sync.
     pub fn begin_many(&mut self, ops: &[Op]) -> CapResult<Vec<usize>> {
         let first = self.entries.len();
-        let recs: Vec<Record> =
-            ops.iter().enumerate().map(|(i, op)| Record::Begin { idx: first + i, op: op.clone() }).collect();
+        let mut recs = self.places(ops);
+        recs.extend(ops.iter().enumerate().map(|(i, op)| Record::Begin { idx: first + i, op: op.clone() }));
         self.write(&recs, ops.iter().any(Op::survives_reboot))?;
         self.entries.extend(ops.iter().map(|op| Entry { op: op.clone(), state: EntryState::Pending }));
         Ok((first..first + ops.len()).collect())
+    }
+
+    /// [`Record::Place`]s for the targets of `ops` not recorded yet, so
+    /// that recovery acts on a container's pid only while it is the same
+    /// process, and on a netns only while it is the same namespace. A
+    /// target that cannot be placed (gone already) gets none: recovery
+    /// then refuses to act on it.
+    fn places(&mut self, ops: &[Op]) -> Vec<Record> {
+        if self.file.is_none() {
+            return vec![];
+        }
+        let mut recs = Vec::new();
+        for target in ops.iter().filter_map(target_of) {
+            let key = target.key();
+            if self.placed.contains(&key) {
+                continue;
+            }
+            if let Some(Ok(place)) = store::Place::of(target) {
+                self.placed.insert(key);
+                recs.push(Record::Place { place });
+            }
+        }
+        recs
     }
 
     pub fn finish(&mut self, idx: usize, result: &Result<Applied, crate::error::CapError>) {
@@ -177,6 +223,9 @@ impl Journal {
                     Op::AddPort { bridge, port, .. } => {
                         (vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }], true)
                     }
+                    // A removal cannot be taken back, and half of one (the
+                    // row gone, the veth left) is of no use: finished.
+                    Op::DelPort { .. } => (vec![entry.op.clone()], true),
                     _ => {
                         report.irreversible.push(entry.op.clone());
                         continue;

@@ -12,14 +12,100 @@
 //! left by a power loss are what `gc` is for.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Op;
+use crate::types::Target;
+
+/// The journal format this ovs-run writes. Version 1 had no namespaces.
+pub const VERSION: u32 = 2;
+
+/// A network namespace: (device, inode) of its nsfs file, as `stat` shows
+/// it. Two equal ids name the same namespace while it lives; a namespace
+/// that is gone has no file left to compare with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NsId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl NsId {
+    pub fn of(path: &Path) -> std::io::Result<Self> {
+        let m = fs::metadata(path)?;
+        Ok(Self { dev: m.dev(), ino: m.ino() })
+    }
+
+    /// The namespace this process runs in: where a `host` target acts.
+    pub fn current() -> std::io::Result<Self> {
+        Self::of(Path::new("/proc/self/ns/net"))
+    }
+}
+
+impl std::fmt::Display for NsId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "net:[{}] (dev {})", self.ino, self.dev)
+    }
+}
+
+/// Where a target's ops acted, as the run saw it: recovery acts on that
+/// target only while it is still the same (a pid can be reused by another
+/// process, a netns name by another namespace).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    /// [`Target::key`].
+    pub target: String,
+    /// A container's process, with its start time (/proc/PID/stat field 22,
+    /// clock ticks since boot): a reused pid has another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
+    pub netns: NsId,
+}
+
+impl Place {
+    /// Where `target` is now; None for the host (see [`Header::netns`]).
+    pub fn of(target: &Target) -> Option<std::io::Result<Self>> {
+        let key = target.key();
+        match target {
+            Target::Host => None,
+            Target::Netns { name } => {
+                Some(NsId::of(&Path::new("/run/netns").join(name.as_str())).map(|netns| Place {
+                    target: key,
+                    pid: None,
+                    start_time: None,
+                    netns,
+                }))
+            }
+            Target::Container { pid, .. } => Some((|| {
+                let start_time = start_time(*pid)?;
+                let netns = NsId::of(Path::new(&format!("/proc/{pid}/ns/net")))?;
+                // Read again: the pid may have died and been reused between.
+                if start_time != self::start_time(*pid)? {
+                    return Err(std::io::Error::other(format!("process {pid} was replaced")));
+                }
+                Ok(Place { target: key, pid: Some(*pid), start_time: Some(start_time), netns })
+            })()),
+        }
+    }
+}
+
+/// Field 22 of /proc/PID/stat: when the process started (clock ticks since boot).
+pub fn start_time(pid: u32) -> std::io::Result<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may hold anything:
+    // count from the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    rest.split_whitespace()
+        .nth(19)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("/proc/{pid}/stat has no start time")))
+}
 
 /// What a recovering process needs to reach the same system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +118,10 @@ pub struct Header {
     pub ovsdb: String,
     pub docker: String,
     pub apply_timeout_ms: u64,
+    /// The network namespace the run was in, where its `host` changes (and
+    /// its veths' host ends) are. None in version 1 journals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<NsId>,
 }
 
 impl Header {
@@ -42,13 +132,14 @@ impl Header {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
         Self {
-            version: 1,
+            version: VERSION,
             pid: std::process::id(),
             started,
             script: script.to_string(),
             ovsdb,
             docker,
             apply_timeout_ms: apply_timeout.as_millis() as u64,
+            netns: NsId::current().ok(),
         }
     }
 }
@@ -64,6 +155,8 @@ pub enum Record {
     Nothing { idx: usize },
     /// Undone by a rollback.
     Undone { idx: usize },
+    /// Where a target's ops act, written before the first op naming it.
+    Place { place: Place },
 }
 
 /// The open journal of a live run (holds the lock).
@@ -90,9 +183,51 @@ pub(super) fn try_lock(file: &File) -> bool {
     unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
+/// The journal directory must be owned by us or root and writable by
+/// nobody else (the rule of the compile cache and the state directory):
+/// whoever can write a journal there chooses what a later `recover`, run
+/// as root, deletes and adds.
+pub fn check_dir(dir: &Path) -> std::io::Result<()> {
+    let m = fs::metadata(dir)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !m.is_dir() {
+        return Err(std::io::Error::other(format!("journal directory {} is not a directory", dir.display())));
+    }
+    if m.uid() != me && m.uid() != 0 {
+        return Err(std::io::Error::other(format!(
+            "journal directory {} is owned by uid {}, not by us (uid {me}) or root: refusing to use it",
+            dir.display(),
+            m.uid()
+        )));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "journal directory {} is writable by group or others (mode {:o}): refusing to use it",
+            dir.display(),
+            m.mode() & 0o777
+        )));
+    }
+    Ok(())
+}
+
+/// A journal file must be a regular file owned by us or root.
+pub(super) fn check_file(file: &File, path: &Path) -> std::io::Result<()> {
+    let m = file.metadata()?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !m.is_file() || (m.uid() != me && m.uid() != 0) {
+        return Err(std::io::Error::other(format!(
+            "journal {} is not a regular file owned by us (uid {me}) or root (owner uid {}): refusing to read it",
+            path.display(),
+            m.uid()
+        )));
+    }
+    Ok(())
+}
+
 impl JournalFile {
     pub fn create(dir: &Path, header: &Header) -> std::io::Result<Self> {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        check_dir(dir)?;
         let name = format!("run-{}-{}.jsonl", header.pid, header.started);
         let path = dir.join(&name);
         // Recovery in another process scans for `*.jsonl` and takes any lock it
@@ -160,20 +295,67 @@ impl JournalFile {
     }
 }
 
-/// Read a journal file: the header and its records. A torn last line (the
-/// process died mid-write) is ignored: the change it describes never started.
-pub fn read(path: &Path) -> std::io::Result<(Header, Vec<Record>)> {
-    let f = File::open(path)?;
-    let mut lines = BufReader::new(f).lines();
-    let first = lines.next().ok_or_else(|| std::io::Error::other("empty journal"))??;
-    let header: Header = serde_json::from_str(&first).map_err(std::io::Error::other)?;
+/// A complete line of a journal that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    /// 1-based, the header being line 1.
+    pub line: usize,
+    pub error: String,
+}
+
+/// A journal as read: its header, the records that could be read, and the
+/// lines that could not.
+#[derive(Debug)]
+pub struct Contents {
+    pub header: Header,
+    pub records: Vec<Record>,
+    pub bad: Vec<BadLine>,
+}
+
+/// Why a journal has no usable header.
+#[derive(Debug)]
+pub enum Unreadable {
+    /// No complete first line: the run died while creating the file, before
+    /// it could change anything.
+    Unfinished,
+    /// A complete first line that is not a header this ovs-run knows.
+    Corrupt(String),
+    Io(std::io::Error),
+}
+
+/// Journals are small (a record per change); one larger than this is not ours.
+const MAX_JOURNAL: u64 = 256 << 20;
+
+/// Read a journal file. Records are written a whole line at a time, so a
+/// last line without its newline is one the process died writing: the
+/// change it announces never started, and it is ignored. Every other line
+/// that cannot be read is reported in [`Contents::bad`], and the rest are
+/// still read: a bad line costs the changes it describes, not the ones after.
+pub fn read(file: &File) -> Result<Contents, Unreadable> {
+    let mut bytes = Vec::new();
+    file.take(MAX_JOURNAL + 1).read_to_end(&mut bytes).map_err(Unreadable::Io)?;
+    if bytes.len() as u64 > MAX_JOURNAL {
+        return Err(Unreadable::Corrupt(format!("larger than {MAX_JOURNAL} bytes")));
+    }
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    // After the last newline: empty, or a torn line.
+    lines.pop();
+    let Some(first) = lines.first() else { return Err(Unreadable::Unfinished) };
+    let header: Header = serde_json::from_slice(first)
+        .map_err(|e| Unreadable::Corrupt(format!("line 1 (the header): {e}")))?;
+    if header.version == 0 || header.version > VERSION {
+        return Err(Unreadable::Corrupt(format!(
+            "line 1 (the header): version {} (this ovs-run reads 1 to {VERSION})",
+            header.version
+        )));
+    }
     let mut records = Vec::new();
-    for line in lines {
-        let line = line?;
-        match serde_json::from_str(&line) {
+    let mut bad = Vec::new();
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        match serde_json::from_slice(line) {
             Ok(r) => records.push(r),
-            Err(_) => break,
+            Err(e) => bad.push(BadLine { line: i + 1, error: e.to_string() }),
         }
     }
-    Ok((header, records))
+    Ok(Contents { header, records, bad })
 }

@@ -15,14 +15,19 @@
 //! answer (Docker or netlink unreachable) stops the collection: a port is
 //! only removed when it is known to be dead. Removal is [`Op::DelPort`]
 //! through the system backend, the path `detach` takes.
+//!
+//! A full `gc` (no bridge, no container named) also removes orphaned host
+//! veths: ovs-run's deterministic port names (`ovr` + 10 hex digits + `_l`)
+//! with no OVS port of that name on any bridge, which is what a detach
+//! killed between removing the row and the veth leaves (see [`orphans`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::backend::system::SystemBackend;
-use crate::backend::{ext, Backend, Op, PortInfo};
+use crate::backend::system::{is_generated_port_name, SystemBackend};
+use crate::backend::{ext, veth_lock, Backend, Op, PortInfo};
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::types::{ContainerInfo, ContainerRef, IfName, Target};
 
@@ -97,6 +102,9 @@ pub enum Reason {
     VethGone,
     /// The veth leads somewhere other than the container's current namespace.
     NotInContainer,
+    /// A host veth of ovs-run's naming with no OVS port at all: what a
+    /// detach cut short (port removed, veth not yet) leaves.
+    Orphan,
 }
 
 impl fmt::Display for Reason {
@@ -109,6 +117,7 @@ impl fmt::Display for Reason {
             Reason::NotInContainer => {
                 f.write_str("its veth does not lead into the container's current network namespace")
             }
+            Reason::Orphan => f.write_str("a veth of ovs-run's naming that no OVS port uses"),
         }
     }
 }
@@ -130,8 +139,10 @@ pub struct Removal {
 
 impl fmt::Display for Removal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what =
-            format!("port {} from bridge {} ({}: {})", self.port, self.bridge, self.owner, self.reason);
+        let what = match self.reason {
+            Reason::Orphan => format!("host veth {} ({})", self.port, self.reason),
+            _ => format!("port {} from bridge {} ({}: {})", self.port, self.bridge, self.owner, self.reason),
+        };
         match (&self.error, self.removed) {
             (Some(e), _) => write!(f, "failed to remove {what}: {e}"),
             (None, true) => write!(f, "removed {what}"),
@@ -193,6 +204,51 @@ pub async fn collect(sys: &SystemBackend, scope: Scope<'_>, dry_run: bool) -> Ca
         };
         if !dry_run {
             match sys.apply(&Op::DelPort { bridge: p.bridge.clone(), port: p.port.clone() }).await {
+                Ok(_) => r.removed = true,
+                Err(e) => r.error = Some(e.message),
+            }
+        }
+        out.push(r);
+    }
+    if scope.bridge.is_none() && scope.container.is_none() {
+        out.extend(orphans(sys, dry_run).await?);
+    }
+    Ok(out)
+}
+
+/// Host veths of ovs-run's naming ([`is_generated_port_name`]) that no
+/// bridge has a port for, removed (unless `dry_run`). Looked for under the
+/// veth lock held exclusively, so no attach is between making its veths
+/// and adding their rows (see [`veth_lock`]). Only the host namespace of
+/// this process and the OVSDB it was given are looked at.
+async fn orphans(sys: &SystemBackend, dry_run: bool) -> CapResult<Vec<Removal>> {
+    let _lock = veth_lock::exclusive().await?;
+    let mut rows = HashSet::new();
+    for b in sys.list_bridges().await? {
+        let Ok(bridge) = IfName::parse(&b.name) else { continue };
+        match sys.list_ports(&bridge).await {
+            Ok(ports) => rows.extend(ports.into_iter().map(|p| p.name)),
+            Err(e) if e.kind == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let nl = sys.netlink().await?;
+    let mut out = Vec::new();
+    for link in nl.links(&Target::Host, None).await? {
+        let Ok(name) = IfName::parse(&link.name) else { continue };
+        if !is_generated_port_name(&name) || rows.contains(&link.name) {
+            continue;
+        }
+        let mut r = Removal {
+            bridge: String::new(),
+            port: link.name.clone(),
+            owner: "host".into(),
+            reason: Reason::Orphan,
+            removed: false,
+            error: None,
+        };
+        if !dry_run {
+            match nl.delete_link(&Target::Host, &name).await {
                 Ok(_) => r.removed = true,
                 Err(e) => r.error = Some(e.message),
             }

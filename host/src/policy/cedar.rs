@@ -543,6 +543,8 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 c.target(target, entities)?;
                 c.route(route);
             }
+            // Undo steps only: never authorized (they do not pass the gate).
+            Op::Restore { .. } => {}
         },
         Request::ListBridges { bridge } => c.string("bridge", bridge),
         Request::ListPorts { bridge } => c.string("bridge", bridge),

@@ -95,6 +95,15 @@ impl Request<'_> {
                 | Op::SetOffload { target, .. }
                 | Op::AddRoute { target, .. }
                 | Op::DelRoute { target, .. } => Resource::of_target(target),
+                // Undo steps only; never authorized (they do not pass the gate).
+                Op::Restore { value: crate::backend::restore::Restore::Vlan { bridge, port, .. } } => {
+                    Resource::Port { name: port.as_str(), bridge: bridge.as_str() }
+                }
+                Op::Restore {
+                    value:
+                        crate::backend::restore::Restore::Mtu { target, .. }
+                        | crate::backend::restore::Restore::Route { target, .. },
+                } => Resource::of_target(target),
             },
             Request::ListBridges { bridge } => Resource::Bridge(bridge),
             Request::ListPorts { bridge } => Resource::Bridge(bridge.as_str()),

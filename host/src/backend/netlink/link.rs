@@ -300,11 +300,17 @@ impl Netlink {
 
     /// Set the MTU; returns the old one.
     pub async fn set_mtu(&self, target: &Target, name: &IfName, mtu: Mtu) -> CapResult<u32> {
+        self.set_mtu_raw(target, name, mtu.get()).await
+    }
+
+    /// [`Netlink::set_mtu`] with any value the kernel takes: an undo puts
+    /// back whatever the link had (`lo`'s 65536).
+    pub async fn set_mtu_raw(&self, target: &Target, name: &IfName, mtu: u32) -> CapResult<u32> {
         let handle = self.handle(target).await?;
         let link = get_link(&handle, target, name).await?;
         let old = link_mtu(&link);
-        if old != mtu.get() {
-            let msg = LinkUnspec::new_with_index(link.header.index).mtu(mtu.get()).build();
+        if old != mtu {
+            let msg = LinkUnspec::new_with_index(link.header.index).mtu(mtu).build();
             change(&handle, msg, target, name, format!("set mtu {mtu} on {name} in {target}")).await?;
         }
         Ok(old)
@@ -338,6 +344,15 @@ impl Netlink {
         let handle = self.handle(target).await?;
         let link = get_link(&handle, target, name).await?;
         let old = link_mac(&link);
+        // Without an Ethernet address of its own there is nothing to record
+        // for the undo, and the change could not be taken back: refused.
+        if old.is_none() {
+            return Err(CapError::invalid(format!(
+                "set mac {mac} on {name} in {target}: {name} is not an Ethernet link (link type {:?}), \
+                 so its address could not be restored: refused",
+                link.header.link_layer_type
+            )));
+        }
         if old != Some(mac) {
             let msg = LinkUnspec::new_with_index(link.header.index).address(mac.0.to_vec()).build();
             change(&handle, msg, target, name, format!("set mac {mac} on {name} in {target}")).await?;

@@ -9,6 +9,7 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::packet_route::AddressFamily;
 
 use super::{errno, get_link, link::names, nl_error, Netlink};
+use crate::backend::restore::RouteRecord;
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::types::{Cidr, IfName, RouteSpec, Target};
 
@@ -16,6 +17,12 @@ impl Netlink {
     /// Unicast routes of the main table, v4 and v6, kernel link routes included.
     /// A multipath route gives one entry per next hop.
     pub async fn routes(&self, target: &Target) -> CapResult<Vec<RouteSpec>> {
+        Ok(self.route_records(target).await?.into_iter().map(|r| r.route).collect())
+    }
+
+    /// [`Netlink::routes`] with what a static re-add would lose (protocol,
+    /// scope, metric, source), so that an undo puts a route back as it was.
+    pub async fn route_records(&self, target: &Target) -> CapResult<Vec<RouteRecord>> {
         let handle = self.handle(target).await?;
         crate::backend::stats::netlink_request();
         let msgs: Vec<RouteMessage> = handle
@@ -30,24 +37,74 @@ impl Netlink {
         let mut out = Vec::new();
         for m in msgs.iter().filter(|m| is_main_unicast(m)) {
             let destination = destination(m);
+            let record = |route: RouteSpec| RouteRecord {
+                route,
+                protocol: u8::from(m.header.protocol),
+                scope: u8::from(m.header.scope),
+                metric: m.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Priority(p) => Some(*p),
+                    _ => None,
+                }),
+                prefsrc: m.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::PrefSource(a) => ip(a),
+                    _ => None,
+                }),
+            };
             let hops = m.attributes.iter().find_map(|a| match a {
                 RouteAttribute::MultiPath(hops) => Some(hops),
                 _ => None,
             });
             match hops {
-                Some(hops) => out.extend(hops.iter().map(|h| RouteSpec {
-                    destination,
-                    via: gateway(&h.attributes),
-                    device: dev(h.interface_index),
+                Some(hops) => out.extend(hops.iter().map(|h| {
+                    record(RouteSpec {
+                        destination,
+                        via: gateway(&h.attributes),
+                        device: dev(h.interface_index),
+                    })
                 })),
-                None => out.push(RouteSpec {
+                None => out.push(record(RouteSpec {
                     destination,
                     via: gateway(&m.attributes),
                     device: oif(m).and_then(dev),
-                }),
+                })),
             }
         }
         Ok(out)
+    }
+
+    /// Put back a route recorded by [`Netlink::route_records`], with its
+    /// protocol, scope, metric and source. False when it is there already.
+    pub async fn restore_route(&self, target: &Target, rec: &RouteRecord) -> CapResult<bool> {
+        let route = &rec.route;
+        let handle = self.handle(target).await?;
+        let oif = match &route.device {
+            Some(d) => Some(get_link(&handle, target, d).await?.header.index),
+            None => None,
+        };
+        let mut msg = message(route, oif, false);
+        msg.header.protocol = RouteProtocol::from(rec.protocol);
+        msg.header.scope = RouteScope::from(rec.scope);
+        if let Some(p) = rec.metric {
+            msg.attributes.push(RouteAttribute::Priority(p));
+        }
+        if let Some(src) = rec.prefsrc {
+            msg.attributes.push(RouteAttribute::PrefSource(src.into()));
+        }
+        crate::backend::stats::netlink_request();
+        match handle.route().add(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => {
+                if self.route_records(target).await?.contains(rec) {
+                    Ok(false)
+                } else {
+                    Err(CapError::exists(format!(
+                        "restore route {rec} in {target}: a different route to {} exists",
+                        route.normalized_destination()
+                    )))
+                }
+            }
+            Err(e) => Err(nl_error(e, format!("restore route {rec} in {target}"))),
+        }
     }
 
     /// Add `route` to the main table. False when the same route (destination,

@@ -496,7 +496,13 @@ impl Vswitch {
 
     /// Set (Some) or clear (None) the port's access VLAN; returns the old tag.
     pub async fn set_vlan(&self, port: &IfName, vlan: Option<VlanId>) -> CapResult<Option<u16>> {
-        let tag = vlan.map_or_else(|| json!(["set", []]), |v| json!(v.get()));
+        self.set_tag(port, vlan.map(VlanId::get)).await
+    }
+
+    /// [`Vswitch::set_vlan`] with any tag OVS takes (0-4095): an undo puts
+    /// back whatever the port had.
+    pub async fn set_tag(&self, port: &IfName, vlan: Option<u16>) -> CapResult<Option<u16>> {
+        let tag = vlan.map_or_else(|| json!(["set", []]), |v| json!(v));
         let ops = vec![
             wait_rows("Port", port, true),
             select("Port", where_name(port), &["tag"]),
