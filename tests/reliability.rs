@@ -595,6 +595,7 @@ fn corrupt_journals_are_recovered_as_far_as_readable_and_kept() {
             mac: None,
             vlan: None,
             trunks: vec![],
+            sw_checksum: false,
         };
         let mut begin = rec(&Record::Begin { idx: i, op: add });
         if i == 2 {
@@ -767,6 +768,7 @@ async fn add_port_cleanup_reconnects_after_the_ovsdb_connection_died() {
         mac: None,
         vlan: None,
         trunks: vec![],
+        sw_checksum: true,
     };
     let r = std::thread::scope(|s| {
         s.spawn(|| {
