@@ -637,6 +637,26 @@ bool ovsrun_ping(ovsrun_target target, const ovsrun_ip *address, uint32_t count,
     return HOST_CALL(ovs_run_net_diagnostics_ping(&t, &a, count, timeout_ms, stats, &e), e);
 }
 
+bool ovsrun_tcp_check(ovsrun_target client, ovsrun_target server, const ovsrun_ip *server_address, uint64_t bytes,
+                      uint32_t timeout_ms, ovsrun_transfer_stats *stats, ovsrun_error *err) {
+    script_string_t a = to_wit(ovsrun_ip_str(server_address).s);
+    ovs_run_net_types_target_t c = wit_target(client), s = wit_target(server);
+    ovs_run_net_types_error_t e;
+    return HOST_CALL(ovs_run_net_diagnostics_tcp_check(&c, &s, &a, bytes, timeout_ms, stats, &e), e);
+}
+
+ovsrun_ping_text ovsrun_transfer_str(const ovsrun_transfer_stats *s) {
+    ovsrun_ping_text t;
+    double ms = s->elapsed_us / 1000.0;
+    if (s->received == s->sent)
+        snprintf(t.s, sizeof t.s, "%llu bytes in %.1f ms (%.0f Mbit/s)", (unsigned long long)s->received, ms,
+                 s->received * 8.0 / (double)(s->elapsed_us ? s->elapsed_us : 1));
+    else
+        snprintf(t.s, sizeof t.s, "%llu of %llu bytes arrived in %.1f ms", (unsigned long long)s->received,
+                 (unsigned long long)s->sent, ms);
+    return t;
+}
+
 ovsrun_ping_text ovsrun_ping_str(const ovsrun_ping_stats *s) {
     ovsrun_ping_text t;
     int n = snprintf(t.s, sizeof t.s, "%u sent, %u received", s->sent, s->received);

@@ -211,6 +211,12 @@ bool ovsrun_ping(ovsrun_target target, const ovsrun_ip *address, uint32_t count,
 /* "3 sent, 3 received, rtt min/avg/max 0.041/0.052/0.070 ms" */
 typedef struct { char s[96]; } ovsrun_ping_text;
 ovsrun_ping_text ovsrun_ping_str(const ovsrun_ping_stats *stats);
+/* `bytes` over TCP from inside `client` to a listener on `server_address` inside `server`. */
+typedef ovs_run_net_diagnostics_transfer_stats_t ovsrun_transfer_stats;
+bool ovsrun_tcp_check(ovsrun_target client, ovsrun_target server, const ovsrun_ip *server_address, uint64_t bytes,
+                      uint32_t timeout_ms, ovsrun_transfer_stats *stats, ovsrun_error *err);
+/* "1048576 bytes in 4.1 ms (2046 Mbit/s)", as the Rust SDK shows it. */
+ovsrun_ping_text ovsrun_transfer_str(const ovsrun_transfer_stats *stats);
 
 /* Messages to the user, printf-style. */
 void ovsrun_log(ovs_run_net_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

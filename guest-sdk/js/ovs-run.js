@@ -462,10 +462,23 @@ export const containers = {
     call(witContainers.listByLabel, Object.entries(labels).map(([key, value]) => ({ key, value }))),
 };
 
-/** ICMP echo from inside a target; `pingText` formats the stats as the Rust SDK does. */
+/**
+ * ICMP echo from inside a target, and TCP data from one target to a listener
+ * in another; `pingText` and `transferText` format the stats as the Rust SDK does.
+ */
 export const diagnostics = {
   ping: (target, address, count = 3, timeoutMs = 1000) =>
     call(witDiagnostics.ping, target.wit, String(address), count, timeoutMs),
+  tcpCheck: (client, server, serverAddress, bytes = 1 << 20, timeoutMs = 10000) =>
+    call(witDiagnostics.tcpCheck, client.wit, server.wit, String(serverAddress), Number(bytes), timeoutMs),
+  transferText(stats) {
+    const [sent, received, us] = [Number(stats.sent), Number(stats.received), Number(stats.elapsedUs)];
+    const ms = (us / 1000).toFixed(1);
+    if (received === sent) {
+      return `${received} bytes in ${ms} ms (${((received * 8) / Math.max(us, 1)).toFixed(0)} Mbit/s)`;
+    }
+    return `${received} of ${sent} bytes arrived in ${ms} ms`;
+  },
   pingText(stats) {
     let s = `${stats.sent} sent, ${stats.received} received`;
     if (stats.received > 0) {

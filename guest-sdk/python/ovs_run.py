@@ -517,6 +517,21 @@ class diagnostics:
         return _call(_diagnostics.ping, target.wit, str(address), count, timeout_ms)
 
     @staticmethod
+    def tcp_check(client, server, server_address, nbytes=1 << 20, timeout_ms=10000):
+        """``nbytes`` over TCP from inside ``client`` to a listener on
+        ``server_address`` inside ``server``: ``.sent``, ``.received`` (intact), ``.elapsed_us``."""
+        return _call(_diagnostics.tcp_check, client.wit, server.wit, str(server_address), nbytes, timeout_ms)
+
+    @staticmethod
+    def transfer_text(stats):
+        """``1048576 bytes in 4.1 ms (2046 Mbit/s)``, as the Rust SDK shows it."""
+        ms = stats.elapsed_us / 1000
+        if stats.received == stats.sent:
+            mbits = stats.received * 8 / max(stats.elapsed_us, 1)
+            return f"{stats.received} bytes in {ms:.1f} ms ({mbits:.0f} Mbit/s)"
+        return f"{stats.received} of {stats.sent} bytes arrived in {ms:.1f} ms"
+
+    @staticmethod
     def ping_text(stats):
         """``3 sent, 3 received, rtt min/avg/max 0.041/0.052/0.070 ms``, as the Rust SDK shows it."""
         s = f"{stats.sent} sent, {stats.received} received"

@@ -58,13 +58,18 @@ impl IfName {
         // whitespace, but a zero-width or look-alike character makes two
         // names that read the same, in a policy or an audit log.
         if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic() || matches!(c, '/' | ':')) {
-            let why =
-                if c.is_ascii() { "which Linux does not allow" } else { "only printable ASCII is allowed" };
-            return Err(Error::invalid(format!(
-                "interface name '{}' contains {c:?} (U+{:04X}); {why}",
-                shorten(&s.escape_debug().to_string()),
-                u32::from(c)
-            )));
+            // ASCII in the words every SDK uses; anything else with its code
+            // point, and the name escaped (an invisible character shows).
+            let msg = if c.is_ascii() {
+                format!("interface name '{}' contains {c:?}, which Linux does not allow", shorten(s))
+            } else {
+                let shown = shorten(&s.escape_debug().to_string());
+                format!(
+                    "interface name '{shown}' contains {c:?} (U+{:04X}), which is not printable ASCII",
+                    u32::from(c)
+                )
+            };
+            return Err(Error::invalid(msg));
         }
         Ok(Self(s.to_string()))
     }

@@ -14,7 +14,8 @@ const USAGE = `Usage: seed-demo [--bridge=br-demo] [--container=demo] [--subnet=
 Creates BRIDGE when missing and puts the subnet's first address on its
 internal port (host side), connects CONTAINER's INTERFACE to it with the
 second address and a default route via the first, then pings the host from
-the container (3 requests) and prints a report. Fails when nothing answers.
+the container (3 requests), sends 1 MiB over TCP from the container to the
+host, and prints a report. Fails when a ping or the data does not get through.
 
 Options (defaults shown above; IPv6 subnets work too):
   --bridge=NAME      bridge to use or create
@@ -25,6 +26,9 @@ Options (defaults shown above; IPv6 subnets work too):
 
 const PING_COUNT = 3;
 const PING_TIMEOUT_MS = 1000;
+// A ping alone does not show that data moves (TCP checksums, MTU): 1 MiB does.
+const TCP_BYTES = 1 << 20;
+const TCP_TIMEOUT_MS = 10000;
 
 function main(args) {
   args.exact();
@@ -62,14 +66,19 @@ function main(args) {
   info(`${target}: ${containerAddr} on ${iface}, default via ${gateway}`);
 
   const stats = diagnostics.ping(target, gateway, PING_COUNT, PING_TIMEOUT_MS);
+  const tcp = diagnostics.tcpCheck(target, host, gateway, TCP_BYTES, TCP_TIMEOUT_MS);
   print("seed-demo report");
   print(`  bridge     ${bridge} (${created ? "created" : "existed"})`);
   print(`  host       ${hostAddr} on ${bridge}`);
   print(`  container  ${container} ${iface} ${containerAddr} mtu ${mtu}, port ${port.name}`);
   print(`  route      default via ${gateway} dev ${iface}`);
   print(`  ping       ${container} -> ${gateway}: ${diagnostics.pingText(stats)}`);
+  print(`  tcp        ${container} -> ${gateway}: ${diagnostics.transferText(tcp)}`);
   if (stats.received === 0) {
     throw new OvsRunError(`no reply from ${gateway} to ${stats.sent} ping(s) from container ${container}`);
+  }
+  if (tcp.received !== tcp.sent) {
+    throw new OvsRunError(`TCP from container ${container} to ${gateway}: only ${diagnostics.transferText(tcp)}`);
   }
 }
 

@@ -2,7 +2,7 @@
 script, the Python twin of scripts/seed-demo (Rust). It creates a bridge,
 gives the host an address on the bridge's internal port, plugs a container
 in with an address in the same subnet and a default route via the host,
-then pings the host from the container.
+then pings the host from the container and sends it 1 MiB over TCP.
 """
 
 import ovs_run
@@ -15,7 +15,8 @@ Usage: seed-demo [--bridge=br-demo] [--container=demo] [--subnet=10.10.0.0/24]
 Creates BRIDGE when missing and puts the subnet's first address on its
 internal port (host side), connects CONTAINER's INTERFACE to it with the
 second address and a default route via the first, then pings the host from
-the container (3 requests) and prints a report. Fails when nothing answers.
+the container (3 requests), sends 1 MiB over TCP from the container to the
+host, and prints a report. Fails when a ping or the data does not get through.
 
 Options (defaults shown above; IPv6 subnets work too):
   --bridge=NAME      bridge to use or create
@@ -26,6 +27,9 @@ Options (defaults shown above; IPv6 subnets work too):
 
 PING_COUNT = 3
 PING_TIMEOUT_MS = 1000
+# A ping alone does not show that data moves (TCP checksums, MTU): 1 MiB does.
+TCP_BYTES = 1 << 20
+TCP_TIMEOUT_MS = 10000
 
 
 def main(args):
@@ -63,14 +67,18 @@ def main(args):
     info(f"{target}: {container_addr} on {iface}, default via {gateway}")
 
     stats = diagnostics.ping(target, gateway, PING_COUNT, PING_TIMEOUT_MS)
+    tcp = diagnostics.tcp_check(target, host, gateway, TCP_BYTES, TCP_TIMEOUT_MS)
     print("seed-demo report")
     print(f"  bridge     {bridge} ({'created' if created else 'existed'})")
     print(f"  host       {host_addr} on {bridge}")
     print(f"  container  {container} {iface} {container_addr} mtu {mtu}, port {port.name}")
     print(f"  route      default via {gateway} dev {iface}")
     print(f"  ping       {container} -> {gateway}: {diagnostics.ping_text(stats)}")
+    print(f"  tcp        {container} -> {gateway}: {diagnostics.transfer_text(tcp)}")
     if stats.received == 0:
         raise Error(f"no reply from {gateway} to {stats.sent} ping(s) from container {container}")
+    if tcp.received != tcp.sent:
+        raise Error(f"TCP from container {container} to {gateway}: only {diagnostics.transfer_text(tcp)}")
 
 
 WitWorld = ovs_run.script(main, usage=USAGE, options=["bridge", "container", "subnet", "interface", "mtu"])
