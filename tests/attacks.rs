@@ -18,7 +18,6 @@ use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -117,13 +116,21 @@ impl Scratch {
     }
 }
 
-/// Run ovs-run (dry-run: nothing on the system) and measure the peak RSS
-/// of exactly that process (wait4), in MiB.
-#[allow(clippy::zombie_processes, reason = "reaped by wait4 below, which also reports its peak RSS")]
+/// Run ovs-run in a dry run (nothing on the system) and measure its peak RSS.
 fn run_measured(args: &[&str]) -> (Run, u64) {
+    let mut a = vec!["--dry-run"];
+    a.extend_from_slice(args);
+    ovs_run_measured(&a, &[])
+}
+
+/// Run ovs-run like [`ovs_run`] and measure the peak RSS of exactly that
+/// process (wait4), in MiB.
+#[allow(clippy::zombie_processes, reason = "reaped by wait4 below, which also reports its peak RSS")]
+fn ovs_run_measured(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
     let mut cmd = Command::new(bin());
-    cmd.arg("--cache-dir").arg(cache_dir()).arg("--dry-run").args(args);
+    cmd.arg("--cache-dir").arg(cache_dir()).args(args);
     cmd.env_remove("OVS_RUNDIR").env("OVS_RUN_JOURNAL_DIR", journal_dir());
+    cmd.envs(env.iter().copied());
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let t = Instant::now();
     let mut child = cmd.spawn().expect("run ovs-run");
@@ -298,34 +305,6 @@ fn pins_hold_on_non_utf8_paths_and_in_capitals() {
     }
 }
 
-/// Run ovs-run like [`ovs_run`] and measure its peak resident memory
-/// (wait4's ru_maxrss of exactly this child), in MiB.
-fn ovs_run_measured(args: &[&str], env: &[(&str, &str)]) -> (Run, u64) {
-    let mut cmd = Command::new(bin());
-    cmd.arg("--cache-dir").arg(cache_dir()).args(args);
-    cmd.env_remove("OVS_RUNDIR").env("OVS_RUN_JOURNAL_DIR", journal_dir());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let t = Instant::now();
-    // Reaped by wait4 below (Child::wait would lose the rusage).
-    #[allow(clippy::zombie_processes)]
-    let mut child = cmd.spawn().expect("run ovs-run");
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for (and reaps) our own child; the outputs are small enough for the pipes.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4: {}", std::io::Error::last_os_error());
-    let elapsed = t.elapsed();
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let code = std::process::ExitStatus::from_raw(status).code().unwrap_or(-1);
-    (Run { code, stdout, stderr, elapsed }, usage.ru_maxrss as u64 / 1024)
-}
-
 fn audit_lines(path: &std::path::Path) -> Vec<(usize, Value)> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -409,17 +388,6 @@ fn attack_too_many_labels_are_refused_before_docker() {
     );
 }
 
-/// uid and gid of a test user, created (system user, no home) when missing.
-fn user(name: &str) -> (u32, u32) {
-    if !try_sh("id", &["-u", name]).0 {
-        // Two test threads may race to create it: the loser's useradd fails.
-        let _ = try_sh("useradd", &["-M", "-r", "-s", "/usr/sbin/nologin", name]);
-    }
-    let uid = sh("id", &["-u", name]).trim().parse().unwrap();
-    let gid = sh("id", &["-g", name]).trim().parse().unwrap();
-    (uid, gid)
-}
-
 /// Issue 15 item 7: a user plants a journal in a directory it owns (or one
 /// anybody can write) whose "undo" deletes a bridge; root's `recover` with
 /// that directory refuses it and deletes nothing (before the fix it deleted
@@ -427,7 +395,7 @@ fn user(name: &str) -> (u32, u32) {
 #[test]
 fn a_journal_planted_in_a_user_owned_directory_is_refused() {
     let (ovs, br) = Ovs::with_bridge("ta");
-    let (uid, gid) = user("ovsrt-a");
+    let (uid, gid) = test_user("ovsrt-a");
     let dir = tempfile::tempdir().unwrap();
     let jd = dir.path().join("journal");
     std::fs::create_dir(&jd).unwrap();

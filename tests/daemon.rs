@@ -22,17 +22,6 @@ use serde_json::Value;
 
 const USERS: [&str; 3] = ["ovsrt-a", "ovsrt-b", "ovsrt-x"];
 
-/// uid and gid of a test user, created (system user, no home) when missing.
-fn user(name: &str) -> (u32, u32) {
-    if !try_sh("id", &["-u", name]).0 {
-        // Two test threads may race to create it: the loser's useradd fails.
-        let _ = try_sh("useradd", &["-M", "-r", "-s", "/usr/sbin/nologin", name]);
-    }
-    let uid = sh("id", &["-u", name]).trim().parse().unwrap();
-    let gid = sh("id", &["-g", name]).trim().parse().unwrap();
-    (uid, gid)
-}
-
 struct Daemon {
     dir: tempfile::TempDir,
     child: Child,
@@ -49,7 +38,7 @@ impl Daemon {
     fn start_with(ovs: Option<&Ovs>, tenants_edit: impl Fn(&mut Value), extra: &[&str]) -> Daemon {
         require_root();
         for u in USERS {
-            user(u);
+            test_user(u);
         }
         // Not under $TMPDIR: the test run's work directory is private (0700),
         // and the tenants (other users) must reach the socket and scripts.
@@ -62,7 +51,7 @@ impl Daemon {
         .unwrap();
         for t in tenants.as_array_mut().unwrap() {
             let id = t["uid"]["id"].as_str().unwrap().to_string();
-            t["attrs"]["uids"] = serde_json::json!([user(&format!("ovsrt-{id}")).0]);
+            t["attrs"]["uids"] = serde_json::json!([test_user(&format!("ovsrt-{id}")).0]);
         }
         tenants_edit(&mut tenants);
         let tenants_file = dir.path().join("tenants.json");
@@ -115,7 +104,7 @@ impl Daemon {
 
     /// `ovs-run submit` as `user`.
     fn submit_cmd(&self, user_name: &str, script: &str, args: &[&str]) -> Command {
-        let (uid, gid) = user(user_name);
+        let (uid, gid) = test_user(user_name);
         let mut cmd = Command::new("setpriv");
         cmd.arg(format!("--reuid={uid}"))
             .arg(format!("--regid={gid}"))
@@ -149,7 +138,7 @@ impl Daemon {
 
     /// [`Daemon::raw`] with a count (the flood's connections).
     fn raw_n(&self, user_name: &str, mode: &str, n: u32) -> String {
-        let (uid, gid) = user(user_name);
+        let (uid, gid) = test_user(user_name);
         let exe = std::env::current_exe().unwrap();
         let out = Command::new("setpriv")
             .arg(format!("--reuid={uid}"))
@@ -263,7 +252,7 @@ fn tenant_attaches_inside_its_limits_and_everything_else_is_denied() {
 
     // The audit log: every call and every run, with who, what and why.
     let audit = d.audit();
-    let (uid_a, _) = user("ovsrt-a");
+    let (uid_a, _) = test_user("ovsrt-a");
     let runs: Vec<&Value> = audit.iter().filter(|l| l["event"] == "run").collect();
     assert_eq!(runs.len(), 7, "{audit:#?}");
     assert!(runs.iter().all(|r| r["tenant"] == "a" && r["uid"] == uid_a), "{runs:#?}");
@@ -296,7 +285,7 @@ fn unknown_uid_is_refused_and_a_forged_tenant_is_ignored() {
     let mut d = Daemon::start(None);
     let r = d.submit("ovsrt-x", "hostile.wasm", &["env"]);
     assert_eq!(r.code, 2, "{r:?}");
-    let (uid_x, _) = user("ovsrt-x");
+    let (uid_x, _) = test_user("ovsrt-x");
     assert!(r.stderr.contains(&format!("uid {uid_x}")) && r.stderr.contains("not a tenant"), "{r:?}");
     assert!(!r.stdout.contains("env-count"), "it must not have run: {r:?}");
     let audit = d.audit();
@@ -442,7 +431,7 @@ fn serve_max_runs_0_is_refused_before_the_audit_log_exists() {
 #[test]
 fn attack_strangers_flood_is_rate_limited_in_the_audit_log() {
     let mut d = Daemon::start(None);
-    let (uid_x, _) = user("ovsrt-x");
+    let (uid_x, _) = test_user("ovsrt-x");
     let started = Instant::now();
     let out = d.raw_n("ovsrt-x", "flood", 3000);
     let made: u64 = out

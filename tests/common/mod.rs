@@ -287,6 +287,17 @@ impl Drop for Ovs {
     }
 }
 
+/// uid and gid of a test user, created (system user, no home) when missing.
+pub fn test_user(name: &str) -> (u32, u32) {
+    if !try_sh("id", &["-u", name]).0 {
+        // Two test threads may race to create it: the loser's useradd fails.
+        let _ = try_sh("useradd", &["-M", "-r", "-s", "/usr/sbin/nologin", name]);
+    }
+    let uid = sh("id", &["-u", name]).trim().parse().unwrap();
+    let gid = sh("id", &["-g", name]).trim().parse().unwrap();
+    (uid, gid)
+}
+
 /// A named network namespace, deleted on drop.
 pub struct Netns {
     pub name: String,
