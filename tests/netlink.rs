@@ -338,6 +338,33 @@ async fn netns_deleted_after_use() {
     }
 }
 
+/// A long-lived process (watch, serve) must not keep dead namespaces alive:
+/// a namespace used once and then deleted is never asked for again, yet its
+/// cached socket is dropped when the next namespace is opened, which frees
+/// it and its veth (the independent view: the host end disappears).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_namespaces_are_released_without_being_asked_for_again() {
+    require_root();
+    let nl = Netlink::new().unwrap();
+    let host = HostLink::new("vr");
+    {
+        let gone = TestNs::new("rel");
+        nl.create_veth(&host.name(), &n("eth0"), &gone.target(), None, None, false).await.unwrap();
+    }
+    let next = TestNs::new("nxt");
+    nl.links(&next.target(), None).await.unwrap();
+    let start = Instant::now();
+    while ip(&["link", "show", &host.0]).0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the deleted namespace is kept alive by its cached socket: {} still exists",
+            host.0
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(nl.cached_namespaces() <= 2, "host and the live one: {}", nl.cached_namespaces());
+}
+
 /// Twenty veth pairs into one namespace: all there with their MTU on both
 /// sides, all gone again after deleting the host sides.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

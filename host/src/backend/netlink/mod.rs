@@ -7,7 +7,10 @@
 //! namespace's inode. A kept socket also keeps its namespace alive, so a
 //! cached inode can never be reused by a different namespace; and so that a
 //! deleted netns or stopped container is not kept alive (with its veths),
-//! its socket is dropped as soon as its namespace file is found missing.
+//! its socket is dropped as soon as its namespace file is found missing, and
+//! whenever a new namespace is opened every cached one whose target no
+//! longer leads to it is dropped too: a long-lived process (`watch`,
+//! `serve`) holds sockets only for namespaces that still exist.
 //!
 //! The operations live in [`link`], [`addr`], [`route`] and [`ethtool`]
 //! (offloads, through an ioctl socket kept beside each netlink socket); this
@@ -47,6 +50,8 @@ pub struct Netlink {
 struct Sockets {
     /// The [`Target::key`] they were opened for (to drop them when it is gone).
     opened_for: String,
+    /// The target they were opened for: does it still lead to this namespace?
+    target: Target,
     handle: Handle,
     /// For device ioctls ([`ethtool`]).
     ioctl: Arc<OwnedFd>,
@@ -102,12 +107,37 @@ impl Netlink {
                 Ok((conn, handle, ethtool::ioctl_socket()?))
             })
             .await?;
+        self.prune();
         // Two callers may race to open the same namespace: keep the first,
         // the loser's connection ends when its handle is dropped.
-        let fresh = Sockets { opened_for: target.key(), handle, ioctl: Arc::new(ioctl) };
+        let fresh =
+            Sockets { opened_for: target.key(), target: target.clone(), handle, ioctl: Arc::new(ioctl) };
         let sockets = self.lock().entry(key).or_insert(fresh).clone();
         tokio::spawn(conn);
         Ok(sockets)
+    }
+
+    /// Drop the sockets of every namespace whose target is gone (a stopped
+    /// container, a deleted netns) or now leads elsewhere (a restarted
+    /// container), so they no longer keep it alive. A few stat calls per
+    /// cached namespace; run when a new namespace is opened.
+    pub fn prune(&self) {
+        let cached: Vec<(NsKey, Target)> = self.lock().iter().map(|(k, s)| (*k, s.target.clone())).collect();
+        let stale: Vec<NsKey> = cached
+            .into_iter()
+            .filter(|(key, target)| {
+                *target != Target::Host && Namespace::open(target).map(|ns| ns.key() != *key).unwrap_or(true)
+            })
+            .map(|(key, _)| key)
+            .collect();
+        if !stale.is_empty() {
+            self.lock().retain(|key, _| !stale.contains(key));
+        }
+    }
+
+    /// How many namespaces have cached sockets (for tests and -vv).
+    pub fn cached_namespaces(&self) -> usize {
+        self.lock().len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NsKey, Sockets>> {
