@@ -48,9 +48,8 @@ pub struct Netlink {
 /// What is kept open for one namespace.
 #[derive(Clone)]
 struct Sockets {
-    /// The [`Target::key`] they were opened for (to drop them when it is gone).
-    opened_for: String,
-    /// The target they were opened for: does it still lead to this namespace?
+    /// The target they were opened for: dropped when it is gone or no
+    /// longer leads to this namespace.
     target: Target,
     handle: Handle,
     /// For device ioctls ([`ethtool`]).
@@ -90,7 +89,7 @@ impl Netlink {
             Ok(ns) => ns,
             Err(e) => {
                 let gone = target.key();
-                self.lock().retain(|_, s| s.opened_for != gone);
+                self.lock().retain(|_, s| s.target.key() != gone);
                 return Err(e);
             }
         };
@@ -110,8 +109,7 @@ impl Netlink {
         self.prune();
         // Two callers may race to open the same namespace: keep the first,
         // the loser's connection ends when its handle is dropped.
-        let fresh =
-            Sockets { opened_for: target.key(), target: target.clone(), handle, ioctl: Arc::new(ioctl) };
+        let fresh = Sockets { target: target.clone(), handle, ioctl: Arc::new(ioctl) };
         let sockets = self.lock().entry(key).or_insert(fresh).clone();
         tokio::spawn(conn);
         Ok(sockets)
