@@ -11,6 +11,10 @@ pub enum ErrorKind {
     AlreadyExists,
     Denied,
     Failed,
+    /// The system could not be reached (OVSDB, Docker, netlink): not the
+    /// input's fault. Scripts see it as `failed`; a run that fails after it
+    /// exits with its own status (4) so monitoring can tell.
+    Unavailable,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -39,6 +43,9 @@ impl CapError {
     pub fn failed(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Failed, message)
     }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
 
     /// Prefix the message with what was being done ("add-port br0/eth0: ...").
     pub fn context(mut self, what: impl std::fmt::Display) -> Self {
@@ -48,3 +55,10 @@ impl CapError {
 }
 
 pub type CapResult<T> = Result<T, CapError>;
+
+/// A value that failed to parse is an invalid argument, with its message.
+impl From<ovs_run_types::InvalidValue> for CapError {
+    fn from(e: ovs_run_types::InvalidValue) -> Self {
+        CapError::invalid(e.0)
+    }
+}

@@ -35,6 +35,8 @@ pub struct Gate {
     audit: Option<RunAudit>,
     /// Audit lines written so far (a capability call that adds none was refused before the gate).
     audited: AtomicU64,
+    /// The last call that failed because the system could not be reached.
+    unavailable: Mutex<Option<String>>,
 }
 
 impl Gate {
@@ -46,6 +48,7 @@ impl Gate {
             containers: Mutex::new(HashMap::new()),
             audit: None,
             audited: AtomicU64::new(0),
+            unavailable: Mutex::new(None),
         }
     }
 
@@ -150,6 +153,17 @@ impl Gate {
     }
 
     /// The changes made so far (a dry-run's plan).
+    /// Remember that a call failed because OVSDB, Docker or netlink could not
+    /// be reached: a run that then fails is the system's fault, not the input's.
+    pub fn note_unavailable(&self, message: &str) {
+        *self.unavailable.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.to_string());
+    }
+
+    /// The last "system unavailable" error of this run, if any.
+    pub fn unavailable(&self) -> Option<String> {
+        self.unavailable.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn changes(&self) -> Vec<Op> {
         self.journal().changes()
     }

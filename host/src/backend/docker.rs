@@ -104,7 +104,7 @@ impl Docker {
     }
 
     fn unreachable(&self, e: DockerError) -> CapError {
-        CapError::failed(format!("cannot reach Docker at {}: {e} (is dockerd running?)", self.uri))
+        CapError::unavailable(format!("cannot reach Docker at {}: {e} (is dockerd running?)", self.uri))
     }
 
     pub async fn lookup(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {

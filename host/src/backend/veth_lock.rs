@@ -23,10 +23,9 @@ pub struct VethLock {
     _file: File,
 }
 
-/// `veths.lock` beside the default journal directory.
+/// `veths.lock` in the runtime directory (beside the default journal directory).
 pub fn path() -> PathBuf {
-    let journal = crate::journal::store::default_dir();
-    journal.parent().map(|p| p.join("veths.lock")).unwrap_or_else(|| journal.join("veths.lock"))
+    crate::rundir::runtime_dir().join("veths.lock")
 }
 
 async fn take(exclusive: bool) -> CapResult<VethLock> {

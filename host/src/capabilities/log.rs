@@ -1,9 +1,9 @@
 //! `ovs-run:net/log`: a script's messages to the user, on stderr (or to the
 //! daemon's client), filtered by `-v`.
 
+use super::output::Stream;
 use super::ovs_run::net::log::{Host, Level};
 use super::Caps;
-use crate::engine::Stream;
 
 /// How much of a script's log to show (ordered: a level shows itself and above).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

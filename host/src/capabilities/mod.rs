@@ -11,6 +11,7 @@ mod diagnostics;
 pub mod limits;
 mod links;
 mod log;
+pub mod output;
 mod ports;
 mod routes;
 
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use crate::engine::OutputSink;
+use self::output::OutputSink;
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::gate::Gate;
 use crate::types::{ContainerRef, Datapath, IfName, NetnsName, TargetRef};
@@ -109,6 +110,9 @@ impl Caps {
     /// script made and that failed is on record, not only those the policy was asked about.
     fn finish<T>(&self, call: &str, r: CapResult<T>) -> Trappable<T> {
         if let Err(e) = &r {
+            if e.kind == ErrorKind::Unavailable {
+                self.gate.note_unavailable(&e.message);
+            }
             if self.gate.audited() == self.audited_at_call {
                 if let Err(audit) = self.gate.audit_refused(call, e) {
                     return wit(Err(audit));
@@ -145,7 +149,8 @@ impl From<CapError> for WitError {
             ErrorKind::NotFound => WitError::NotFound(m),
             ErrorKind::AlreadyExists => WitError::AlreadyExists(m),
             ErrorKind::Denied => WitError::Denied(m),
-            ErrorKind::Failed => WitError::Failed(m),
+            // The WIT contract has no such kind: to a script it is a failure.
+            ErrorKind::Failed | ErrorKind::Unavailable => WitError::Failed(m),
         }
     }
 }
@@ -164,7 +169,7 @@ fn target_ref(t: &WitTarget) -> CapResult<TargetRef> {
 }
 
 fn ifname(s: &str) -> CapResult<IfName> {
-    IfName::parse(s)
+    Ok(IfName::parse(s)?)
 }
 
 fn pairs(v: &[(String, String)]) -> Vec<Pair> {

@@ -262,7 +262,7 @@ fn parse_request(target: WitTarget, ifname_: &str, options: PortOptions) -> CapR
     let mtu = options.mtu.map(Mtu::new).transpose()?;
     let mac = options.mac.as_deref().map(MacAddr::parse).transpose()?;
     let vlan = options.vlan.map(VlanId::new).transpose()?;
-    let trunks = options.trunks.into_iter().map(VlanId::new).collect::<CapResult<Vec<_>>>()?;
+    let trunks = options.trunks.into_iter().map(VlanId::new).collect::<Result<Vec<_>, _>>()?;
     if target == TargetRef::Host && (mtu.is_some() || mac.is_some()) {
         return Err(CapError::invalid(format!(
             "add-port {ifname} (host): mtu and mac options apply to veth ports; use links.set-mtu/set-mac for host interfaces"
@@ -321,7 +321,7 @@ impl<'a> PortIndex<'a> {
 }
 
 fn ifname_of(p: &PortInfo) -> CapResult<crate::types::IfName> {
-    crate::types::IfName::parse(&p.name)
+    Ok(crate::types::IfName::parse(&p.name)?)
 }
 
 fn to_wit(p: PortInfo) -> WitPortInfo {

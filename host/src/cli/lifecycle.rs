@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{EXIT_SCRIPT_ERROR, EXIT_USAGE};
-use crate::backend::docker::{self, Inspected};
-use crate::backend::ovsdb::{self, OvsdbUri};
-use crate::backend::system::{SystemBackend, SystemConfig};
+use crate::backend::docker::Inspected;
+use crate::backend::system::SystemBackend;
 use crate::capabilities::LogLevel;
+pub use crate::config::SystemOpts;
 use crate::engine::{cache, CompileCache, Engine, Limits};
 use crate::error::{CapError, ErrorKind};
 use crate::lifecycle::bindings::DEFAULT_STATE_DIR;
@@ -20,39 +20,6 @@ use crate::lifecycle::{
 };
 use crate::types::{ContainerRef, Datapath, IfName};
 use crate::verbose;
-
-/// Where OVSDB and Docker are, and how long ovs-vswitchd may take: the
-/// system options of every command that changes the real system without
-/// being `ovs-run SCRIPT` (bind, watch, gc, serve).
-#[derive(clap::Args, Debug, Clone)]
-pub struct SystemOpts {
-    /// OVSDB to use: unix:PATH or tcp:HOST:PORT [default: unix:$OVS_RUNDIR/db.sock, else unix:/var/run/openvswitch/db.sock]
-    #[arg(long, value_name = "URI")]
-    pub ovsdb: Option<String>,
-
-    /// Docker API: unix:///PATH or tcp://HOST:PORT [default: $DOCKER_HOST, else unix:///var/run/docker.sock]
-    #[arg(long, value_name = "URI")]
-    pub docker: Option<String>,
-
-    /// Seconds to wait for ovs-vswitchd to apply each OVSDB change
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::cli::apply_timeout_secs)]
-    pub apply_timeout: f64,
-}
-
-impl SystemOpts {
-    /// The options, parsed: an --ovsdb that is not a URI is an error naming it.
-    pub fn config(&self) -> Result<SystemConfig, String> {
-        let ovsdb: OvsdbUri = match &self.ovsdb {
-            Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}"))?,
-            None => ovsdb::default_uri(),
-        };
-        Ok(SystemConfig {
-            ovsdb,
-            docker: self.docker.clone().unwrap_or_else(docker::default_uri),
-            apply_timeout: Duration::from_secs_f64(self.apply_timeout),
-        })
-    }
-}
 
 /// Where bindings are kept.
 #[derive(clap::Args, Debug, Clone)]
@@ -226,6 +193,12 @@ fn usage(msg: impl std::fmt::Display) -> i32 {
     EXIT_USAGE
 }
 
+/// A failure whose status says whose fault it is (see [`crate::runner::exit`]).
+fn fail_with(e: &CapError, msg: impl std::fmt::Display) -> i32 {
+    eprintln!("ovs-run: {msg}");
+    crate::runner::exit::for_error(e.kind)
+}
+
 fn failed(msg: impl std::fmt::Display) -> i32 {
     eprintln!("ovs-run: {msg}");
     EXIT_SCRIPT_ERROR
@@ -293,7 +266,7 @@ pub(super) async fn gc(args: GcArgs) -> i32 {
     let scope = Scope { bridge: bridge.as_ref(), container: None };
     let removals = match ports::collect(&sys, scope, args.dry_run).await {
         Ok(r) => r,
-        Err(e) => return usage(format!("gc: nothing removed: {e}")),
+        Err(e) => return fail_with(&e, format!("gc: nothing removed: {e}")),
     };
     if args.json {
         line(serde_json::to_string_pretty(&removals).unwrap_or_default());
@@ -525,7 +498,7 @@ pub(super) async fn watch(args: WatchArgs) -> i32 {
     // needs: the watcher is Send + 'static.
     match tokio::spawn(lifecycle::watch(cfg)).await {
         Ok(Ok(())) => 0,
-        Ok(Err(e)) => usage(format!("watch: {e}")),
+        Ok(Err(e)) => fail_with(&e, format!("watch: {e}")),
         Err(e) => failed(format!("watch: {e}")),
     }
 }

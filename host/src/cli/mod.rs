@@ -1,24 +1,21 @@
 //! The `ovs-run` command line: the argument definitions and the dispatch to
 //! each command. Running a script lives in [`run`]; each other command in the
-//! module that owns its feature. Exit status: 0 ok; 1 the script returned an
-//! error; 2 usage error or a script that cannot be loaded; 3 the script
-//! trapped or hit a limit.
+//! module that owns its feature. Exit statuses: [`crate::runner::exit`].
 
 pub(crate) mod lifecycle;
 mod policy;
 pub(crate) mod recover;
 mod run;
+pub mod sandbox;
+pub mod vetting;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::vetting::cli as vetting;
-use crate::{sandbox, verbose};
+use crate::verbose;
 
-pub const EXIT_SCRIPT_ERROR: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-pub const EXIT_TRAP: i32 = 3;
+pub use crate::runner::exit::{EXIT_SCRIPT_ERROR, EXIT_TRAP, EXIT_UNAVAILABLE, EXIT_USAGE};
 
 const AFTER_HELP: &str = "\
 Everything after SCRIPT is passed to the script unchanged, hyphens included:
@@ -35,8 +32,10 @@ Examples:
   # try ovs-run against a private Open vSwitch
   eval $(ovs-run sandbox up) && ovs-run scripts/seed-demo.wasm --container web
 
-Exit status: 0 ok, 1 the script reported an error, 2 usage error or a script
-that cannot be loaded, 3 the script trapped or hit a limit (--timeout, --memory).
+Exit status: 0 ok, 1 the script reported an error, 2 usage error (ovs-run's
+options or the script's arguments) or a script that cannot be loaded, 3 the
+script trapped or hit a limit (--timeout, --memory), 4 the system was
+unavailable (OVSDB or Docker could not be reached).
 A script that fails (1 or 3) has its changes rolled back unless --no-rollback.";
 
 #[derive(Parser, Debug)]
@@ -211,13 +210,7 @@ pub enum Command {
 
 /// `--apply-timeout` of every command: seconds, checked where it is
 /// parsed so that no command can take a value `Duration` would reject.
-pub(crate) fn apply_timeout_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
-        Ok(_) => Err("must be more than 0 and at most 3600 seconds".into()),
-        Err(e) => Err(format!("{e} (seconds, e.g. 10 or 0.5)")),
-    }
-}
+pub(crate) use crate::config::apply_timeout_secs;
 
 /// Everything after SCRIPT belongs to the script, but clap still reads a
 /// `--help` or `-V` right after SCRIPT as its own. A `--` put after SCRIPT

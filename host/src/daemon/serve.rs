@@ -19,12 +19,12 @@ use super::protocol::{self, Exit, SubmitRequest};
 use crate::audit::{AuditLog, RefusalLog, RunAudit};
 use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::capabilities::{LogLevel, ScriptPre};
-use crate::cli::lifecycle::SystemOpts;
-use crate::cli::EXIT_USAGE;
+use crate::config::SystemOpts;
 use crate::engine::{cache, Chunk, CompileCache, Engine, Limits, OutputSink, RunState, Stream};
 use crate::journal::store::{self, Header, JournalFile};
 use crate::journal::Journal;
 use crate::policy::cedar::{default_tenants_file, CedarPolicy, PolicyStore, Tenant};
+use crate::runner::exit::EXIT_USAGE;
 use crate::runner::{self, RunConfig};
 use crate::types::Datapath;
 
@@ -165,7 +165,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
     // Runs of a daemon that was killed are undone before new ones start.
     let journal_dir = args.journal_dir.clone().unwrap_or_else(store::default_dir);
-    crate::cli::recover::recover_all(&journal_dir, false, true).await;
+    crate::journal::sweep::recover_all(&journal_dir, false, true, &log_notice).await;
 
     let listener = bind(&args.socket, args.socket_mode)?;
     eprintln!(
@@ -484,4 +484,13 @@ async fn send_text(w: &mut OwnedWriteHalf, tag: u8, text: &str) -> std::io::Resu
 async fn send_exit(w: &mut OwnedWriteHalf, code: i32, status: &str) -> std::io::Result<()> {
     let exit = Exit { code, status: status.to_string() };
     protocol::write_frame(w, protocol::EXIT, &serde_json::to_vec(&exit).unwrap_or_default()).await
+}
+
+/// Recovery notices of a daemon go to its log (stderr, journald under systemd).
+fn log_notice(notice: crate::journal::sweep::Notice) {
+    match notice {
+        crate::journal::sweep::Notice::Listing(line) | crate::journal::sweep::Notice::Warning(line) => {
+            eprintln!("{line}")
+        }
+    }
 }

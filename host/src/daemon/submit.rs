@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use tokio::net::UnixStream;
 
 use super::protocol::{self, Exit, SubmitRequest};
-use crate::cli::EXIT_USAGE;
+use crate::runner::exit::EXIT_USAGE;
 
 const AFTER_HELP: &str = "\
 The script runs on the daemon's host, as the tenant your uid (or group) is

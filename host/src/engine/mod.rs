@@ -8,7 +8,6 @@
 pub mod cache;
 mod limiter;
 mod outcome;
-pub mod output;
 pub mod precheck;
 mod state;
 
@@ -24,8 +23,8 @@ use crate::verbose;
 
 pub use self::cache::{CacheEvent, CompileCache};
 pub use self::outcome::{Outcome, TrapReason};
-pub use self::output::{Chunk, OutputSink, Stream};
 pub use self::state::RunState;
+pub use crate::capabilities::output::{Chunk, OutputSink, Stream};
 
 /// Epoch tick: the resolution of `--timeout`.
 const TICK: Duration = Duration::from_millis(10);

@@ -6,7 +6,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limiter::RunLimiter;
-use super::output::Stream;
+use crate::capabilities::output::Stream;
 use crate::capabilities::Caps;
 
 pub struct RunState {

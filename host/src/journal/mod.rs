@@ -11,6 +11,7 @@
 
 pub mod recover;
 pub mod store;
+pub mod sweep;
 
 use serde::Serialize;
 

@@ -168,13 +168,7 @@ pub struct JournalFile {
 }
 
 pub fn default_dir() -> PathBuf {
-    if nix::unistd::geteuid().is_root() {
-        PathBuf::from("/run/ovs-run/journal")
-    } else if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
-        PathBuf::from(x).join("ovs-run/journal")
-    } else {
-        std::env::temp_dir().join(format!("ovs-run-{}/journal", nix::unistd::geteuid()))
-    }
+    crate::rundir::runtime_dir().join("journal")
 }
 
 /// Take the run's exclusive lock; false when another live process holds it.

@@ -306,7 +306,7 @@ impl Judge<'_> {
             return Ok(None);
         };
         let target = Target::Container {
-            given: ContainerRef::parse(&c.id).map_err(|e| CapError::failed(e.message))?,
+            given: ContainerRef::parse(&c.id).map_err(|e| CapError::failed(e.0))?,
             id: c.id.clone(),
             name: c.name.clone(),
             pid: c.pid,

@@ -20,7 +20,6 @@
 //! let (pre, _) = engine.load(&bytes)?;
 //! ```
 
-pub mod cli;
 pub mod digest;
 pub mod file;
 pub mod inspect;

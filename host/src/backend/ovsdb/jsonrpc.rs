@@ -139,7 +139,9 @@ impl Connection {
     /// Connect to `uri`; notifications arrive on the returned receiver.
     pub async fn connect(uri: &OvsdbUri) -> CapResult<(Connection, mpsc::UnboundedReceiver<Notification>)> {
         let fail = |why: String| {
-            CapError::failed(format!("cannot connect to OVSDB at {uri}: {why} (is ovsdb-server running?)"))
+            CapError::unavailable(format!(
+                "cannot connect to OVSDB at {uri}: {why} (is ovsdb-server running?)"
+            ))
         };
         let label = uri.to_string();
         let attempt = async {

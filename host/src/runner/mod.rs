@@ -2,17 +2,20 @@
 //! journal, the engine run within limits, and the rollback when the script
 //! fails or the process is told to stop. The command line, `ovs-run serve`,
 //! and anything else that runs scripts, goes through [`run`] (and
-//! [`refused_imports`] before it).
+//! [`refused_imports`] before it). The exit statuses every frontend uses are
+//! in [`exit`].
+
+pub mod exit;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map};
 
+use self::exit::{is_script_usage_error, EXIT_SCRIPT_ERROR, EXIT_TRAP, EXIT_UNAVAILABLE, EXIT_USAGE};
 use crate::audit::RunAudit;
 use crate::backend::{Backend, Op};
 use crate::capabilities::{Caps, LogLevel, ScriptPre};
-use crate::cli::{EXIT_SCRIPT_ERROR, EXIT_TRAP};
 use crate::engine::{Engine, Limits, Outcome, OutputSink, RunState, TrapReason};
 use crate::gate::Gate;
 use crate::journal::{Journal, RollbackReport};
@@ -45,6 +48,8 @@ pub struct RunResult {
     pub changes: Vec<Op>,
     /// Present when the script failed and its changes were undone.
     pub rollback: Option<RollbackReport>,
+    /// The last call that failed because the system could not be reached.
+    pub unavailable: Option<String>,
 }
 
 impl RunResult {
@@ -52,10 +57,14 @@ impl RunResult {
         !matches!(self.outcome, Outcome::Ok)
     }
 
-    /// 0 ok, 1 the script returned an error, 3 it trapped or hit a limit.
+    /// See [`exit`]: 0 ok; a script error is 4 when the system was
+    /// unreachable, 2 when the script said its arguments were wrong, else 1;
+    /// 3 it trapped or hit a limit.
     pub fn exit_code(&self) -> i32 {
-        match self.outcome {
+        match &self.outcome {
             Outcome::Ok => 0,
+            Outcome::ScriptError(_) if self.unavailable.is_some() => EXIT_UNAVAILABLE,
+            Outcome::ScriptError(m) if is_script_usage_error(m) => EXIT_USAGE,
             Outcome::ScriptError(_) => EXIT_SCRIPT_ERROR,
             Outcome::Trapped { .. } => EXIT_TRAP,
         }
@@ -65,6 +74,8 @@ impl RunResult {
     pub fn status(&self) -> &'static str {
         match &self.outcome {
             Outcome::Ok => "ok",
+            Outcome::ScriptError(_) if self.unavailable.is_some() => "system-unavailable",
+            Outcome::ScriptError(m) if is_script_usage_error(m) => "usage-error",
             Outcome::ScriptError(_) => "script-error",
             Outcome::Trapped { reason, .. } => match reason {
                 TrapReason::Timeout => "timeout",
@@ -191,7 +202,7 @@ pub async fn run(engine: &Engine, pre: &ScriptPre<RunState>, args: &[String], cf
     let clean = !failed || rollback.as_ref().is_some_and(|r| r.is_clean()) || !gate.has_changes();
     // --no-rollback keeps the changes on purpose: nothing for a recovery to do.
     gate.close_journal(clean || !cfg.rollback);
-    let result = RunResult { outcome, changes, rollback };
+    let result = RunResult { outcome, changes, rollback, unavailable: gate.unavailable() };
     if let Some(a) = &cfg.audit {
         let mut m = Map::new();
         m.insert("args".into(), json!(args));

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::metadata::{self, ScriptMetadata};
-use super::signing::{self, KeyId, SignatureStatus};
-use super::trust::{self, TrustStore};
-use super::{check, check_pin, inspect, read_script_file, RequireSigned, ScriptRef};
-use crate::cli::EXIT_USAGE;
+use super::EXIT_USAGE;
+use crate::vetting::metadata::{self, ScriptMetadata};
+use crate::vetting::signing::{self, KeyId, SignatureStatus};
+use crate::vetting::trust::{self, TrustStore};
+use crate::vetting::{check, check_pin, inspect, read_script_file, RequireSigned, ScriptRef};
 
 const EXIT_REFUSED: i32 = 1;
 
