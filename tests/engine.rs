@@ -230,6 +230,34 @@ fn bad_input_is_named_and_exits_1() {
 }
 
 #[test]
+fn exit_status_says_whose_fault_it_is() {
+    let attach = script("attach");
+    let a = attach.to_str().unwrap();
+    // The script's own usage error (every SDK marks it "see --help") is a usage error: 2.
+    let r = dry(&["--json", a, "br0"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("missing argument") && r.stderr.contains("see --help"), "{r:?}");
+    assert_eq!(json(&r)["status"], "usage-error", "{r:?}");
+    // The dry-run says, without -v, that it does not start from the real system.
+    assert!(r.stderr.contains("the plan starts from an empty model"), "{r:?}");
+
+    // OVSDB and Docker that cannot be reached: the system's fault, 4, named.
+    let gone = std::env::temp_dir().join(unique("no-such-socket"));
+    let ovsdb = format!("unix:{}", gone.display());
+    let docker = format!("unix://{}", gone.display());
+    let r = ovs_run(&["--json", "--ovsdb", &ovsdb, "--docker", &docker, a, "br0", "eth0", "web"], &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr.contains("is dockerd running?") || r.stderr.contains("is ovsdb-server running?"),
+        "{r:?}"
+    );
+    assert_eq!(json(&r)["status"], "system-unavailable", "{r:?}");
+    let r = ovs_run(&["gc", "--ovsdb", &ovsdb, "--docker", &docker], &[]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("running?"), "{r:?}");
+}
+
+#[test]
 fn dry_run_models_the_system_rules() {
     // Attaching the same interface twice: the model refuses, like the kernel would.
     let probe = guest("probe");

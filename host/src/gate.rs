@@ -12,7 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use serde_json::{json, Value};
 
@@ -70,6 +72,11 @@ impl Gate {
 
     /// Carry out one change: authorize, journal, apply.
     pub async fn apply(&self, op: Op) -> CapResult<Applied> {
+        let span = tracing::debug_span!("call", action = op.action());
+        self.apply_in(op).instrument(span).await
+    }
+
+    async fn apply_in(&self, op: Op) -> CapResult<Applied> {
         let request = Request::Apply(&op);
         let decision = self.authorize(&request)?;
         let started = Instant::now();

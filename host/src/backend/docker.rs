@@ -97,8 +97,11 @@ impl Docker {
     async fn client(&self) -> CapResult<&bollard::Docker> {
         self.client
             .get_or_try_init(|| async {
-                bollard::Docker::connect_with_host(&self.uri)
-                    .map_err(|e| CapError::failed(format!("cannot use Docker at {}: {e}", self.uri)))
+                bollard::Docker::connect_with_host(&self.uri).map_err(|e| match e {
+                    // No socket: dockerd is not running (or not there), not a bad URI.
+                    DockerError::SocketNotFoundError(_) => self.unreachable(e),
+                    e => CapError::failed(format!("cannot use Docker at {}: {e}", self.uri)),
+                })
             })
             .await
     }

@@ -256,7 +256,7 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    verbose::set_level(cli.run.verbose);
+    verbose::init(cli.run.verbose, cli.run.json);
     // Into the sandbox's network namespace, if the environment names one,
     // before the runtime starts its threads (they inherit it). `sandbox`
     // itself manages namespaces and stays where it was started.

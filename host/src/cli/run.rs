@@ -219,7 +219,12 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
                 Some(sys)
             }
             Err(e) => {
-                verbose!(1, "dry-run: starting from an empty model ({e})");
+                // Said without -v: a plan that ignores what exists (bridges
+                // "created" that are there) must not pass for the real one.
+                eprintln!(
+                    "ovs-run: warning: the plan starts from an empty model, not from this host's \
+                     Open vSwitch: {e}"
+                );
                 None
             }
         }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map};
+use tracing::Instrument;
 
 use self::exit::{is_script_usage_error, EXIT_SCRIPT_ERROR, EXIT_TRAP, EXIT_UNAVAILABLE, EXIT_USAGE};
 use crate::audit::RunAudit;
@@ -169,7 +170,20 @@ pub async fn stopped() {
     STOP_ALL.cancelled().await
 }
 
+/// Runs of this process so far: each run's span carries its number.
+static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub async fn run(engine: &Engine, pre: &ScriptPre<RunState>, args: &[String], cfg: RunConfig) -> RunResult {
+    let id = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    let tenant = cfg.audit.as_ref().map(|a| a.tenant.clone());
+    let span = match &tenant {
+        Some(t) => tracing::debug_span!("run", id, tenant = t.as_str()),
+        None => tracing::debug_span!("run", id),
+    };
+    run_in(engine, pre, args, cfg).instrument(span).await
+}
+
+async fn run_in(engine: &Engine, pre: &ScriptPre<RunState>, args: &[String], cfg: RunConfig) -> RunResult {
     let started = Instant::now();
     let mut gate = Gate::new(cfg.backend, cfg.policy).with_journal(cfg.journal);
     if let Some(a) = &cfg.audit {

@@ -44,7 +44,7 @@ impl Probe {
 }
 
 /// Parses a literal that is known to be valid.
-fn lit<T: std::str::FromStr<Err = Error>>(s: &str) -> T {
+fn lit<T: std::str::FromStr<Err = ovs_run_sdk::net::InvalidValue>>(s: &str) -> T {
     s.parse().unwrap_or_else(|e| panic!("probe literal {s}: {e}"))
 }
 
