@@ -22,55 +22,18 @@ use ovs_run::backend::ping::ping;
 use ovs_run::error::ErrorKind;
 use ovs_run::types::{Cidr, ContainerRef, IfName, MacAddr, Mtu, NetnsName, RouteSpec, Target};
 
-const NEEDS: &str = "needs root and iproute2: run through `make test`";
+mod common;
 
-/// Fails (never skips) when the test cannot run here.
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert!(unsafe { libc::geteuid() } == 0, "not root: {NEEDS}");
-    let found = Command::new("ip").arg("-V").output().is_ok_and(|o| o.status.success());
-    assert!(found, "ip (iproute2) is not installed: {NEEDS}");
+use common::{require_root, sh, try_sh, tx_checksum_of, Netns};
+
+/// The namespace as a backend target.
+trait AsTarget {
+    fn target(&self) -> Target;
 }
 
-fn ip(args: &[&str]) -> (bool, String) {
-    let out =
-        Command::new("ip").args(args).output().unwrap_or_else(|e| panic!("cannot run ip: {e}: {NEEDS}"));
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-fn ip_ok(args: &[&str]) -> String {
-    let (ok, text) = ip(args);
-    assert!(ok, "ip {args:?}: {text}");
-    text
-}
-
-/// A named netns, unique to this test process, deleted on drop (also on panic).
-struct TestNs(String);
-
-impl TestNs {
-    fn new(tag: &str) -> Self {
-        let name = format!("ovsrt-{}-{tag}", std::process::id());
-        let _ = ip(&["netns", "del", &name]);
-        ip_ok(&["netns", "add", &name]);
-        Self(name)
-    }
-
+impl AsTarget for Netns {
     fn target(&self) -> Target {
-        Target::Netns { name: NetnsName::parse(&self.0).unwrap() }
-    }
-
-    /// `ip -n NS ARGS...`, panicking on failure.
-    fn ip(&self, args: &[&str]) -> String {
-        let mut a = vec!["-n", self.0.as_str()];
-        a.extend_from_slice(args);
-        ip_ok(&a)
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.0]);
+        Target::Netns { name: NetnsName::parse(&self.name).unwrap() }
     }
 }
 
@@ -90,7 +53,7 @@ impl HostLink {
 
 impl Drop for HostLink {
     fn drop(&mut self) {
-        let _ = ip(&["link", "del", &self.0]);
+        let _ = try_sh("ip", &["link", "del", &self.0]);
     }
 }
 
@@ -120,28 +83,11 @@ fn c(s: &str) -> Cidr {
 /// `ethtool -k`'s tx-checksumming state ("on"/"off") of `link` in netns
 /// `ns` (None: this one): the independent view of offloads.
 fn tx_checksum(ns: Option<&str>, link: &str) -> String {
-    let mut cmd = match ns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, "ethtool", "-k", link]);
-            c
-        }
-        None => {
-            let mut c = Command::new("ethtool");
-            c.args(["-k", link]);
-            c
-        }
+    let out = match ns {
+        Some(ns) => sh("ip", &["netns", "exec", ns, "ethtool", "-k", link]),
+        None => sh("ethtool", &["-k", link]),
     };
-    let out = cmd.output().expect("ethtool (make deps installs it)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "ethtool -k {link}: {}", String::from_utf8_lossy(&out.stderr));
-    text.lines()
-        .find_map(|l| l.strip_prefix("tx-checksumming: "))
-        .unwrap_or_else(|| panic!("no tx-checksumming in ethtool -k {link}: {text}"))
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    tx_checksum_of(&out)
 }
 
 /// A per-process octet for test addresses.
@@ -153,7 +99,7 @@ fn x() -> u32 {
 async fn veth_links_addresses_routes() {
     require_root();
     let nl = Netlink::new().unwrap();
-    let b = TestNs::new("b");
+    let b = Netns::tagged("b");
     let host = HostLink::new("v1");
     let tb = b.target();
     let mac = MacAddr::parse("02:42:ac:11:00:02").unwrap();
@@ -163,23 +109,23 @@ async fn veth_links_addresses_routes() {
 
     // Independent view: iproute2 and ethtool. TX checksum offload is off on
     // the peer only (asked for), on on the host end (the veth default).
-    assert_eq!(tx_checksum(Some(&b.0), "eth0"), "off");
+    assert_eq!(tx_checksum(Some(&b.name), "eth0"), "off");
     assert_eq!(tx_checksum(None, &host.0), "on");
     // The offload setter returns the old state; the kernel agrees.
     assert!(!nl.set_tx_checksum(&tb, &n("eth0"), true).await.unwrap());
-    assert_eq!(tx_checksum(Some(&b.0), "eth0"), "on");
+    assert_eq!(tx_checksum(Some(&b.name), "eth0"), "on");
     assert!(nl.set_tx_checksum(&tb, &n("eth0"), false).await.unwrap());
     assert!(!nl.set_tx_checksum(&tb, &n("eth0"), false).await.unwrap());
-    assert_eq!(tx_checksum(Some(&b.0), "eth0"), "off");
+    assert_eq!(tx_checksum(Some(&b.name), "eth0"), "off");
     let e = nl.set_tx_checksum(&tb, &n("nope0"), false).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     assert!(e.message.contains("nope0"), "{e}");
     let peer = b.ip(&["link", "show", "eth0"]);
     assert!(peer.contains("mtu 1400") && peer.contains("02:42:ac:11:00:02"), "{peer}");
     assert!(peer.contains(",UP"), "peer not up: {peer}");
-    let h = ip_ok(&["link", "show", &host.0]);
+    let h = sh("ip", &["link", "show", &host.0]);
     assert!(h.contains("mtu 1400") && h.contains(",UP"), "{h}");
-    assert!(h.contains(&format!("link-netns {}", b.0)) || h.contains("link-netnsid"), "{h}");
+    assert!(h.contains(&format!("link-netns {}", b.name)) || h.contains("link-netnsid"), "{h}");
 
     let h = nl.links(&Target::Host, Some(&host.name())).await.unwrap();
     assert_eq!((h[0].mtu, h[0].up), (1400, true));
@@ -274,8 +220,8 @@ async fn veth_links_addresses_routes() {
     let host2 = HostLink::new("v2");
     let e = nl.create_veth(&host2.name(), &n("eth0"), &tb, None, None, false).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e}");
-    assert!(e.message.contains("link eth0 already exists in") && e.message.contains(&b.0), "{e}");
-    assert!(!ip(&["link", "show", &host2.0]).0, "nothing half-made");
+    assert!(e.message.contains("link eth0 already exists in") && e.message.contains(&b.name), "{e}");
+    assert!(!try_sh("ip", &["link", "show", &host2.0]).0, "nothing half-made");
     let e = nl.create_veth(&host.name(), &n("eth9"), &tb, None, None, false).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e}");
     assert!(e.message.contains(&format!("link {} already exists in host", host.0)), "{e}");
@@ -284,11 +230,11 @@ async fn veth_links_addresses_routes() {
     let e = nl.create_veth(&host2.name(), &n("eth0"), &missing, None, None, false).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     assert!(e.message.contains("missing"), "{e}");
-    assert!(!ip(&["link", "show", &host2.0]).0, "nothing half-made");
+    assert!(!try_sh("ip", &["link", "show", &host2.0]).0, "nothing half-made");
     let e = nl.set_mtu(&tb, &n("nope0"), Mtu::new(1500).unwrap()).await.unwrap_err();
     assert_eq!(
         (e.kind, e.message.as_str()),
-        (ErrorKind::NotFound, format!("link nope0 not found in netns {}", b.0).as_str())
+        (ErrorKind::NotFound, format!("link nope0 not found in netns {}", b.name).as_str())
     );
     let e = nl.links(&tb, Some(&n("nope0"))).await.unwrap_err();
     assert!(e.kind == ErrorKind::NotFound && e.message.contains("nope0"), "{e}");
@@ -308,7 +254,7 @@ async fn veth_links_addresses_routes() {
     assert!(!nl.delete_link(&gone_pid, &n("eth0")).await.unwrap());
     assert!(nl.delete_link(&Target::Host, &host.name()).await.unwrap());
     assert!(!nl.delete_link(&Target::Host, &host.name()).await.unwrap());
-    assert!(!ip(&["link", "show", &host.0]).0, "host side gone");
+    assert!(!try_sh("ip", &["link", "show", &host.0]).0, "host side gone");
     assert!(!b.ip(&["link"]).contains("eth0"), "peer went with it");
     assert!(!nl.delete_link(&tb, &n("eth0")).await.unwrap());
 }
@@ -321,7 +267,7 @@ async fn netns_deleted_after_use() {
     let host = HostLink::new("v3");
     let t;
     {
-        let b = TestNs::new("gone");
+        let b = Netns::tagged("gone");
         t = b.target();
         nl.create_veth(&host.name(), &n("eth0"), &t, None, None, false).await.unwrap();
     }
@@ -332,7 +278,7 @@ async fn netns_deleted_after_use() {
     // Dropping the cached socket freed the namespace, and with it the veth
     // (the kernel does that asynchronously).
     let start = Instant::now();
-    while ip(&["link", "show", &host.0]).0 {
+    while try_sh("ip", &["link", "show", &host.0]).0 {
         assert!(start.elapsed() < Duration::from_secs(10), "namespace kept alive: {} still exists", host.0);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -348,13 +294,13 @@ async fn dead_namespaces_are_released_without_being_asked_for_again() {
     let nl = Netlink::new().unwrap();
     let host = HostLink::new("vr");
     {
-        let gone = TestNs::new("rel");
+        let gone = Netns::tagged("rel");
         nl.create_veth(&host.name(), &n("eth0"), &gone.target(), None, None, false).await.unwrap();
     }
-    let next = TestNs::new("nxt");
+    let next = Netns::tagged("nxt");
     nl.links(&next.target(), None).await.unwrap();
     let start = Instant::now();
-    while ip(&["link", "show", &host.0]).0 {
+    while try_sh("ip", &["link", "show", &host.0]).0 {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "the deleted namespace is kept alive by its cached socket: {} still exists",
@@ -371,7 +317,7 @@ async fn dead_namespaces_are_released_without_being_asked_for_again() {
 async fn twenty_veths_into_one_namespace() {
     require_root();
     let nl = Netlink::new().unwrap();
-    let ns = TestNs::new("many");
+    let ns = Netns::tagged("many");
     let t = ns.target();
     let pid = std::process::id() % 100_000;
     let hosts: Vec<HostLink> = (0..20).map(|i| HostLink(format!("ovm{pid:05}{i:02}"))).collect();
@@ -387,13 +333,13 @@ async fn twenty_veths_into_one_namespace() {
         assert!(peer.contains("mtu 1450") && peer.contains(",UP"), "{peer}");
     }
     for h in &hosts {
-        let shown = ip_ok(&["link", "show", &h.0]);
+        let shown = sh("ip", &["link", "show", &h.0]);
         assert!(shown.contains("mtu 1450") && shown.contains(",UP"), "{shown}");
     }
 
     for h in &hosts {
         assert!(nl.delete_link(&Target::Host, &h.name()).await.unwrap());
-        assert!(!ip(&["link", "show", &h.0]).0, "{} still there", h.0);
+        assert!(!try_sh("ip", &["link", "show", &h.0]).0, "{} still there", h.0);
     }
     let left = ns.ip(&["-o", "link", "show"]);
     assert_eq!(left.lines().count(), 1, "only lo left: {left}");
@@ -404,10 +350,10 @@ async fn twenty_veths_into_one_namespace() {
 async fn ping_between_namespaces() {
     require_root();
     let nl = Netlink::new().unwrap();
-    let a = TestNs::new("pa");
-    let b = TestNs::new("pb");
+    let a = Netns::tagged("pa");
+    let b = Netns::tagged("pb");
     // Made with ip, inside the two namespaces: deleted along with them.
-    ip_ok(&["link", "add", "p0", "netns", &a.0, "type", "veth", "peer", "name", "p1", "netns", &b.0]);
+    sh("ip", &["link", "add", "p0", "netns", &a.name, "type", "veth", "peer", "name", "p1", "netns", &b.name]);
     let (ta, tb) = (a.target(), b.target());
     let (a4, b4) = (c(&format!("10.99.{}.1/24", x())), c(&format!("10.99.{}.2/24", x())));
     let (a6, b6) = (c("fd00:99::1/64"), c("fd00:99::2/64"));
@@ -483,11 +429,11 @@ async fn ping_between_namespaces() {
 async fn container_target_by_pid() {
     require_root();
     let nl = Netlink::new().unwrap();
-    let ns = TestNs::new("ctr");
-    let child = KillOnDrop(Command::new("ip").args(["netns", "exec", &ns.0, "sleep", "30"]).spawn().unwrap());
+    let ns = Netns::tagged("ctr");
+    let child = KillOnDrop(Command::new("ip").args(["netns", "exec", &ns.name, "sleep", "30"]).spawn().unwrap());
     let pid = child.0.id();
     // `ip netns exec` enters the namespace, then execs sleep.
-    let want = std::fs::metadata(format!("/run/netns/{}", ns.0))
+    let want = std::fs::metadata(format!("/run/netns/{}", ns.name))
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
         .unwrap();
     let start = Instant::now();
@@ -496,7 +442,7 @@ async fn container_target_by_pid() {
         .ok()
         != Some(want)
     {
-        assert!(start.elapsed() < Duration::from_secs(5), "child never entered {}", ns.0);
+        assert!(start.elapsed() < Duration::from_secs(5), "child never entered {}", ns.name);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let t = Target::Container {
@@ -509,14 +455,14 @@ async fn container_target_by_pid() {
     let host = HostLink::new("v4");
     nl.create_veth(&host.name(), &n("eth1"), &t, None, None, false).await.unwrap();
     assert!(ns.ip(&["link", "show", "eth1"]).contains(",UP"));
-    assert!(ip_ok(&["link", "show", &host.0]).contains(",UP"));
+    assert!(sh("ip", &["link", "show", &host.0]).contains(",UP"));
     let e = nl.set_up(&t, &n("nope0"), true).await.unwrap_err();
     assert_eq!(
         (e.kind, e.message.as_str()),
         (ErrorKind::NotFound, "link nope0 not found in container web (0123456789ab)")
     );
     assert!(nl.delete_link(&t, &n("eth1")).await.unwrap());
-    assert!(!ip(&["link", "show", &host.0]).0, "host side went with it");
+    assert!(!try_sh("ip", &["link", "show", &host.0]).0, "host side went with it");
 }
 
 /// The engine calls these from `#[async_trait]` methods, which need `Send`

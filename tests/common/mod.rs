@@ -306,7 +306,13 @@ pub struct Netns {
 impl Netns {
     pub fn new() -> Netns {
         require_root();
-        let name = unique("ovsrt-ns");
+        Self::tagged("ns")
+    }
+
+    /// A namespace whose name says which test made it: `ovsrt-TAG-PID-N`.
+    pub fn tagged(tag: &str) -> Netns {
+        require_root();
+        let name = unique(&format!("ovsrt-{tag}-"));
         sh("ip", &["netns", "add", &name]);
         Netns { name }
     }
