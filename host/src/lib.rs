@@ -12,6 +12,7 @@
 //!   daemon under a Cedar [`policy`], every call in the [`audit`] log.
 //! - [`backend`]: the [`backend::Backend`] trait and its implementations: the dry-run
 //!   planner and the real system (OVSDB, netlink, Docker). No backend knows Wasm.
+//! - [`docker_plugin`]: `ovs-run docker-plugin`, Docker's network and IPAM driver.
 //! - [`vetting`]: inspecting, signing and verifying scripts before they run.
 
 pub mod audit;
@@ -19,6 +20,7 @@ pub mod backend;
 pub mod capabilities;
 pub mod cli;
 pub mod daemon;
+pub mod docker_plugin;
 pub mod engine;
 pub mod error;
 pub mod gate;

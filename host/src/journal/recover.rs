@@ -273,7 +273,9 @@ pub fn plan(records: &[Record]) -> (Vec<Op>, Vec<Op>) {
             State::Done(_, u, true) => undo.extend(u),
             State::Done(Some(op), _, false) => unknown.push(op),
             State::Done(None, _, false) => {}
-            State::Begun(Op::AddPort { bridge, port, .. }) => undo.push(Op::DelPort { bridge, port }),
+            State::Begun(Op::AddPort { bridge, port, .. } | Op::AddVethPort { bridge, port, .. }) => {
+                undo.push(Op::DelPort { bridge, port })
+            }
             State::Begun(op @ Op::DelPort { .. }) => undo.push(op),
             State::Begun(op) => unknown.push(op),
             State::Settled => {}
