@@ -64,6 +64,17 @@ fn endpoint_mac(endpoint_id: &str) -> MacAddr {
     MacAddr([0x02, h[0], h[1], h[2], h[3], h[4]])
 }
 
+/// For the crash tests only: with OVS_RUN_DOCKER_PLUGIN_TEST_PAUSE=CALL in
+/// its environment the plugin stops for a minute at CALL's most delicate
+/// point (CreateEndpoint: port made, endpoint not yet recorded as ready;
+/// Join: before answering), where a test kills it.
+async fn test_pause(call: &str) {
+    if std::env::var("OVS_RUN_DOCKER_PLUGIN_TEST_PAUSE").is_ok_and(|c| c == call) {
+        eprintln!("ovs-run docker-plugin: pausing in {call} (OVS_RUN_DOCKER_PLUGIN_TEST_PAUSE)");
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
+}
+
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
@@ -267,15 +278,37 @@ impl Driver {
         if options.gateway_on_bridge && gateway.is_none() {
             return Err(CapError::invalid("option gateway_on_bridge=true: the network has no IPv4 gateway"));
         }
-        if self.state.lock().await.networks.contains_key(&r.network_id) {
-            return Err(CapError::exists(format!("network {} exists already", short(&r.network_id))));
-        }
         let bridge = options.bridge();
+        {
+            let st = self.state.lock().await;
+            if st.networks.contains_key(&r.network_id) {
+                return Err(CapError::exists(format!("network {} exists already", short(&r.network_id))));
+            }
+            // The bridge's own port can be in one VLAN only.
+            if let (true, Some(v)) = (options.gateway_on_bridge, options.vlan) {
+                let clash = st.networks.values().find(|n| {
+                    n.bridge == bridge
+                        && n.options.gateway_on_bridge
+                        && n.options.vlan.is_some_and(|w| w != v)
+                });
+                if let Some(n) = clash {
+                    return Err(CapError::exists(format!(
+                        "option gateway_on_bridge=true with vlan={v}: bridge {bridge}'s own port is in VLAN {} for another network",
+                        n.options.vlan.map(|w| w.to_string()).unwrap_or_default()
+                    )));
+                }
+            }
+        }
         let datapath = options.datapath.unwrap_or(self.datapath);
         let mut ops = vec![Op::CreateBridge { name: bridge.clone(), datapath, may_exist: true }];
         if let (true, Some(gw)) = (options.gateway_on_bridge, gateway) {
             ops.push(Op::AddAddress { target: Target::Host, ifname: bridge.clone(), cidr: gw });
             ops.push(Op::SetLinkState { target: Target::Host, ifname: bridge.clone(), up: true });
+            // The containers' ports are access ports of the VLAN: the
+            // gateway's port must be in it too, or they cannot reach it.
+            if let Some(v) = options.vlan {
+                ops.push(Op::SetVlan { bridge: bridge.clone(), port: bridge.clone(), vlan: Some(v) });
+            }
         }
         let applied = self.change(&format!("CreateNetwork {}", short(&r.network_id)), ops).await?;
         let network = Network {
@@ -283,6 +316,7 @@ impl Driver {
             gateway,
             created_bridge: applied[0].changed,
             bridge_address: gateway.filter(|_| applied.get(1).is_some_and(|a| a.changed)),
+            bridge_vlan: applied.get(3).is_some_and(|a| a.changed),
             options,
         };
         self.update(|s| {
@@ -300,6 +334,9 @@ impl Driver {
             (net, shared)
         };
         let mut ops = Vec::new();
+        if net.bridge_vlan {
+            ops.push(Op::SetVlan { bridge: net.bridge.clone(), port: net.bridge.clone(), vlan: None });
+        }
         if let Some(a) = net.bridge_address {
             ops.push(Op::DelAddress { target: Target::Host, ifname: net.bridge.clone(), cidr: a });
         }
@@ -366,6 +403,7 @@ impl Driver {
         let made = self.add_endpoint_port(&r.network_id, &eid, &ep, &net).await;
         match made {
             Ok(()) => {
+                test_pause("CreateEndpoint").await;
                 self.update(|s| {
                     if let Some(e) = s.endpoints.get_mut(&eid) {
                         e.ready = true;
@@ -466,6 +504,7 @@ impl Driver {
             Ok(())
         })
         .await?;
+        test_pause("Join").await;
         let resp = p::JoinResponse {
             interface_name: p::InterfaceName { src_name: ep.peer.to_string(), dst_prefix: "eth".into() },
             gateway: net.gateway.map(|g| g.addr.to_string()),

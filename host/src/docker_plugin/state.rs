@@ -39,6 +39,9 @@ pub struct Network {
     /// The gateway address this network put on the bridge (gateway_on_bridge).
     #[serde(default)]
     pub bridge_address: Option<Cidr>,
+    /// This network put the bridge's own port in its VLAN (gateway_on_bridge with vlan).
+    #[serde(default)]
+    pub bridge_vlan: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
