@@ -151,8 +151,15 @@ impl Net {
     fn try_create(plugin: &Plugin, name: &str, subnet: &str, opts: &[&str]) -> (bool, String) {
         let mut args =
             vec!["network", "create", "-d", &plugin.name, "--ipam-driver", &plugin.name, "--subnet", subnet];
+        let mut flag_value = false;
         for o in opts {
-            args.extend(["-o", o]);
+            // "--gateway", "VALUE" pass as they are; everything else is an -o option.
+            if o.starts_with("--") || flag_value {
+                flag_value = o.starts_with("--");
+                args.push(o);
+            } else {
+                args.extend(["-o", o]);
+            }
         }
         args.push(name);
         let r = try_sh("docker", &args);
@@ -367,10 +374,18 @@ fn two_containers_ping_each_other_and_the_gateway_and_move_tcp_data() {
     let ovs = Ovs::start();
     let plugin = Plugin::start(&ovs);
     let br = unique("brdp");
+    // The README's command: --subnet and --gateway, -o bridge, vlan, mtu, gateway_on_bridge.
     let net = Net::create(
         &plugin,
         "10.63.0.0/24",
-        &[&format!("bridge={br}"), "vlan=120", "mtu=1450", "gateway_on_bridge=true"],
+        &[
+            "--gateway",
+            "10.63.0.1",
+            &format!("bridge={br}"),
+            "vlan=120",
+            "mtu=1450",
+            "gateway_on_bridge=true",
+        ],
     );
     let a = Ctr::run(&net.name, &[]);
     let b = Ctr::run(&net.name, &[]);
@@ -615,4 +630,152 @@ fn gc_leaves_driver_ports_alone() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(driver_ports(&ovs, &br), before, "gc touched the driver's port: {r:?}");
     assert!(c.ping("10.70.0.1"));
+}
+
+#[test]
+fn dockers_default_ipam_works_with_the_driver() {
+    let ovs = Ovs::start();
+    let plugin = Plugin::start(&ovs);
+    let br = unique("brdp");
+    let name = unique("ovsrt-n");
+    sh(
+        "docker",
+        &[
+            "network",
+            "create",
+            "-d",
+            &plugin.name,
+            "--subnet",
+            "10.71.0.0/24",
+            "-o",
+            &format!("bridge={br}"),
+            "-o",
+            "gateway_on_bridge=true",
+            &name,
+        ],
+    );
+    let net = Net { name };
+    let c = Ctr::run(&net.name, &[]);
+    assert!(c.ip(&net.name).starts_with("10.71.0."));
+    assert!(c.ping("10.71.0.1"), "no reach to the gateway on the bridge");
+    assert!(plugin.status()["pools"].as_object().unwrap().is_empty(), "the plugin's IPAM was used");
+}
+
+/// The private dockerd of tests/support/dockerd.sh: its directory, from DOCKER_HOST.
+fn private_dockerd_dir() -> PathBuf {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let sock = PathBuf::from(host.trim_start_matches("unix://"));
+    let dir = sock.parent().map(PathBuf::from).unwrap_or_default();
+    assert!(
+        dir.join("docker.pid").exists(),
+        "this test restarts dockerd: it needs the private one of tests/support/dockerd.sh (DOCKER_HOST={host})"
+    );
+    dir
+}
+
+/// Stop dockerd (SIGTERM, as `systemctl restart docker`) and start it again
+/// as dockerd.sh does. (After a SIGKILL, the private dockerd's containerd,
+/// left running with the containers, keeps a new dockerd from starting here.)
+fn restart_dockerd(dir: &std::path::Path) {
+    let pid: i32 = std::fs::read_to_string(dir.join("docker.pid")).unwrap().trim().parse().unwrap();
+    // SAFETY: kill(2) on the test dockerd.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    // SAFETY: signal 0 only checks the process exists.
+    wait_until("dockerd to stop", Duration::from_secs(60), || unsafe { libc::kill(pid, 0) } != 0);
+    let _ = std::fs::remove_file(dir.join("docker.pid"));
+    let host = std::env::var("DOCKER_HOST").unwrap();
+    let log = std::fs::OpenOptions::new().append(true).create(true).open(dir.join("dockerd.log")).unwrap();
+    Command::new("dockerd")
+        .args(["--host", &host])
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("--pidfile")
+        .arg(dir.join("docker.pid"))
+        .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start dockerd");
+    let t = Instant::now();
+    while !try_sh("docker", &["info"]).0 {
+        let log = std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        assert!(t.elapsed() < Duration::from_secs(60), "dockerd did not come back; its log ends:\n{tail:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn dockerd_restarted_cleans_up_and_restarts_containers() {
+    let ovs = Ovs::start();
+    let plugin = Plugin::start(&ovs);
+    let dir = private_dockerd_dir();
+    let br = unique("brdp");
+    let net = Net::create(&plugin, "10.72.0.0/24", &[&format!("bridge={br}"), "gateway_on_bridge=true"]);
+    let before = driver_veths();
+    let always = Ctr::run(&net.name, &["--restart=always"]);
+    let plain = Ctr::run(&net.name, &[]);
+    let ip = always.ip(&net.name);
+    assert_eq!(driver_ports(&ovs, &br).len(), 2);
+    restart_dockerd(&dir);
+    // Docker deletes the dead endpoints and starts --restart=always again.
+    wait_until("the --restart=always container to run", Duration::from_secs(60), || {
+        try_sh("docker", &["inspect", "-f", "{{.State.Running}}", &always.name]).1.trim() == "true"
+    });
+    wait_until("one port left", Duration::from_secs(30), || driver_ports(&ovs, &br).len() == 1);
+    assert!(always.ping("10.72.0.1"), "no network after dockerd restart");
+    let eps: BTreeSet<String> = plugin.status()["endpoints"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(eps.len(), 1, "{eps:?}");
+    assert_eq!(driver_veths().len(), before.len() + 1, "{:?}", driver_veths());
+    sh("docker", &["start", &plain.name]);
+    assert!(plain.ping("10.72.0.1"));
+    assert_ne!(plain.ip(&net.name), always.ip(&net.name));
+    eprintln!("address before {ip}, after {}", always.ip(&net.name));
+}
+
+#[test]
+fn a_compose_file_using_the_driver_goes_up_and_down() {
+    let ovs = Ovs::start();
+    let plugin = Plugin::start(&ovs);
+    let br = unique("brdp");
+    let dir = std::env::temp_dir().join(unique("ovsrt-compose"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let project = unique("ovsrtp");
+    let compose = format!(
+        "version: \"2.4\"\nservices:\n  web:\n    image: {img}\n    command: [\"/bin/sleep\", \"3600\"]\n    networks: [tenant]\n  \
+         db:\n    image: {img}\n    command: [\"/bin/sleep\", \"3600\"]\n    networks: [tenant]\nnetworks:\n  tenant:\n    \
+         driver: {name}\n    driver_opts:\n      bridge: {br}\n      gateway_on_bridge: \"true\"\n    ipam:\n      \
+         driver: {name}\n      config:\n        - subnet: 10.73.0.0/24\n",
+        img = image(),
+        name = plugin.name,
+    );
+    std::fs::write(dir.join("docker-compose.yml"), compose).unwrap();
+    let file = dir.join("docker-compose.yml").to_str().unwrap().to_string();
+    let compose_cmd = |args: &[&str]| {
+        let mut a: Vec<&str> = vec!["-p", &project, "-f", &file];
+        a.extend_from_slice(args);
+        try_sh("docker-compose", &a)
+    };
+    let (ok, out) = compose_cmd(&["up", "-d"]);
+    let down = || compose_cmd(&["down"]);
+    if !ok {
+        let _ = down();
+        panic!("docker-compose up: {out}");
+    }
+    let web = Ctr { name: format!("{project}_web_1") };
+    let db = Ctr { name: format!("{project}_db_1") };
+    let net = format!("{project}_tenant");
+    let ping = web.ping(&db.ip(&net)) && db.ping("10.73.0.1");
+    let ports = driver_ports(&ovs, &br).len();
+    let (ok, out) = down();
+    std::mem::forget(web);
+    std::mem::forget(db);
+    assert!(ok, "docker-compose down: {out}");
+    assert!(ping, "the compose services cannot reach each other or the gateway");
+    assert_eq!(ports, 2);
+    assert!(!ovs.try_vsctl(&["br-exists", &br]).0, "bridge left after compose down");
+    assert_eq!(plugin.status()["networks"].as_object().unwrap().len(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -80,6 +80,14 @@ fn short(id: &str) -> &str {
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> CapResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        // Measured with dockerd 20.10: its retry of a call whose connection
+        // broke (the plugin was killed) sends the request without its body.
+        return Err(CapError::invalid(
+            "empty request: Docker retries a call the plugin did not answer without its body; \
+             the plugin restarted, run the command again",
+        ));
+    }
     serde_json::from_slice(body).map_err(|e| CapError::invalid(format!("malformed request: {e}")))
 }
 
