@@ -779,3 +779,65 @@ fn a_compose_file_using_the_driver_goes_up_and_down() {
     assert_eq!(plugin.status()["networks"].as_object().unwrap().len(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// POST `body` to the plugin's `call` as Docker does; the JSON answer.
+fn post(plugin: &Plugin, call: &str, body: &str) -> serde_json::Value {
+    let sock = plugin.socket();
+    let out = sh(
+        "curl",
+        &["-sS", "--unix-socket", sock.to_str().unwrap(), "-d", body, &format!("http://plugin/{call}")],
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{call}: not JSON ({e}): {out}"))
+}
+
+#[test]
+fn bad_requests_get_error_answers_and_repeated_deletes_succeed() {
+    let ovs = Ovs::start();
+    let plugin = Plugin::start(&ovs);
+    let before = ovs.snapshot();
+    let err = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or_default().to_string();
+    let r = post(&plugin, "NetworkDriver.CreateEndpoint", "{not json");
+    assert!(err(&r, "Err").contains("malformed request"), "{r}");
+    let r = post(&plugin, "NetworkDriver.CreateEndpoint", r#"{"NetworkID":"n1","EndpointID":"e1"}"#);
+    assert!(err(&r, "Err").contains("no network"), "{r}");
+    let r = post(
+        &plugin,
+        "NetworkDriver.CreateNetwork",
+        r#"{"NetworkID":"n1","Options":{"com.docker.network.generic":{"vlan":"0"}}}"#,
+    );
+    assert!(err(&r, "Err").contains("vlan=0"), "{r}");
+    let r = post(&plugin, "IpamDriver.RequestAddress", r#"{"PoolID":"nope"}"#);
+    assert!(err(&r, "Error").contains("no pool"), "{r}");
+    let r = post(&plugin, "IpamDriver.RequestPool", r#"{"Pool":"10.80.0.0/24","V6":true}"#);
+    assert!(err(&r, "Error").contains("IPv4 only"), "{r}");
+    let r = post(&plugin, "NetworkDriver.NoSuchCall", "{}");
+    assert!(err(&r, "Err").contains("not a call"), "{r}");
+    let big = std::env::temp_dir().join(unique("ovsrt-big"));
+    std::fs::write(&big, format!("{{\"NetworkID\":\"{}\"}}", "x".repeat(2 << 20))).unwrap();
+    let (ok, out) = try_sh(
+        "curl",
+        &[
+            "-sS",
+            "--unix-socket",
+            plugin.socket().to_str().unwrap(),
+            "--data-binary",
+            &format!("@{}", big.display()),
+            "http://plugin/NetworkDriver.DeleteNetwork",
+        ],
+    );
+    let _ = std::fs::remove_file(&big);
+    // The answer comes before the rest of the body is read (curl may then report a broken pipe).
+    let _ = ok;
+    assert!(out.contains("length limit exceeded"), "oversized body: {out}");
+    // Deleting what is gone (or never was) succeeds: Docker repeats deletes after crashes.
+    for _ in 0..2 {
+        let r = post(&plugin, "NetworkDriver.DeleteEndpoint", r#"{"NetworkID":"n1","EndpointID":"e1"}"#);
+        assert_eq!(r, serde_json::json!({}));
+        let r = post(&plugin, "NetworkDriver.DeleteNetwork", r#"{"NetworkID":"n1"}"#);
+        assert_eq!(r, serde_json::json!({}));
+    }
+    // Still serving, and nothing changed.
+    let r = post(&plugin, "Plugin.Activate", "");
+    assert_eq!(r["Implements"], serde_json::json!(["NetworkDriver", "IpamDriver"]));
+    assert_eq!(ovs.snapshot(), before);
+}
