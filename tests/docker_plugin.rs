@@ -685,6 +685,8 @@ fn restart_dockerd(dir: &std::path::Path) {
     let _ = std::fs::remove_file(dir.join("docker.pid"));
     let host = std::env::var("DOCKER_HOST").unwrap();
     let log = std::fs::OpenOptions::new().append(true).create(true).open(dir.join("dockerd.log")).unwrap();
+    // It outlives the test, as the dockerd it replaces did: docker_down stops it.
+    #[allow(clippy::zombie_processes)]
     Command::new("dockerd")
         .args(["--host", &host])
         .arg("--data-root")
