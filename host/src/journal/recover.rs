@@ -452,6 +452,26 @@ mod tests {
         assert_eq!(unknown, vec![addr]);
     }
 
+    /// The Docker plugin's host-namespace veth port, begun and never finished
+    /// (the plugin killed mid CreateEndpoint): its port and veth are removed.
+    #[test]
+    fn plan_undoes_a_begun_add_veth_port() {
+        let add = Op::AddVethPort {
+            bridge: n("br0"),
+            port: n("ovr0123456789_l"),
+            peer: n("ovr0123456789_c"),
+            mtu: None,
+            mac: None,
+            vlan: None,
+            trunks: vec![],
+            sw_checksum: true,
+            external_ids: Default::default(),
+        };
+        let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: add }]);
+        assert_eq!(undo, vec![Op::DelPort { bridge: n("br0"), port: n("ovr0123456789_l") }]);
+        assert!(unknown.is_empty());
+    }
+
     #[test]
     fn plan_finishes_a_begun_del_port() {
         let del = Op::DelPort { bridge: n("br0"), port: n("ovr0123456789_l") };
