@@ -5,7 +5,10 @@
 //!
 //! Every test starts its own plugin under a unique name (the plugin socket
 //! directory is shared by every dockerd of the host) and removes its
-//! containers, networks and plugin on drop, also when it fails.
+//! containers, networks and plugin on drop, also when it fails. dockerd must
+//! run in the tests' network namespace (Docker moves the veth peers the
+//! plugin makes there): tests/support/dockerd.sh's private one, as `make
+//! test` starts it; one test restarts it.
 
 mod common;
 
