@@ -61,6 +61,8 @@ impl Plugin {
         ])
         .arg("--state-dir")
         .arg(&self.state_dir)
+        .arg("--audit")
+        .arg(self.audit())
         .env_remove("OVS_RUNDIR")
         .stdout(Stdio::null())
         .stderr(log);
@@ -80,6 +82,10 @@ impl Plugin {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn audit(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("{}.audit", self.name))
     }
 
     fn log_text(&self) -> String {
@@ -135,6 +141,7 @@ impl Drop for Plugin {
         let _ = std::fs::remove_file(self.socket());
         let _ = std::fs::remove_dir_all(&self.state_dir);
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(self.audit());
     }
 }
 
@@ -495,6 +502,12 @@ fn connect_disconnect_stop_and_rm_leave_no_port_and_no_veth() {
     assert!(driver_ports(&ovs, &br).is_empty(), "port left after rm");
     assert_eq!(driver_veths(), before, "veth left after rm");
     assert_eq!(plugin.status()["endpoints"].as_object().unwrap().len(), 0);
+    // Every change went through the gate: the audit log has them, allowed.
+    let audit = std::fs::read_to_string(plugin.audit()).unwrap();
+    let calls: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of =
+        |action: &str| calls.iter().filter(|c| c["action"] == action && c["decision"] == "allow").count();
+    assert!(of("add-port") >= 3 && of("del-port") >= 3 && of("create-bridge") >= 2, "{audit}");
 }
 
 #[test]

@@ -23,6 +23,7 @@ use tokio::sync::Mutex;
 use super::ipam;
 use super::protocol::{self as p, EndpointOptions, NetworkOptions};
 use super::state::{Endpoint, Network, State, Store};
+use crate::audit::{AuditLog, RunAudit};
 use crate::backend::system::{SystemBackend, SystemConfig};
 use crate::backend::{ext, Applied, Backend, Op};
 use crate::error::{CapError, CapResult};
@@ -45,6 +46,8 @@ pub struct Driver {
     system: SystemConfig,
     journal_dir: PathBuf,
     datapath: Datapath,
+    /// Every change's call, decision and result, when configured (`--audit`).
+    audit: Option<Arc<AuditLog>>,
 }
 
 /// The host end (an OVS port, named like ovs-run's other ports so that a
@@ -108,7 +111,14 @@ impl Driver {
             system,
             journal_dir,
             datapath,
+            audit: None,
         })
+    }
+
+    /// Write every change to `log` too (one run per Docker call).
+    pub fn with_audit(mut self, log: AuditLog) -> Self {
+        self.audit = Some(Arc::new(log));
+        self
     }
 
     /// After a crash: roll back the calls that were under way (their
@@ -166,7 +176,17 @@ impl Driver {
     async fn change(&self, what: &str, ops: Vec<Op>) -> CapResult<Vec<Applied>> {
         let file = self.journal_file(what)?;
         let backend: Arc<dyn Backend> = self.backend.clone();
-        let gate = Gate::new(backend, Arc::new(AllowAll)).with_journal(Journal::on_disk(file));
+        let mut gate = Gate::new(backend, Arc::new(AllowAll)).with_journal(Journal::on_disk(file));
+        if let Some(log) = &self.audit {
+            // SAFETY: getuid has no preconditions.
+            let uid = unsafe { libc::getuid() };
+            gate = gate.with_audit(RunAudit::new(
+                log.clone(),
+                &format!("docker-plugin {}", self.name),
+                Some(uid),
+                "",
+            ));
+        }
         let mut done = Vec::with_capacity(ops.len());
         for op in ops {
             match gate.apply(op).await {

@@ -48,6 +48,10 @@ pub struct Args {
     #[arg(long, value_name = "TYPE", value_parser = ["system", "netdev"])]
     pub datapath: Option<String>,
 
+    /// Append one JSON line per change (and its policy decision) to FILE, as `ovs-run --audit` does
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
+
     #[command(flatten)]
     pub system: SystemOpts,
 
@@ -114,7 +118,13 @@ async fn run(args: &Args) -> CapResult<()> {
     };
     let dir = plugin_dir(args);
     let store = state::Store::open(&dir)?;
-    let driver = Arc::new(driver::Driver::new(&args.name, store, system, dir.join("journal"), datapath)?);
+    let mut driver = driver::Driver::new(&args.name, store, system, dir.join("journal"), datapath)?;
+    if let Some(path) = &args.audit {
+        let log = crate::audit::AuditLog::open(path)
+            .map_err(|e| CapError::invalid(format!("--audit {}: {e}", path.display())))?;
+        driver = driver.with_audit(log);
+    }
+    let driver = Arc::new(driver);
     driver.recover().await?;
     let path = args.socket_dir.join(format!("{}.sock", args.name));
     let socket = server::bind(&path)?;
