@@ -96,10 +96,12 @@ test: deps build guests
 demo: deps build
 	bash tests/demo.sh
 
-# make bench N=1000, or BENCH_NS="10 100 1000": see tests/bench.sh.
+# make bench N=1000, or BENCH_NS="10 100 1000": see tests/bench.sh; then the Docker
+# network driver's section (BENCH_DOCKER_N=50): see tests/bench/docker-plugin.sh.
 N ?= 100
 bench: deps build
 	BENCH_NS="$(or $(BENCH_NS),$(N))" bash tests/bench.sh
+	bash tests/bench/docker-plugin.sh
 
 lint:
 	cargo fmt --all --check

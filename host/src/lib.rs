@@ -4,8 +4,9 @@
 //! `tests/layers.rs`: `cargo test --test layers`):
 //! - [`cli`]: the command line; dispatches to the frontends.
 //! - Frontends, which build runs and hand them to the runner: [`daemon`]
-//!   (`ovs-run serve` / `submit`: tenants' scripts under a Cedar [`policy`]) and
-//!   [`lifecycle`] (ports collected when containers die, bindings re-run when they start).
+//!   (`ovs-run serve` / `submit`: tenants' scripts under a Cedar [`policy`]),
+//!   [`lifecycle`] (ports collected when containers die, bindings re-run when they start)
+//!   and [`docker_plugin`] (`ovs-run docker-plugin`, Docker's network and IPAM driver).
 //! - What frontends share: [`config`] (system options), [`vetting`] (inspecting,
 //!   signing and verifying scripts before they run).
 //! - [`runner`]: one run of a script: gate, engine, rollback; owns the exit statuses.
@@ -26,6 +27,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod docker_plugin;
 pub mod engine;
 pub mod error;
 pub mod gate;

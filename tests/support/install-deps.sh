@@ -15,6 +15,8 @@ command -v nsenter >/dev/null || need+=(util-linux)
 # The independent views of offloads and of a TCP transfer (demo, tests).
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v curl >/dev/null || need+=(curl)
+# A compose file using the Docker network driver (tests/docker_plugin.rs).
+command -v docker-compose >/dev/null || need+=(docker-compose)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v clang >/dev/null || need+=(clang)
 command -v wasm-ld >/dev/null || need+=(lld)

@@ -234,6 +234,37 @@ impl DryRunBackend {
                 a.port = Some(info);
                 Ok(a)
             }
+            Op::AddVethPort { bridge, port, peer, mtu, mac, vlan, trunks, external_ids, .. } => {
+                let bridges = self.bridges(m).await?;
+                if let Some(b) = bridges.values().find(|b| b.ports.contains_key(port.as_str())) {
+                    let on = &b.ports[port.as_str()].bridge;
+                    return Err(CapError::exists(format!("port {port} already exists on bridge {on}")));
+                }
+                let Some(b) = bridges.get_mut(bridge.as_str()) else {
+                    return Err(CapError::not_found(format!("bridge {bridge} does not exist")));
+                };
+                let info = PortInfo {
+                    name: port.to_string(),
+                    bridge: bridge.to_string(),
+                    tag: vlan.map(|v| v.get()),
+                    trunks: trunks.iter().map(|v| v.get()).collect(),
+                    external_ids: external_ids.clone(),
+                    ofport: Some(1),
+                    error: None,
+                };
+                b.ports.insert(port.to_string(), info.clone());
+                let mtu = mtu.map(|m| m.get()).unwrap_or(1500);
+                let host = self.ns(m, &Target::Host).await?;
+                let mut inner = new_link(peer.as_str(), mtu, true);
+                inner.mac = *mac;
+                host.links.insert(peer.to_string(), inner);
+                host.links.insert(port.to_string(), new_link(port.as_str(), mtu, true));
+                m.veth_peers.insert(port.to_string(), (Target::Host.key(), peer.to_string()));
+                let mut a =
+                    Applied::changed(vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }]);
+                a.port = Some(info);
+                Ok(a)
+            }
             Op::DelPort { bridge, port } => {
                 let bridges = self.bridges(m).await?;
                 let Some(info) = bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.remove(port.as_str()))

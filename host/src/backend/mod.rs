@@ -66,6 +66,25 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         sw_checksum: bool,
     },
+    /// A veth pair made whole in the HOST namespace, `port` added to
+    /// `bridge`, and `peer` left in the host namespace for another program
+    /// to move into its container: Docker does so after a network driver's
+    /// Join (see docker_plugin). `external_ids` are the Interface row's (they
+    /// name `peer` as container_iface, so removing the port removes the
+    /// veth). MTU, MAC and TX checksum offload (`sw_checksum`, as for
+    /// [`Op::AddPort`]) are set on `peer` before anything else sees it.
+    AddVethPort {
+        bridge: IfName,
+        port: IfName,
+        peer: IfName,
+        mtu: Option<Mtu>,
+        mac: Option<MacAddr>,
+        vlan: Option<VlanId>,
+        trunks: Vec<VlanId>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sw_checksum: bool,
+        external_ids: BTreeMap<String, String>,
+    },
     /// Remove OVS port `port` from `bridge`, and its host-side veth if it has one.
     DelPort {
         bridge: IfName,
@@ -133,6 +152,7 @@ impl Op {
             Op::CreateBridge { .. }
                 | Op::DeleteBridge { .. }
                 | Op::AddPort { .. }
+                | Op::AddVethPort { .. }
                 | Op::DelPort { .. }
                 | Op::SetVlan { .. }
                 | Op::Restore { value: restore::Restore::Vlan { .. } }
@@ -144,7 +164,8 @@ impl Op {
         match self {
             Op::CreateBridge { .. } => "create-bridge",
             Op::DeleteBridge { .. } => "delete-bridge",
-            Op::AddPort { .. } => "add-port",
+            // The policy sees it as what it is: a port added to a bridge, from the host.
+            Op::AddPort { .. } | Op::AddVethPort { .. } => "add-port",
             Op::DelPort { .. } => "del-port",
             Op::SetVlan { .. } => "set-vlan",
             Op::AddAddress { .. } => "set-address",
@@ -191,6 +212,19 @@ impl fmt::Display for Op {
                 }
                 if *sw_checksum {
                     write!(f, ", tx-checksum offload off on {ifname} (userspace datapath)")?;
+                }
+                Ok(())
+            }
+            Op::AddVethPort { bridge, port, peer, mtu, mac, vlan, .. } => {
+                write!(f, "create veth {port} <-> {peer} in host, add port {port} to bridge {bridge}")?;
+                if let Some(m) = mtu {
+                    write!(f, ", mtu {m}")?;
+                }
+                if let Some(m) = mac {
+                    write!(f, ", mac {m}")?;
+                }
+                if let Some(v) = vlan {
+                    write!(f, ", vlan tag {v}")?;
                 }
                 Ok(())
             }

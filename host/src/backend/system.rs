@@ -156,6 +156,45 @@ impl SystemBackend {
         Ok(a)
     }
 
+    /// A veth pair whose both ends stay in the host namespace, its `port`
+    /// on `bridge` (see [`Op::AddVethPort`]): all or nothing, like
+    /// [`Self::add_port`].
+    async fn add_veth_port(&self, op: &Op) -> CapResult<Applied> {
+        let Op::AddVethPort { bridge, port, peer, mtu, mac, vlan, trunks, sw_checksum, external_ids } = op
+        else {
+            unreachable!("add_veth_port is called with AddVethPort")
+        };
+        let ovs = self.ovs().await?;
+        let nl = self.nl().await?;
+        let _veths = super::veth_lock::shared().await?;
+        nl.create_veth(port, peer, &Target::Host, *mtu, *mac, *sw_checksum).await?;
+        let spec = PortSpec {
+            name: port.clone(),
+            iface_type: None,
+            tag: *vlan,
+            trunks: trunks.clone(),
+            external_ids: external_ids.clone(),
+        };
+        let info = match ovs.add_port(bridge, &spec).await {
+            Ok(info) => info,
+            Err(e) => {
+                let mut error = e.clone();
+                if e.kind != ErrorKind::AlreadyExists {
+                    if let Err(d) = self.del_rows(&[(bridge.clone(), port.clone())]).await {
+                        error.message.push_str(&format!(" (and removing port {port} failed: {d})"));
+                    }
+                }
+                if let Err(d) = nl.delete_link(&Target::Host, port).await {
+                    error = error.context(format!("(and removing veth {port} failed: {d})"));
+                }
+                return Err(error);
+            }
+        };
+        let mut a = Applied::changed(vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }]);
+        a.port = Some(info);
+        Ok(a)
+    }
+
     /// An already-exists error about `port` says which bridge has it, when
     /// one does: then this very interface is attached already.
     async fn why_exists(&self, error: CapError, target: &Target, ifname: &IfName, port: &IfName) -> CapError {
@@ -501,6 +540,7 @@ impl Backend for SystemBackend {
                 }
             }
             Op::AddPort { .. } => self.add_port(op).await,
+            Op::AddVethPort { .. } => self.add_veth_port(op).await,
             Op::DelPort { bridge, port } => self.del_port(bridge, port).await,
             Op::SetVlan { bridge, port, vlan } => {
                 let old = self.ovs().await?.set_vlan(port, *vlan).await?;

@@ -206,6 +206,8 @@ pub enum Command {
     Serve(crate::daemon::serve::ServeArgs),
     /// Run a script through an `ovs-run serve` daemon, as the tenant your uid maps to
     Submit(crate::daemon::submit::SubmitArgs),
+    /// Docker network and IPAM driver: `docker network create -d ovs-run` puts containers on OVS bridges
+    DockerPlugin(crate::docker_plugin::Args),
 }
 
 /// `--apply-timeout` of every command: seconds, checked where it is
@@ -296,6 +298,7 @@ pub fn main() -> i32 {
         Some(Command::Policy { action }) => policy::run(action),
         Some(Command::Serve(args)) => rt.block_on(crate::daemon::serve::run(args)),
         Some(Command::Submit(args)) => rt.block_on(crate::daemon::submit::run(args)),
+        Some(Command::DockerPlugin(args)) => crate::docker_plugin::main(args, &rt),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))

@@ -62,7 +62,11 @@ pub fn target_of(op: &Op) -> Option<&Target> {
         | Op::AddRoute { target, .. }
         | Op::DelRoute { target, .. } => Some(target),
         Op::Restore { value } => value.target(),
-        Op::CreateBridge { .. } | Op::DeleteBridge { .. } | Op::DelPort { .. } | Op::SetVlan { .. } => None,
+        Op::CreateBridge { .. }
+        | Op::DeleteBridge { .. }
+        | Op::AddVethPort { .. }
+        | Op::DelPort { .. }
+        | Op::SetVlan { .. } => None,
     }
 }
 
@@ -221,7 +225,7 @@ impl Journal {
                 // Interrupted mid-call (a signal): the port may exist; its
                 // removal is harmless if it does not.
                 EntryState::Pending => match &entry.op {
-                    Op::AddPort { bridge, port, .. } => {
+                    Op::AddPort { bridge, port, .. } | Op::AddVethPort { bridge, port, .. } => {
                         (vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }], true)
                     }
                     // A removal cannot be taken back, and half of one (the

@@ -273,7 +273,9 @@ pub fn plan(records: &[Record]) -> (Vec<Op>, Vec<Op>) {
             State::Done(_, u, true) => undo.extend(u),
             State::Done(Some(op), _, false) => unknown.push(op),
             State::Done(None, _, false) => {}
-            State::Begun(Op::AddPort { bridge, port, .. }) => undo.push(Op::DelPort { bridge, port }),
+            State::Begun(Op::AddPort { bridge, port, .. } | Op::AddVethPort { bridge, port, .. }) => {
+                undo.push(Op::DelPort { bridge, port })
+            }
             State::Begun(op @ Op::DelPort { .. }) => undo.push(op),
             State::Begun(op) => unknown.push(op),
             State::Settled => {}
@@ -448,6 +450,26 @@ mod tests {
         let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: addr.clone() }]);
         assert!(undo.is_empty());
         assert_eq!(unknown, vec![addr]);
+    }
+
+    /// The Docker plugin's host-namespace veth port, begun and never finished
+    /// (the plugin killed mid CreateEndpoint): its port and veth are removed.
+    #[test]
+    fn plan_undoes_a_begun_add_veth_port() {
+        let add = Op::AddVethPort {
+            bridge: n("br0"),
+            port: n("ovr0123456789_l"),
+            peer: n("ovr0123456789_c"),
+            mtu: None,
+            mac: None,
+            vlan: None,
+            trunks: vec![],
+            sw_checksum: true,
+            external_ids: Default::default(),
+        };
+        let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: add }]);
+        assert_eq!(undo, vec![Op::DelPort { bridge: n("br0"), port: n("ovr0123456789_l") }]);
+        assert!(unknown.is_empty());
     }
 
     #[test]

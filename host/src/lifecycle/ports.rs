@@ -50,6 +50,10 @@ impl ContainerPort {
     /// ports someone else made): those are never touched.
     pub fn of(info: PortInfo) -> Option<Self> {
         let ids = &info.external_ids;
+        // Docker's own network driver (docker-plugin) made it: Docker removes it.
+        if ids.contains_key(crate::docker_plugin::driver::DOCKER_ENDPOINT_ID) {
+            return None;
+        }
         let iface = IfName::parse(ids.get(ext::CONTAINER_IFACE)?).ok()?;
         let full_id = ids.get(ext::CONTAINER_FULL_ID).filter(|s| !s.is_empty()).cloned();
         let given = ids.get(ext::CONTAINER_ID).filter(|s| !s.is_empty()).cloned();

@@ -506,6 +506,27 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                     ),
                 );
             }
+            Op::AddVethPort { bridge, peer, mtu, mac, vlan, trunks, .. } => {
+                c.string("bridge", bridge);
+                c.target(&crate::types::Target::Host, entities)?;
+                c.string("ifname", peer);
+                if let Some(m) = mtu {
+                    c.long("mtu", m.get());
+                }
+                if let Some(m) = mac {
+                    c.string("mac", m);
+                }
+                if let Some(v) = vlan {
+                    c.long("vlan", v.get());
+                }
+                c.trunk(vlan.is_none());
+                c.put(
+                    "trunks",
+                    RestrictedExpression::new_set(
+                        trunks.iter().map(|t| RestrictedExpression::new_long(t.get().into())),
+                    ),
+                );
+            }
             Op::DelPort { bridge, .. } => c.string("bridge", bridge),
             Op::SetVlan { bridge, vlan, .. } => {
                 c.string("bridge", bridge);

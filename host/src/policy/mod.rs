@@ -83,6 +83,7 @@ impl Request<'_> {
                     Resource::Bridge(name.as_str())
                 }
                 Op::AddPort { bridge, port, .. }
+                | Op::AddVethPort { bridge, port, .. }
                 | Op::DelPort { bridge, port }
                 | Op::SetVlan { bridge, port, .. } => {
                     Resource::Port { name: port.as_str(), bridge: bridge.as_str() }
