@@ -25,6 +25,7 @@ pub mod gate;
 pub mod journal;
 pub mod lifecycle;
 pub mod policy;
+pub mod registry;
 pub mod runner;
 pub mod sandbox;
 pub mod types;
