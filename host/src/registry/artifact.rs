@@ -71,15 +71,13 @@ pub fn build(bytes: &[u8]) -> Result<Artifact, String> {
             media_type: CONFIG_MEDIA_TYPE.into(),
             digest: sha(&config),
             size: config.len() as i64,
-            urls: None,
-            annotations: None,
+            ..Default::default()
         },
         layers: vec![OciDescriptor {
             media_type: LAYER_MEDIA_TYPE.into(),
             digest: sha(bytes),
             size: bytes.len() as i64,
-            urls: None,
-            annotations: None,
+            ..Default::default()
         }],
         subject: None,
         artifact_type: None,

@@ -84,8 +84,7 @@ impl Session {
             media_type: artifact::LAYER_MEDIA_TYPE.into(),
             digest: format!("sha256:{}", layer.digest),
             size: layer.size as i64,
-            urls: None,
-            annotations: None,
+            ..Default::default()
         };
         let mut out = Vec::with_capacity(layer.size as usize);
         self.client.pull_blob(&r.client_ref(), &desc, &mut out).await.map_err(|e| self.explain(r, e))?;
