@@ -88,7 +88,10 @@ impl Registry {
 
     fn http_code(&self, method: &str, path: &str) -> String {
         let url = format!("http://{}{path}", self.addr);
-        try_sh("curl", &["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, &url]).1.trim().to_string()
+        try_sh("curl", &["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, &url])
+            .1
+            .trim()
+            .to_string()
     }
 
     /// GET a manifest as the OCI media type: (body, Content-Type).
@@ -469,7 +472,10 @@ fn concurrent_pulls_of_one_reference_agree_and_leave_whole_files() {
         assert_eq!(stdout.trim(), format!("sha256:{digest}"));
     }
     let files = fresh.store_files();
-    assert!(files.iter().all(|f| !f.rsplit('/').next().unwrap().starts_with('.')), "temporary files left: {files:?}");
+    assert!(
+        files.iter().all(|f| !f.rsplit('/').next().unwrap().starts_with('.')),
+        "temporary files left: {files:?}"
+    );
     for f in files.iter().filter(|f| f.starts_with("blobs/sha256/")) {
         let bytes = fs::read(fresh.store().join(f)).unwrap();
         assert_eq!(&sha256(&bytes), f.rsplit('/').next().unwrap(), "{f} is whole");
@@ -511,7 +517,10 @@ fn unknown_references_and_bad_names_say_what_is_wrong() {
     let host = Host::new();
     let r = host.pull(&format!("{}/nothing/here:v1", reg.addr));
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains(&format!("{}/nothing/here:v1: not found in the registry (404)", reg.addr)), "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("{}/nothing/here:v1: not found in the registry (404)", reg.addr)),
+        "{r:?}"
+    );
     let r = host.ovs(&["--dry-run", "oci://Bad/Name"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("'oci://Bad/Name' is not an OCI reference"), "{r:?}");

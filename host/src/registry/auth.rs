@@ -80,7 +80,9 @@ mod tests {
         let cfg = r#"{"auths":{"127.0.0.1:5000":{"auth":"YWxpY2U6czNjcmV0"},"https://other.example/v1/":{"username":"bob","password":"pw"}}}"#;
         assert!(matches!(from_config(cfg, "127.0.0.1:5000").unwrap(),
             RegistryAuth::Basic(u, p) if u == "alice" && p == "s3cret"));
-        assert!(matches!(from_config(cfg, "other.example").unwrap(), RegistryAuth::Basic(u, _) if u == "bob"));
+        assert!(
+            matches!(from_config(cfg, "other.example").unwrap(), RegistryAuth::Basic(u, _) if u == "bob")
+        );
         assert!(matches!(from_config(cfg, "127.0.0.1:5001").unwrap(), RegistryAuth::Anonymous));
         let e = from_config(r#"{"auths":{"h":{"auth":"!!"}}}"#, "h").unwrap_err();
         assert!(e.contains("auths.h.auth"), "{e}");

@@ -31,9 +31,11 @@ impl RegistryArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  ovs-run push scripts/attach.wasm registry.example:5000/netops/attach:1.2.0\n\n\
+#[command(
+    after_help = "Example:\n  ovs-run push scripts/attach.wasm registry.example:5000/netops/attach:1.2.0\n\n\
 Prints the manifest digest; pin it as oci://HOST/REPO@sha256:HEX. Push after signing:\n\
-the signatures are inside the component and travel with it.")]
+the signatures are inside the component and travel with it."
+)]
 pub struct PushArgs {
     /// The script component (signed, with its metadata set)
     #[arg(value_name = "FILE")]
@@ -46,9 +48,11 @@ pub struct PushArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  ovs-run pull registry.example:5000/netops/attach:1.2.0\n  ovs-run pull --list\n\n\
+#[command(
+    after_help = "Examples:\n  ovs-run pull registry.example:5000/netops/attach:1.2.0\n  ovs-run pull --list\n\n\
 Prints the manifest digest. Pulling again is harmless: blobs already stored are\n\
-not fetched again, and a tag that now names other content is reported.")]
+not fetched again, and a tag that now names other content is reported."
+)]
 pub struct PullArgs {
     /// What to pull: HOST[:PORT]/REPO[:TAG][@sha256:HEX] (oci:// optional)
     #[arg(value_name = "REF", required_unless_present = "list")]
@@ -139,11 +143,8 @@ pub fn list(opts: &Options, json: bool) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let text = if json {
-        serde_json::to_string_pretty(&listed).unwrap_or_default() + "\n"
-    } else {
-        render(&listed)
-    };
+    let text =
+        if json { serde_json::to_string_pretty(&listed).unwrap_or_default() + "\n" } else { render(&listed) };
     let _ = std::io::stdout().write_all(text.as_bytes());
     0
 }
@@ -155,7 +156,10 @@ pub fn render(listed: &[store::Listed]) -> String {
     }
     let mut out = String::new();
     let width = listed.iter().map(|l| l.reference.len()).max().unwrap_or(0).max(9);
-    out.push_str(&format!("{:<width$}  {:<19}  {:<19}  NAME VERSION\n", "REFERENCE", "MANIFEST", "COMPONENT"));
+    out.push_str(&format!(
+        "{:<width$}  {:<19}  {:<19}  NAME VERSION\n",
+        "REFERENCE", "MANIFEST", "COMPONENT"
+    ));
     for l in listed {
         let short = |d: &str| d.get(..19).unwrap_or(d).to_string();
         out.push_str(&format!(

@@ -110,23 +110,26 @@ impl Session {
             }
         }
         let ct = MANIFEST_MEDIA_TYPE.parse().expect("a valid header value");
-        self.client.push_manifest_raw(&target, a.manifest.clone(), ct).await.map_err(|e| self.explain(r, e))?;
+        self.client
+            .push_manifest_raw(&target, a.manifest.clone(), ct)
+            .await
+            .map_err(|e| self.explain(r, e))?;
         Ok(())
     }
 }
 
 /// Map oci-client's errors onto what the user can act on.
 fn explain(r: &OciRef, e: OciDistributionError, has_credentials: bool, insecure: bool) -> Error {
-    let unauthorized = || Error::Unauthorized { registry: r.registry.clone(), had_credentials: has_credentials };
+    let unauthorized =
+        || Error::Unauthorized { registry: r.registry.clone(), had_credentials: has_credentials };
     let not_found = || Error::NotFound { reference: r.to_string() };
     match e {
         OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
             unauthorized()
         }
         OciDistributionError::ServerError { code: 401 | 403, .. } => unauthorized(),
-        OciDistributionError::ServerError { code: 404, .. } | OciDistributionError::ImageManifestNotFoundError(_) => {
-            not_found()
-        }
+        OciDistributionError::ServerError { code: 404, .. }
+        | OciDistributionError::ImageManifestNotFoundError(_) => not_found(),
         OciDistributionError::RegistryError { envelope, .. } => {
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
             if codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
@@ -142,7 +145,8 @@ fn explain(r: &OciRef, e: OciDistributionError, has_credentials: bool, insecure:
             }) {
                 not_found()
             } else {
-                let msgs: Vec<String> = envelope.errors.iter().map(|e| format!("{:?}: {}", e.code, e.message)).collect();
+                let msgs: Vec<String> =
+                    envelope.errors.iter().map(|e| format!("{:?}: {}", e.code, e.message)).collect();
                 Error::Registry(format!("{}: {}", r.registry, msgs.join("; ")))
             }
         }
@@ -151,7 +155,8 @@ fn explain(r: &OciRef, e: OciDistributionError, has_credentials: bool, insecure:
             expected: String::new(),
             actual: d.to_string(),
         },
-        OciDistributionError::UnsupportedMediaTypeError(t) | OciDistributionError::IncompatibleLayerMediaTypeError(t) => {
+        OciDistributionError::UnsupportedMediaTypeError(t)
+        | OciDistributionError::IncompatibleLayerMediaTypeError(t) => {
             Error::NotAComponent(format!("{r}: unknown media type {t}"))
         }
         OciDistributionError::RequestError(re) if re.is_connect() || re.is_timeout() || re.is_request() => {

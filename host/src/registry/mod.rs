@@ -130,7 +130,8 @@ pub async fn pull(r: &OciRef, opts: &Options) -> Result<Resolved, Error> {
 async fn pull_into(store: &Store, r: &OciRef, opts: &Options) -> Result<Resolved, Error> {
     let session = client::Session::connect(r, opts.insecure).await?;
     let (manifest, manifest_digest) = session.manifest(r).await?;
-    let (layer, annotations) = artifact::layer_of(&manifest).map_err(|e| Error::NotAComponent(format!("{r}: {e}")))?;
+    let (layer, annotations) =
+        artifact::layer_of(&manifest).map_err(|e| Error::NotAComponent(format!("{r}: {e}")))?;
     // Blobs already stored (another tag, an earlier pull) are not fetched again.
     let bytes = match store.read_blob(&layer.digest).map_err(Error::Store)? {
         Some(b) => b,

@@ -86,7 +86,10 @@ impl Store {
         if meta.uid() != me && meta.uid() != 0 {
             return Err(io(
                 root,
-                format!("is owned by uid {}, neither root nor us: that user could change what a tag runs", meta.uid()),
+                format!(
+                    "is owned by uid {}, neither root nor us: that user could change what a tag runs",
+                    meta.uid()
+                ),
             ));
         }
         if meta.mode() & 0o022 != 0 {
@@ -121,7 +124,11 @@ impl Store {
         };
         if Digest::of(&bytes) != *digest {
             let _ = fs::remove_file(&path);
-            crate::verbose!(1, "OCI store: {} was corrupt (its sha256 is not its name): removed", path.display());
+            crate::verbose!(
+                1,
+                "OCI store: {} was corrupt (its sha256 is not its name): removed",
+                path.display()
+            );
             return Ok(None);
         }
         Ok(Some(bytes))
