@@ -6,7 +6,7 @@
 //! check the name) rather than echoing HTTP.
 
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
 
@@ -150,11 +150,9 @@ fn explain(r: &OciRef, e: OciDistributionError, has_credentials: bool, insecure:
                 Error::Registry(format!("{}: {}", r.registry, msgs.join("; ")))
             }
         }
-        OciDistributionError::DigestError(d) => Error::Tampered {
-            what: format!("content of {r}"),
-            expected: String::new(),
-            actual: d.to_string(),
-        },
+        OciDistributionError::DigestError(DigestError::VerificationError { expected, actual }) => {
+            Error::Tampered { what: format!("the content of {r}"), expected, actual }
+        }
         OciDistributionError::UnsupportedMediaTypeError(t)
         | OciDistributionError::IncompatibleLayerMediaTypeError(t) => {
             Error::NotAComponent(format!("{r}: unknown media type {t}"))
