@@ -35,6 +35,7 @@ pub mod journal;
 pub mod lifecycle;
 pub mod policy;
 pub mod rundir;
+pub mod registry;
 pub mod runner;
 pub mod types;
 pub mod verbose;

@@ -303,9 +303,14 @@ pub(super) async fn bind(args: BindArgs) -> i32 {
     let Some(script) = words.next() else { return usage("bind: SCRIPT is required") };
     let script_args: Vec<String> = words.collect();
     let script = PathBuf::from(script);
-    let bytes = match std::fs::read(&script) {
-        Ok(b) => b,
-        Err(e) => return usage(format!("cannot read script {}: {e}", script.display())),
+    // A file (pinned or not) or oci://REF: from the local store (`ovs-run pull`), else its registry.
+    let registry = crate::registry::Options::new(false, args.script.cache_dir.clone());
+    let bytes = match crate::vetting::source::load(&script, &registry).await {
+        Ok((r, bytes)) => match r.pin.map(|pin| crate::vetting::check_pin(&bytes, &pin)) {
+            Some(Err(e)) => return usage(format!("{}: refused: {e}", r.path.display())),
+            _ => bytes,
+        },
+        Err(e) => return usage(e),
     };
     let settings = match script_settings(&args.script) {
         Ok(s) => s,
@@ -319,7 +324,10 @@ pub(super) async fn bind(args: BindArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    let source = std::path::absolute(&script).unwrap_or(script);
+    let source = match crate::vetting::source::oci_ref(&script) {
+        Some(_) => script,
+        None => std::path::absolute(&script).unwrap_or(script),
+    };
     let binding = Binding::new(selector, &bytes, source, script_args, None);
     if store.find(&binding.id).is_ok() {
         line(format!("already bound: {}", summary(&binding)));

@@ -29,6 +29,8 @@ Examples:
   # review a script, then run exactly the reviewed bytes, signed by a trusted key
   ovs-run inspect scripts/attach.wasm
   ovs-run --require-signed scripts/attach.wasm@sha256:HEX br0 eth0 web
+  # run a vetted script published to a registry (see push, pull)
+  ovs-run --require-signed oci://registry.example:5000/netops/attach@sha256:HEX br0 eth0 web
   # try ovs-run against a private Open vSwitch
   eval $(ovs-run sandbox up) && ovs-run scripts/seed-demo.wasm --container web
 
@@ -51,7 +53,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The script: a WebAssembly component (e.g. scripts/attach.wasm), optionally pinned: SCRIPT@sha256:HEX
+    /// The script: a WebAssembly component (e.g. scripts/attach.wasm), optionally pinned: SCRIPT@sha256:HEX; or from a registry: oci://HOST/REPO[:TAG][@sha256:HEX]
     #[arg(value_name = "SCRIPT", required = true)]
     pub script: Option<PathBuf>,
 
@@ -153,6 +155,10 @@ pub struct RunArgs {
     /// Append one JSON line per capability call and per run to FILE
     #[arg(long, value_name = "FILE")]
     pub audit: Option<PathBuf>,
+
+    /// Reach the registry of an oci:// SCRIPT over plain HTTP (a registry on loopback or in a lab)
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -208,6 +214,10 @@ pub enum Command {
     Submit(crate::daemon::submit::SubmitArgs),
     /// Docker network and IPAM driver: `docker network create -d ovs-run` puts containers on OVS bridges
     DockerPlugin(crate::docker_plugin::Args),
+    /// Publish a script to an OCI registry (the Wasm OCI artifact layout; its signatures travel inside)
+    Push(crate::registry::cli::PushArgs),
+    /// Fetch a script from an OCI registry into the local store and print its digest (--list: what the store holds)
+    Pull(crate::registry::cli::PullArgs),
 }
 
 /// `--apply-timeout` of every command: seconds, checked where it is
@@ -299,6 +309,8 @@ pub fn main() -> i32 {
         Some(Command::Serve(args)) => rt.block_on(crate::daemon::serve::run(args)),
         Some(Command::Submit(args)) => rt.block_on(crate::daemon::submit::run(args)),
         Some(Command::DockerPlugin(args)) => crate::docker_plugin::main(args, &rt),
+        Some(Command::Push(args)) => rt.block_on(crate::registry::cli::push(args)),
+        Some(Command::Pull(args)) => rt.block_on(crate::registry::cli::pull(args)),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))

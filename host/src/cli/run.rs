@@ -38,12 +38,10 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
     if !(1..=65_536).contains(&opts.memory) {
         return usage(format!("--memory {} must be between 1 and 65536 MiB", opts.memory));
     }
-    let script = match ScriptRef::parse(&script) {
-        Ok(r) => r,
-        Err(e) => return usage(e),
-    };
-    let bytes = match vetting::read_script_file(&script.path) {
-        Ok(b) => b,
+    // A file, or oci://REF from the local store or its registry.
+    let registry = crate::registry::Options::new(opts.insecure, opts.cache_dir.clone());
+    let (script, bytes) = match vetting::source::load(&script, &registry).await {
+        Ok(x) => x,
         Err(e) => return usage(e),
     };
     // Vetting reads the bytes only: a refused script is never compiled.

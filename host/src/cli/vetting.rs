@@ -18,7 +18,7 @@ const EXIT_REFUSED: i32 = 1;
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The script, optionally pinned: SCRIPT@sha256:HEX
+    /// The script, optionally pinned: SCRIPT@sha256:HEX, or a registry reference: oci://HOST/REPO[:TAG][@sha256:HEX]
     #[arg(value_name = "SCRIPT")]
     pub script: PathBuf,
     /// Trust store to judge the signatures against [default: /etc/ovs-run/trusted-keys, when it exists]
@@ -27,6 +27,8 @@ pub struct InspectArgs {
     /// Print the inspection as JSON
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub registry: crate::registry::cli::RegistryArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,10 +125,10 @@ fn usage_error(msg: impl std::fmt::Display) -> i32 {
     EXIT_USAGE
 }
 
-/// Read a script given as SCRIPT or SCRIPT@sha256:HEX; a pin that does not match is a refusal.
-fn read_script(arg: &Path) -> Result<(ScriptRef, Vec<u8>), i32> {
-    let r = ScriptRef::parse(arg).map_err(usage_error)?;
-    let bytes = read_script_file(&r.path).map_err(usage_error)?;
+/// Read a script given as SCRIPT, SCRIPT@sha256:HEX or oci://REF; a pin
+/// that does not match is a refusal.
+fn read_script(arg: &Path, registry: &crate::registry::Options) -> Result<(ScriptRef, Vec<u8>), i32> {
+    let (r, bytes) = super::source::load_blocking(arg, registry).map_err(usage_error)?;
     if let Some(pin) = &r.pin {
         if let Err(e) = check_pin(&bytes, pin) {
             eprintln!("ovs-run: {}: refused: {e}", r.path.display());
@@ -171,7 +173,7 @@ fn write_file(path: &Path, bytes: &[u8], like: Option<&Path>) -> Result<(), Stri
 }
 
 pub fn inspect(args: InspectArgs) -> i32 {
-    let (r, bytes) = match read_script(&args.script) {
+    let (r, bytes) = match read_script(&args.script, &args.registry.options()) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -271,7 +273,7 @@ pub fn sign(args: SignArgs) -> i32 {
 }
 
 pub fn verify(args: VerifyArgs) -> i32 {
-    let (r, bytes) = match read_script(&args.script) {
+    let (r, bytes) = match read_script(&args.script, &crate::registry::Options::new(false, None)) {
         Ok(x) => x,
         Err(code) => return code,
     };

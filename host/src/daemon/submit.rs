@@ -35,9 +35,12 @@ pub struct SubmitArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// The script component
+    /// The script component (a file, SCRIPT@sha256:HEX, or oci://HOST/REPO[:TAG][@sha256:HEX], resolved here and sent as bytes)
     #[arg(value_name = "SCRIPT")]
     pub script: PathBuf,
+
+    #[command(flatten)]
+    pub registry: crate::registry::cli::RegistryArgs,
 
     /// Arguments for the script
     #[arg(value_name = "SCRIPT-ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
@@ -49,8 +52,11 @@ pub async fn run(a: SubmitArgs) -> i32 {
         eprintln!("ovs-run submit: {m}");
         EXIT_USAGE
     };
-    let wasm = match crate::vetting::read_script_file(&a.script) {
-        Ok(b) => b,
+    let wasm = match crate::vetting::source::load(&a.script, &a.registry.options()).await {
+        Ok((r, bytes)) => match r.pin.map(|pin| crate::vetting::check_pin(&bytes, &pin)) {
+            Some(Err(e)) => return fail(format!("{}: refused: {e}", r.path.display())),
+            _ => bytes,
+        },
         Err(e) => return fail(e),
     };
     let stream = match UnixStream::connect(&a.socket).await {

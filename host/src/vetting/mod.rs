@@ -9,6 +9,7 @@
 //! - [`trust`]: the trust store.
 //! - [`digest`]: sha256 and `SCRIPT@sha256:HEX` pins.
 //! - [`file`]: reading a script file, bounded.
+//! - [`source`]: a script named by a file or by a registry reference (`oci://`).
 //!
 //! Anything that runs scripts (the CLI, the daemon) calls [`check`] on the
 //! script's bytes BEFORE handing them to the engine, so an unsigned or
@@ -25,6 +26,7 @@ pub mod file;
 pub mod inspect;
 pub mod metadata;
 pub mod signing;
+pub mod source;
 pub mod trust;
 
 use serde::Serialize;
