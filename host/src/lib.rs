@@ -13,6 +13,7 @@
 //! - [`backend`]: the [`backend::Backend`] trait and its implementations: the dry-run
 //!   planner and the real system (OVSDB, netlink, Docker). No backend knows Wasm.
 //! - [`vetting`]: inspecting, signing and verifying scripts before they run.
+//! - [`inventory`]: what is attached where (`ovs-run ps`, `show`), read only.
 
 pub mod audit;
 pub mod backend;
@@ -22,6 +23,7 @@ pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod gate;
+pub mod inventory;
 pub mod journal;
 pub mod lifecycle;
 pub mod policy;

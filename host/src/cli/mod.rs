@@ -4,10 +4,15 @@
 //! error; 2 usage error or a script that cannot be loaded; 3 the script
 //! trapped or hit a limit.
 
+mod argv;
+mod generate;
 pub(crate) mod lifecycle;
 mod policy;
+mod ps;
 pub(crate) mod recover;
 mod run;
+pub mod scripts;
+mod table;
 
 use std::path::PathBuf;
 
@@ -207,6 +212,19 @@ pub enum Command {
     Serve(crate::daemon::serve::ServeArgs),
     /// Run a script through an `ovs-run serve` daemon, as the tenant your uid maps to
     Submit(crate::daemon::submit::SubmitArgs),
+    /// List container ports: container, interface, bridge, VLAN, addresses, state, what manages them
+    #[command(visible_alias = "ls")]
+    Ps(ps::PsArgs),
+    /// One container's ports in detail
+    Show(ps::ShowArgs),
+    /// List the installed scripts (run one by name: `ovs-run attach br0 eth0 web`)
+    Scripts(scripts::ScriptsArgs),
+    /// Manual pages and shell completions, from this command line's definition (for packaging)
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: generate::What,
+    },
 }
 
 /// `--apply-timeout` of every command: seconds, checked where it is
@@ -239,8 +257,7 @@ fn script_args_verbatim(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
             return argv;
         }
         if !word.starts_with('-') {
-            let is_subcommand = cmd.get_subcommands().any(|c| c.get_name() == word);
-            if !is_subcommand
+            if !argv::is_subcommand(&cmd, word)
                 && argv.get(i + 1).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('-') && n != "--")
             {
                 argv.insert(i + 1, "--".into());
@@ -255,7 +272,11 @@ fn script_args_verbatim(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
 
 /// Parse the command line and run; returns the exit status.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse_from(script_args_verbatim(std::env::args_os().collect())) {
+    let argv = match argv::prepare(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let cli = match Cli::try_parse_from(script_args_verbatim(argv)) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
@@ -303,6 +324,10 @@ pub fn main() -> i32 {
         Some(Command::Policy { action }) => policy::run(action),
         Some(Command::Serve(args)) => rt.block_on(crate::daemon::serve::run(args)),
         Some(Command::Submit(args)) => rt.block_on(crate::daemon::submit::run(args)),
+        Some(Command::Ps(args)) => rt.block_on(ps::ps(args)),
+        Some(Command::Show(args)) => rt.block_on(ps::show(args)),
+        Some(Command::Scripts(args)) => scripts::list(args),
+        Some(Command::Generate { what }) => generate::run(what),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))
