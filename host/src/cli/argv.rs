@@ -174,8 +174,16 @@ mod tests {
             words("ovs-run --cache-dir=X -vv bind web a.wasm br0").unwrap(),
             ["ovs-run", "bind", "--cache-dir=X", "-vv", "web", "a.wasm", "br0"]
         );
-        // Into the subcommand that takes them.
-        assert_eq!(words("ovs-run --json key list").unwrap(), ["ovs-run", "key", "list", "--json"]);
+        // Into the subcommand that takes them, a nested one included.
+        assert_eq!(
+            words("ovs-run --json inspect a.wasm").unwrap(),
+            ["ovs-run", "inspect", "--json", "a.wasm"]
+        );
+        assert_eq!(
+            words("ovs-run --trust D -v key list").unwrap(),
+            ["ovs-run", "key", "list", "--trust", "D"]
+        );
+        assert_eq!(words("ovs-run --json key list"), Err(super::EXIT_USAGE));
         assert_eq!(
             words("ovs-run --docker unix:///d ls").unwrap(),
             ["ovs-run", "ls", "--docker", "unix:///d"]
