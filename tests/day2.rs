@@ -100,6 +100,7 @@ fn ps_lists_ovs_run_and_ovs_docker_ports_as_ovs_vsctl_and_ip_see_them() {
     // Text: one aligned table, a column starting where its header does.
     let r = ovs.run(&["ls", "--state-dir", state.path().to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
+    eprintln!("{}", r.stdout);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{r:?}");
     let col = lines[0].find("BRIDGE").unwrap();
@@ -146,6 +147,7 @@ fn ps_lists_ovs_run_and_ovs_docker_ports_as_ovs_vsctl_and_ip_see_them() {
     // show: one container in detail.
     let r = ovs.run(&["show", &a.name, "--state-dir", state.path().to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
+    eprintln!("{}", r.stdout);
     assert!(r.stdout.contains(&format!("Interface eth0 (bridge {br}, port {pa})")), "{r:?}");
     assert!(r.stdout.contains("10.71.0.2/24") && r.stdout.contains(&format!("binding {id}")), "{r:?}");
     assert!(r.stdout.contains(&a.id()), "{r:?}");
