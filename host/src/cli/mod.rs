@@ -29,9 +29,16 @@ const AFTER_HELP: &str = "\
 Everything after SCRIPT is passed to the script unchanged, hyphens included:
 options for ovs-run go before SCRIPT.
 
+SCRIPT is a file when it has a slash or ends in .wasm, else an installed
+script's name (`ovs-run scripts` lists them). Options before a subcommand go
+to it.
+
 Examples:
   # attach container web to br0, like `ovs-docker add-port`
   ovs-run scripts/attach.wasm br0 eth0 web --ipaddress=172.17.0.2/16 --gateway=172.17.42.1
+  # the same with the installed script, by name; then see what is attached where
+  ovs-run attach br0 eth0 web --ipaddress=172.17.0.2/16
+  ovs-run ps
   # show what it would do, without Docker or OVS
   ovs-run --dry-run --assume-container web scripts/attach.wasm br0 eth0 web --ipaddress=10.1.0.2/24
   # review a script, then run exactly the reviewed bytes, signed by a trusted key
@@ -57,7 +64,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The script: a WebAssembly component (e.g. scripts/attach.wasm), optionally pinned: SCRIPT@sha256:HEX
+    /// The script: a WebAssembly component file (e.g. scripts/attach.wasm) or an installed script's name (attach), optionally pinned: SCRIPT@sha256:HEX
     #[arg(value_name = "SCRIPT", required = true)]
     pub script: Option<PathBuf>,
 
