@@ -475,7 +475,7 @@ mod tests {
         assert_eq!(m, Manager::Binding { binding: b.id.clone(), script: "attach.wasm".into() });
         assert_eq!(manager(&cp.info, &cp, Some(&web()), &[other_iface]), Manager::ByHand);
         // A container Docker no longer knows: matched by the name the port recorded.
-        assert!(matches!(manager(&cp.info, &cp, None, &[b.clone()]), Manager::Binding { .. }));
+        assert!(matches!(manager(&cp.info, &cp, None, std::slice::from_ref(&b)), Manager::Binding { .. }));
         let net = port(&[("container_id", "web"), ("container_iface", "eth0"), (DOCKER_NETWORK_ID, "ab12")]);
         assert_eq!(
             manager(&net.info, &net, Some(&web()), &[b]),
