@@ -358,3 +358,94 @@ fn make_install_into_a_destdir() {
         assert!(text.contains("inspect") && text.contains("ps"), "{}", f.display());
     }
 }
+
+#[test]
+fn bind_says_when_it_selects_nothing_and_lists_bindings_aligned() {
+    let ovs = Ovs::start();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().to_str().unwrap();
+    let attach = script("attach");
+    let a = attach.to_str().unwrap();
+    let bind = |words: &[&str]| {
+        let mut args = vec!["bind", "--state-dir", st];
+        args.extend_from_slice(words);
+        ovs.run(&args)
+    };
+    let count = || {
+        let r = ovs.run(&["bindings", "--state-dir", st, "--json"]);
+        serde_json::from_str::<Value>(&r.stdout).unwrap().as_array().unwrap().len()
+    };
+
+    // A name Docker does not know: refused, nothing recorded.
+    let nosuch = unique("nosuch");
+    let r = bind(&[&nosuch, a, "br0", "eth0", "{container}"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains(&format!("container {nosuch} does not exist")), "{r:?}");
+    assert!(r.stderr.contains("--no-run"), "{r:?}");
+    assert_eq!(count(), 0);
+    // For a container yet to come, explicitly: recorded, and said.
+    let r = bind(&["--no-run", &nosuch, a, "br0", "eth0", "{container}"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains(&format!("no running container matches container {nosuch}")), "{r:?}");
+    // A label that selects nothing: recorded, with the warning.
+    let label = format!("day2={}", unique("l"));
+    let r = bind(&["--label", &label, a, "br0", "eth1-long-args-here", "{container}"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains(&format!("no running container matches label {label}")), "{r:?}");
+    assert_eq!(count(), 2);
+
+    // Columns line up, whatever the selector's width.
+    let r = ovs.run(&["bindings", "--state-dir", st]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{r:?}");
+    for h in ["SELECTOR", "SCRIPT", "ARGS"] {
+        let col = lines[0].find(h).unwrap();
+        for l in &lines[1..] {
+            assert_eq!(l.chars().nth(col - 1), Some(' '), "{h} column in:\n{}", r.stdout);
+            assert_ne!(l.chars().nth(col), Some(' '), "{h} column in:\n{}", r.stdout);
+        }
+    }
+}
+
+#[test]
+fn watch_json_lines_have_a_time_and_the_container_as_an_object() {
+    use std::io::{BufRead, BufReader};
+    let ovs = Ovs::start();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["watch", "--json", "--state-dir", state.path().to_str().unwrap()])
+        .env("OVS_RUNDIR", ovs.rundir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let out = child.stdout.take().unwrap();
+    let _kill = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |want: &dyn Fn(&Value) -> bool| loop {
+        let l = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("a watch line within 30 s");
+        let v: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        let t = v["time"].as_str().unwrap_or_else(|| panic!("no time: {l}"));
+        assert!(t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+        if want(&v) {
+            return v;
+        }
+    };
+    next(&|v| v["action"] == "watching");
+    let c = Container::start();
+    let ev = next(&|v| v["action"] == "event" && v["event"] == "start");
+    assert_eq!(ev["container"], serde_json::json!({"name": c.name, "id": c.id()}));
+}
