@@ -768,7 +768,7 @@ fn serve_require_signed_refuses_scripts_no_trusted_key_signed() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("refused") && r.stderr.contains("signed"), "{r:?}");
     // A signed script gets past vetting: its own usage text, as without the flag.
-    let r = d.submit("ovsrt-a", "attach.wasm", &["--help"]);
+    let r = d.submit("ovsrt-a", "attach.wasm", &["--", "--help"]);
     assert!(r.stdout.contains("Usage: attach") || r.stderr.contains("Usage: attach"), "{r:?}");
     let audit = d.audit();
     let unsigned: Vec<&Value> =
