@@ -1,6 +1,7 @@
 # ovs-run: `make demo` tries it end to end in a private sandbox, `make test`
 # runs every test (starting the daemons they need), `make build` builds the
-# binary and scripts/*.wasm, `make guests` the Python, JavaScript and C
+# binary and scripts/*.wasm, `make install` puts them on this host (after
+# `make build`; PREFIX=/usr/local, DESTDIR for staging), `make guests` the Python, JavaScript and C
 # scripts (scripts/{python,js,c}/*.wasm), `make bench` runs the side-by-side benchmark.
 
 SHELL := /bin/bash
@@ -21,7 +22,7 @@ GUEST_WASM := $(foreach l,python js c,$(addprefix scripts/$(l)/,$(addsuffix .was
 	tests/guests/python/hostile.wasm tests/guests/js/raises.wasm
 WIT := wit/ovs-run.wit
 
-.PHONY: all build deps wasm-target guests guest-toolchains test demo bench lint fmt clean
+.PHONY: all build deps wasm-target guests guest-toolchains test demo bench lint fmt clean install uninstall
 
 all: build
 
@@ -102,6 +103,46 @@ N ?= 100
 bench: deps build
 	BENCH_NS="$(or $(BENCH_NS),$(N))" bash tests/bench.sh
 	bash tests/bench/docker-plugin.sh
+
+# `make install` (after `make build`): the stripped binary, the signed
+# scripts (found by name: `ovs-run attach ...`), systemd units, manual pages
+# and completions generated from the command line's definition. The scripts
+# are signed with the repository's TEST key: see README "Install on a host".
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+SCRIPTDIR := $(PREFIX)/share/ovs-run/scripts
+MANDIR := $(PREFIX)/share/man/man1
+# systemd reads units from /usr/local/lib/systemd/system and /lib/systemd/system.
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR := $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR := $(PREFIX)/share/fish/vendor_completions.d
+UNITS := $(wildcard packaging/systemd/*.service)
+
+install:
+	@test -x $(BIN) || { echo "$(BIN) is missing: run 'make build' first" >&2; exit 1; }
+	@for s in $(SCRIPTS); do test -f scripts/$$s.wasm || { echo "scripts/$$s.wasm is missing: run 'make build' first" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SCRIPTDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0755 -s $(BIN) $(DESTDIR)$(BINDIR)/ovs-run
+	install -m 0644 $(addprefix scripts/,$(addsuffix .wasm,$(SCRIPTS))) $(DESTDIR)$(SCRIPTDIR)/
+	@for u in $(UNITS); do \
+	    sed 's|@BINDIR@|$(BINDIR)|g' $$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
+	$(DESTDIR)$(BINDIR)/ovs-run generate man $(DESTDIR)$(MANDIR)
+	$(DESTDIR)$(BINDIR)/ovs-run generate completions bash >$(DESTDIR)$(BASHCOMPDIR)/ovs-run
+	$(DESTDIR)$(BINDIR)/ovs-run generate completions zsh >$(DESTDIR)$(ZSHCOMPDIR)/_ovs-run
+	$(DESTDIR)$(BINDIR)/ovs-run generate completions fish >$(DESTDIR)$(FISHCOMPDIR)/ovs-run.fish
+	@echo "installed ovs-run into $(DESTDIR)$(PREFIX) (units in $(DESTDIR)$(UNITDIR)); see README 'Install on a host'"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ovs-run $(addprefix $(DESTDIR)$(SCRIPTDIR)/,$(addsuffix .wasm,$(SCRIPTS))) \
+	    $(DESTDIR)$(MANDIR)/ovs-run.1 $(DESTDIR)$(MANDIR)/ovs-run-*.1 \
+	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITS))) \
+	    $(DESTDIR)$(BASHCOMPDIR)/ovs-run $(DESTDIR)$(ZSHCOMPDIR)/_ovs-run $(DESTDIR)$(FISHCOMPDIR)/ovs-run.fish
+	-rmdir $(DESTDIR)$(SCRIPTDIR) $(DESTDIR)$(PREFIX)/share/ovs-run 2>/dev/null
 
 lint:
 	cargo fmt --all --check

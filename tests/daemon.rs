@@ -754,3 +754,38 @@ fn raw_client() {
 fn send(s: &mut UnixStream, bytes: &[u8]) {
     let _ = s.write_all(bytes);
 }
+
+#[test]
+fn serve_require_signed_refuses_scripts_no_trusted_key_signed() {
+    // The shipped scripts carry the TEST key's signature; the test guests none.
+    let trust = tempfile::Builder::new().prefix("ovsrt-trust").tempdir_in("/tmp").unwrap();
+    std::fs::copy(root().join("keys/test/trusted/ovs-run-test-only.pub"), trust.path().join("test.pub"))
+        .unwrap();
+    let t = trust.path().to_str().unwrap();
+    let d = Daemon::start_with(None, |_| {}, &["--require-signed", "--trust", t]);
+
+    let r = d.submit("ovsrt-a", "hostile.wasm", &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("refused") && r.stderr.contains("signed"), "{r:?}");
+    // A signed script gets past vetting: its own usage text, as without the flag.
+    let r = d.submit("ovsrt-a", "attach.wasm", &["--", "--help"]);
+    assert!(r.stdout.contains("Usage: attach") || r.stderr.contains("Usage: attach"), "{r:?}");
+    let audit = d.audit();
+    let unsigned: Vec<&Value> =
+        audit.iter().filter(|v| v["event"] == "refused" && v["status"] == "unsigned").collect();
+    assert_eq!(unsigned.len(), 1, "{audit:#?}");
+    assert_eq!(unsigned[0]["tenant"], "a");
+    drop(d);
+
+    // A trust store without keys would refuse everything: the daemon does not start.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--require-signed", "--trust", empty.path().to_str().unwrap(), "--policy"])
+        .arg(root().join("examples/policy/tenants.cedar"))
+        .args(["--socket", "/tmp/ovsrt-never.sock", "--audit"])
+        .arg(empty.path().join("audit.log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no keys"), "{out:?}");
+}

@@ -20,6 +20,8 @@
 //!   planner and the real system (OVSDB, netlink, Docker). No backend knows Wasm.
 //! - Shared by all: [`types`] (validated values, from the `ovs-run-types` crate the
 //!   guest SDK shares), [`error`], [`verbose`], [`rundir`].
+//! - [`vetting`]: inspecting, signing and verifying scripts before they run.
+//! - [`inventory`]: what is attached where (`ovs-run ps`, `show`), read only.
 
 pub mod audit;
 pub mod backend;
@@ -31,6 +33,7 @@ pub mod docker_plugin;
 pub mod engine;
 pub mod error;
 pub mod gate;
+pub mod inventory;
 pub mod journal;
 pub mod lifecycle;
 pub mod policy;

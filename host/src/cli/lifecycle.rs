@@ -339,10 +339,30 @@ pub(super) async fn bind(args: BindArgs) -> i32 {
     };
     let lc = Lifecycle { system: sys, store, scripts: settings };
 
+    // A name Docker does not know is most often a typo: refused, unless the
+    // binding is explicitly for a container yet to come (--no-run).
+    if let (Selector::Container(c), false) = (&binding.selector, args.no_run) {
+        match lc.system.docker().inspect(c).await {
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return usage(format!(
+                    "bind: container {c} does not exist: nothing ran, binding not recorded \
+                     (bind with --no-run to run the script when a container of that name starts)"
+                ))
+            }
+            Err(e) => return usage(format!("bind: {e}")),
+            Ok(_) => {}
+        }
+    }
     let running = match selected_running(&lc, &binding).await {
         Ok(r) => r,
         Err(e) => return usage(format!("bind: {e}")),
     };
+    if running.is_empty() {
+        eprintln!(
+            "ovs-run: warning: bind: no running container matches {}: the script runs when one starts (under `ovs-run watch`)",
+            binding.selector
+        );
+    }
     if !args.no_run {
         let mut ok = Vec::new();
         for c in &running {
@@ -432,16 +452,15 @@ pub(super) fn bindings(args: BindingsArgs) -> i32 {
     } else if all.is_empty() {
         eprintln!("ovs-run: no bindings in {}", store.dir().display());
     } else {
-        line(format!("{:<12}  {:<24}  {:<20}  ARGS", "ID", "SELECTOR", "SCRIPT"));
-        for b in &all {
-            let script = format!("{} ({})", b.script.file_name(), &b.script.sha256[..8]);
-            line(format!(
-                "{:<12}  {:<24}  {:<20}  {}",
-                b.id,
-                b.selector.to_string(),
-                script,
-                b.args.join(" ")
-            ));
+        let rows: Vec<Vec<String>> = all
+            .iter()
+            .map(|b| {
+                let script = format!("{} ({})", b.script.file_name(), &b.script.sha256[..8]);
+                vec![b.id.clone(), b.selector.to_string(), script, b.args.join(" ")]
+            })
+            .collect();
+        for l in super::table::render(&["ID", "SELECTOR", "SCRIPT", "ARGS"], &rows) {
+            line(l);
         }
     }
     if problems.is_empty() {
@@ -473,6 +492,39 @@ pub(super) fn unbind(args: UnbindArgs) -> i32 {
     0
 }
 
+/// `a` as one JSON object with `time`: when it happened, RFC 3339 in UTC
+/// with milliseconds (journald and log shippers sort and join on it).
+fn timestamped(a: &Action, now: std::time::SystemTime) -> String {
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("time".into(), rfc3339_utc(now).into());
+    }
+    v.to_string()
+}
+
+/// "2026-12-03T12:40:05.123Z".
+fn rfc3339_utc(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (days, secs) = ((d.as_secs() / 86_400) as i64, d.as_secs() % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        d.subsec_millis()
+    )
+}
+
 pub(super) async fn watch(args: WatchArgs) -> i32 {
     verbose::set_level(args.script.verbose);
     let (sys, scripts, store) =
@@ -483,7 +535,7 @@ pub(super) async fn watch(args: WatchArgs) -> i32 {
     let json = args.json;
     let report: Reporter = Arc::new(move |a: &Action| {
         if json {
-            line(serde_json::to_string(a).unwrap_or_default());
+            line(timestamped(a, std::time::SystemTime::now()));
         } else {
             line(a);
         }
@@ -508,5 +560,29 @@ pub(super) async fn watch(args: WatchArgs) -> i32 {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => fail_with(&e, format!("watch: {e}")),
         Err(e) => failed(format!("watch: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn watch_json_lines_carry_a_utc_time_and_the_container_as_an_object() {
+        let at = |secs: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(ms);
+        assert_eq!(rfc3339_utc(at(0, 0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339_utc(at(1_796_300_405, 123)), "2026-12-03T12:20:05.123Z");
+        let id = "3f2a9c01b2d4e5f60718293a4b5c6d7e8f9012345678901234567890abcdef12";
+        let a = Action::Event {
+            event: "start".into(),
+            container: crate::lifecycle::ContainerLabel { name: "web".into(), id: id.into() },
+        };
+        assert_eq!(a.to_string(), "event start container web (3f2a9c01b2d4)");
+        let j: serde_json::Value = serde_json::from_str(&timestamped(&a, at(0, 0))).unwrap();
+        assert_eq!(j["time"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(j["container"], serde_json::json!({"name": "web", "id": id}));
+        assert_eq!(j["action"], "event");
     }
 }

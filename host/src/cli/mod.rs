@@ -2,12 +2,17 @@
 //! each command. Running a script lives in [`run`]; each other command in the
 //! module that owns its feature. Exit statuses: [`crate::runner::exit`].
 
+mod argv;
+mod generate;
 pub(crate) mod lifecycle;
 mod policy;
+mod ps;
 pub(crate) mod recover;
 mod run;
 pub mod sandbox;
 pub mod vetting;
+pub mod scripts;
+mod table;
 
 use std::path::PathBuf;
 
@@ -21,9 +26,16 @@ const AFTER_HELP: &str = "\
 Everything after SCRIPT is passed to the script unchanged, hyphens included:
 options for ovs-run go before SCRIPT.
 
+SCRIPT is a file when it has a slash or ends in .wasm, else an installed
+script's name (`ovs-run scripts` lists them). Options before a subcommand go
+to it.
+
 Examples:
   # attach container web to br0, like `ovs-docker add-port`
   ovs-run scripts/attach.wasm br0 eth0 web --ipaddress=172.17.0.2/16 --gateway=172.17.42.1
+  # the same with the installed script, by name; then see what is attached where
+  ovs-run attach br0 eth0 web --ipaddress=172.17.0.2/16
+  ovs-run ps
   # show what it would do, without Docker or OVS
   ovs-run --dry-run --assume-container web scripts/attach.wasm br0 eth0 web --ipaddress=10.1.0.2/24
   # review a script, then run exactly the reviewed bytes, signed by a trusted key
@@ -53,7 +65,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The script: a WebAssembly component (e.g. scripts/attach.wasm), optionally pinned: SCRIPT@sha256:HEX; or from a registry: oci://HOST/REPO[:TAG][@sha256:HEX]
+    /// The script: a WebAssembly component file (e.g. scripts/attach.wasm), an installed script's name (attach), or from a registry: oci://HOST/REPO[:TAG][@sha256:HEX]; optionally pinned: SCRIPT@sha256:HEX
     #[arg(value_name = "SCRIPT", required = true)]
     pub script: Option<PathBuf>,
 
@@ -218,6 +230,19 @@ pub enum Command {
     Push(crate::registry::cli::PushArgs),
     /// Fetch a script from an OCI registry into the local store and print its digest (--list: what the store holds)
     Pull(crate::registry::cli::PullArgs),
+    /// List container ports: container, interface, bridge, VLAN, addresses, state, what manages them
+    #[command(visible_alias = "ls")]
+    Ps(ps::PsArgs),
+    /// One container's ports in detail
+    Show(ps::ShowArgs),
+    /// List the installed scripts (run one by name: `ovs-run attach br0 eth0 web`)
+    Scripts(scripts::ScriptsArgs),
+    /// Manual pages and shell completions, from this command line's definition (for packaging)
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: generate::What,
+    },
 }
 
 /// `--apply-timeout` of every command: seconds, checked where it is
@@ -244,8 +269,7 @@ fn script_args_verbatim(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
             return argv;
         }
         if !word.starts_with('-') {
-            let is_subcommand = cmd.get_subcommands().any(|c| c.get_name() == word);
-            if !is_subcommand
+            if !argv::is_subcommand(&cmd, word)
                 && argv.get(i + 1).and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('-') && n != "--")
             {
                 argv.insert(i + 1, "--".into());
@@ -260,7 +284,11 @@ fn script_args_verbatim(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
 
 /// Parse the command line and run; returns the exit status.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse_from(script_args_verbatim(std::env::args_os().collect())) {
+    let argv = match argv::prepare(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let cli = match Cli::try_parse_from(script_args_verbatim(argv)) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
@@ -311,6 +339,10 @@ pub fn main() -> i32 {
         Some(Command::DockerPlugin(args)) => crate::docker_plugin::main(args, &rt),
         Some(Command::Push(args)) => rt.block_on(crate::registry::cli::push(args)),
         Some(Command::Pull(args)) => rt.block_on(crate::registry::cli::pull(args)),
+        Some(Command::Ps(args)) => rt.block_on(ps::ps(args)),
+        Some(Command::Show(args)) => rt.block_on(ps::show(args)),
+        Some(Command::Scripts(args)) => scripts::list(args),
+        Some(Command::Generate { what }) => generate::run(what),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");
             rt.block_on(run::run_script(script, cli.script_args, cli.run))

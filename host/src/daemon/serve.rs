@@ -27,6 +27,7 @@ use crate::policy::cedar::{default_tenants_file, CedarPolicy, PolicyStore, Tenan
 use crate::runner::exit::EXIT_USAGE;
 use crate::runner::{self, RunConfig};
 use crate::types::Datapath;
+use crate::vetting::{self, RequireSigned, TrustStore};
 
 const AFTER_HELP: &str = "\
 Tenants connect to SOCKET (mode --socket-mode, default 0666: any local user
@@ -100,6 +101,14 @@ pub struct ServeArgs {
     /// Where runs keep their journals; runs the daemon did not finish (it was killed) are rolled back at start-up [default: /run/ovs-run/journal]
     #[arg(long, value_name = "DIR", env = "OVS_RUN_JOURNAL_DIR")]
     pub journal_dir: Option<PathBuf>,
+
+    /// Refuse a submitted script unless a key of the trust store signed exactly its bytes (checked before it is compiled)
+    #[arg(long)]
+    pub require_signed: bool,
+
+    /// Trust store for --require-signed: a directory of public keys (*.pub) [default: /etc/ovs-run/trusted-keys]
+    #[arg(long, value_name = "DIR", requires = "require_signed")]
+    pub trust: Option<PathBuf>,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -129,6 +138,8 @@ struct Daemon {
     journal_dir: PathBuf,
     /// One semaphore per tenant: its concurrent runs.
     slots: HashMap<String, Arc<Semaphore>>,
+    /// With --require-signed: the keys one of which must have signed a script.
+    trust: Option<TrustStore>,
 }
 
 pub async fn run(args: ServeArgs) -> i32 {
@@ -155,6 +166,21 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let store = Arc::new(PolicyStore::load(&args.policy, &tenants)?);
     let audit =
         Arc::new(AuditLog::open(&args.audit).map_err(|e| format!("--audit {}: {e}", args.audit.display()))?);
+    // Opened once, at start-up: a trust store that cannot be read, or holds
+    // no key (every script would be refused), stops the daemon here.
+    let trust = if args.require_signed {
+        let dir = args.trust.clone().unwrap_or_else(vetting::trust::default_dir);
+        let t = TrustStore::open(&dir).map_err(|e| format!("--trust: {e}"))?;
+        if t.is_empty() {
+            return Err(format!(
+                "--require-signed: {} holds no keys (*.pub): every script would be refused",
+                t.describe()
+            ));
+        }
+        Some(t)
+    } else {
+        None
+    };
     let cache = CompileCache::open(&args.cache_dir.clone().unwrap_or_else(cache::default_dir));
     let engine = Arc::new(Engine::new(cache).map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?);
     let slots = store
@@ -169,17 +195,31 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
     let listener = bind(&args.socket, args.socket_mode)?;
     eprintln!(
-        "ovs-run serve: listening on {} (mode {:o}), {} tenant(s) from {}, audit log {}",
+        "ovs-run serve: listening on {} (mode {:o}), {} tenant(s) from {}, audit log {}{}",
         args.socket.display(),
         args.socket_mode,
         store.tenants().len(),
         tenants.display(),
-        audit.path().display()
+        audit.path().display(),
+        trust
+            .as_ref()
+            .map(|t| format!(", scripts must be signed by a key of {}", t.describe()))
+            .unwrap_or_default()
     );
     let socket = args.socket.clone();
     let refusals = RefusalLog::new(audit.clone());
-    let daemon =
-        Arc::new(Daemon { store, audit, refusals, engine, args, system, datapath, journal_dir, slots });
+    let daemon = Arc::new(Daemon {
+        store,
+        audit,
+        refusals,
+        engine,
+        args,
+        system,
+        datapath,
+        journal_dir,
+        slots,
+        trust,
+    });
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -359,6 +399,11 @@ impl Daemon {
                 )
             })??;
         let sha = hex::encode(Sha256::digest(&wasm));
+        // Vetting reads the bytes only: a refused script is never compiled.
+        if let Some(trust) = &self.trust {
+            vetting::check(&wasm, trust, RequireSigned::Yes)
+                .map_err(|e| Refusal::usage("unsigned", format!("script {}: refused: {e}", &sha[..12])))?;
+        }
 
         // Compiling is CPU work: off the async workers.
         let engine = self.engine.clone();

@@ -75,13 +75,13 @@ pub enum Action {
     /// Following Docker's events (after a reconciliation).
     Watching { docker: String },
     /// A container event arrived.
-    Event { event: String, container: String },
+    Event { event: String, container: ContainerLabel },
     /// A dead port, removed (or not: see [`Removal`]).
     Port(Removal),
     /// A binding's script ran for a container.
-    Applied { binding: String, script: String, container: String, changes: usize },
+    Applied { binding: String, script: String, container: ContainerLabel, changes: usize },
     /// A binding's script failed for a container (its changes were rolled back).
-    Failed { binding: String, script: String, container: String, error: String },
+    Failed { binding: String, script: String, container: ContainerLabel, error: String },
     /// The start-up reconciliation is done.
     Reconciled { removed: usize, applied: usize, failed: usize },
     /// Something went wrong that is not about one binding or port.
@@ -116,8 +116,32 @@ fn failed(binding: &Binding, c: &Inspected, error: String) -> Action {
     Action::Failed {
         binding: binding.id.clone(),
         script: binding.script.file_name(),
-        container: describe(&c.info),
+        container: ContainerLabel::of(&c.info),
         error,
+    }
+}
+
+/// A container in an [`Action`]: "container web (3f2a9c01b2d4)" as text,
+/// `{"name": "web", "id": FULL-ID}` in JSON, so that a program reading
+/// `watch --json` need not take a sentence apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContainerLabel {
+    /// Empty when Docker did not say.
+    pub name: String,
+    pub id: String,
+}
+
+impl ContainerLabel {
+    pub fn of(c: &ContainerInfo) -> Self {
+        Self { name: c.name.clone(), id: c.id.clone() }
+    }
+}
+
+impl fmt::Display for ContainerLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let short = &self.id[..self.id.len().min(12)];
+        let name = if self.name.is_empty() { short } else { self.name.as_str() };
+        write!(f, "container {name} ({short})")
     }
 }
 
@@ -143,7 +167,7 @@ impl Lifecycle {
                 Ok(()) => Action::Applied {
                     binding: binding.id.clone(),
                     script: binding.script.file_name(),
-                    container: describe(&c.info),
+                    container: ContainerLabel::of(&c.info),
                     changes,
                 },
                 Err(e) => failed(binding, c, e.message),
@@ -199,7 +223,8 @@ impl Lifecycle {
     /// runs its bindings not yet run for this start; `die` and `destroy`
     /// remove its dead ports (all of them, since it no longer runs).
     pub async fn on_event(&self, ev: &ContainerEvent, report: &Reporter) {
-        report(&Action::Event { event: ev.action.to_string(), container: ev.container() });
+        let container = ContainerLabel { name: ev.name.clone(), id: ev.id.clone() };
+        report(&Action::Event { event: ev.action.to_string(), container });
         let err = |e: CapError| report(&Action::Error { message: e.message });
         if let Err(e) = self.collect_for(&ev.id, &ev.name, report).await {
             err(e);

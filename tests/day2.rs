@@ -1,0 +1,451 @@
+//! Day-2 operations (issue 19): the inventory (`ps`, `show`) against real
+//! Open vSwitch and Docker, checked against ovs-vsctl and ip; scripts found
+//! by name, typos, options before subcommands; `make install` into a DESTDIR.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// `ovs-docker ARGS` against `ovs`.
+fn ovs_docker(ovs: &Ovs, args: &[&str]) {
+    let out = Command::new("ovs-docker").args(args).env("OVS_RUNDIR", ovs.rundir()).output().unwrap();
+    assert!(out.status.success(), "ovs-docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn ps_json(ovs: &Ovs, state: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut a = vec!["ps", "--json", "--state-dir", state.to_str().unwrap()];
+    a.extend_from_slice(extra);
+    let r = ovs.run(&a);
+    assert_eq!(r.code, 0, "{r:?}");
+    serde_json::from_str::<Value>(&r.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {r:?}"))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn row_of<'a>(rows: &'a [Value], container: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["container"]["name"] == container || r["container"]["given"] == container)
+        .unwrap_or_else(|| panic!("no row for {container}: {rows:#?}"))
+}
+
+/// The MTU of `link` as `ip link` prints it.
+fn mtu_in(text: &str) -> u64 {
+    let at = text.find(" mtu ").expect("mtu in ip link output") + 5;
+    text[at..].split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn ps_lists_ovs_run_and_ovs_docker_ports_as_ovs_vsctl_and_ip_see_them() {
+    let (ovs, br) = Ovs::with_bridge("d2b");
+    let other = unique("d2o");
+    ovs.add_bridge(&other);
+    let state = tempfile::tempdir().unwrap();
+    let (a, b) = (Container::start(), Container::start());
+
+    // a: attached by ovs-run, with a VLAN and an MTU; b: by ovs-docker.
+    let s = script("attach");
+    let r = ovs.run(&[
+        "--datapath",
+        "netdev",
+        s.to_str().unwrap(),
+        &br,
+        "eth0",
+        &a.name,
+        "--ipaddress=10.71.0.2/24",
+        "--mtu=1450",
+        "--vlan=12",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    ovs_docker(&ovs, &["add-port", &other, "eth1", &b.name, "--ipaddress=10.72.0.3/24"]);
+    let (pa, pb) = (ovs.port_of(&a.name, "eth0").unwrap(), ovs.port_of(&b.name, "eth1").unwrap());
+
+    let rows = ps_json(&ovs, state.path(), &[]);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let ra = row_of(&rows, &a.name);
+    assert_eq!(ra["container"]["id"], a.id());
+    assert_eq!(ra["container"]["status"], "running");
+    assert_eq!((ra["iface"].as_str(), ra["bridge"].as_str()), (Some("eth0"), Some(br.as_str())));
+    assert_eq!(ra["port"], pa);
+    assert_eq!(ra["vlan"].as_u64().unwrap().to_string(), ovs.vsctl(&["get", "Port", &pa, "tag"]).trim());
+    assert_eq!(
+        ra["state"]["ofport"].as_i64().unwrap().to_string(),
+        ovs.vsctl(&["get", "Interface", &pa, "ofport"]).trim()
+    );
+    assert_eq!(ra["state"]["veth"], "alive");
+    assert_eq!(ra["created_by"], "ovs-run");
+    assert_eq!(ra["managed_by"]["kind"], "by-hand");
+    // Addresses, MAC and MTU as `ip` sees them inside the container.
+    let link = a.ip(&["link", "show", "eth0"]);
+    assert_eq!(ra["mtu"].as_u64().unwrap(), mtu_in(&link));
+    assert_eq!(ra["mtu"], 1450);
+    assert!(link.contains(ra["mac"].as_str().unwrap()), "{link} vs {ra}");
+    assert!(a.ip(&["-4", "addr", "show", "eth0"]).contains("10.71.0.2/24"));
+    assert!(ra["addresses"].as_array().unwrap().iter().any(|x| x == "10.71.0.2/24"), "{ra}");
+
+    let rb = row_of(&rows, &b.name);
+    assert_eq!(rb["container"]["given"], b.name);
+    assert_eq!(rb["container"]["id"], b.id(), "the id from Docker, though ovs-docker recorded only the name");
+    assert_eq!((rb["bridge"].as_str(), rb["port"].as_str()), (Some(other.as_str()), Some(pb.as_str())));
+    assert_eq!(rb["vlan"], Value::Null);
+    assert_eq!(rb["created_by"], Value::Null);
+    assert!(rb["addresses"].as_array().unwrap().iter().any(|x| x == "10.72.0.3/24"), "{rb}");
+    assert_eq!(rb["mtu"].as_u64().unwrap(), mtu_in(&b.ip(&["link", "show", "eth1"])));
+
+    // Text: one aligned table, a column starting where its header does.
+    let r = ovs.run(&["ls", "--state-dir", state.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    eprintln!("{}", r.stdout);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{r:?}");
+    let col = lines[0].find("BRIDGE").unwrap();
+    for (l, want) in lines[1..].iter().zip([&br, &other]) {
+        assert_eq!(l.find(want.as_str()), Some(col), "{}", r.stdout);
+        assert!(l.contains("  ok  "), "{l}");
+    }
+    assert!(
+        lines[1].contains(&a.name) && lines[1].contains("10.71.0.2/24") && lines[1].contains(" 12 "),
+        "{}",
+        lines[1]
+    );
+
+    // Filters.
+    let only_other = ps_json(&ovs, state.path(), &["--bridge", &other]);
+    assert_eq!(only_other.len(), 1);
+    assert_eq!(only_other[0]["port"], pb);
+    let only_a = ps_json(&ovs, state.path(), &["--container", &a.id()[..12]]);
+    assert_eq!(only_a.len(), 1);
+    assert_eq!(only_a[0]["port"], pa);
+
+    // Who manages them: a binding naming a's bridge and interface; a Docker network's id on b's.
+    let r = ovs.run(&[
+        "bind",
+        "--no-run",
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        &a.name,
+        s.to_str().unwrap(),
+        &br,
+        "eth0",
+        "{container}",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r.stdout.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_string();
+    ovs.vsctl(&["set", "Interface", &pb, "external_ids:docker_network_id=4b1d5e7a0c9f33"]);
+    let rows = ps_json(&ovs, state.path(), &[]);
+    assert_eq!(
+        row_of(&rows, &a.name)["managed_by"],
+        serde_json::json!({"kind": "binding", "binding": id, "script": "attach.wasm"})
+    );
+    assert_eq!(row_of(&rows, &b.name)["managed_by"]["kind"], "docker-network");
+
+    // show: one container in detail.
+    let r = ovs.run(&["show", &a.name, "--state-dir", state.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    eprintln!("{}", r.stdout);
+    assert!(r.stdout.contains(&format!("Interface eth0 (bridge {br}, port {pa})")), "{r:?}");
+    assert!(r.stdout.contains("10.71.0.2/24") && r.stdout.contains(&format!("binding {id}")), "{r:?}");
+    assert!(r.stdout.contains(&a.id()), "{r:?}");
+
+    // A stopped container: its port stays in OVS (ovs-docker does not
+    // remove it), its veth went with its namespace.
+    b.stop();
+    let rows = ps_json(&ovs, state.path(), &[]);
+    let rb = row_of(&rows, &b.name);
+    assert_eq!(rb["container"]["status"], "stopped");
+    assert_eq!(rb["state"]["veth"], "gone");
+    assert!(!try_sh("ip", &["link", "show", &pb]).0, "the host veth is gone as ps says");
+    let r = ovs.run(&["ps", "--state-dir", state.path().to_str().unwrap(), "--container", &b.name]);
+    assert!(r.stdout.contains("container stopped"), "{r:?}");
+
+    let r = ovs.run(&["show", "nosuch-container", "--state-dir", state.path().to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("nosuch-container has no ports"), "{r:?}");
+}
+
+#[test]
+fn ps_without_ovsdb_says_so() {
+    let state = tempfile::tempdir().unwrap();
+    let r = ovs_run(
+        &["ps", "--ovsdb", "unix:/nonexistent/db.sock", "--state-dir", state.path().to_str().unwrap()],
+        &[],
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("cannot connect to OVSDB at unix:/nonexistent/db.sock"), "{r:?}");
+}
+
+/// A directory holding copies of scripts under the names given.
+fn script_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (name, from) in files {
+        std::fs::copy(wasm(from), d.path().join(format!("{name}.wasm"))).unwrap();
+    }
+    d
+}
+
+#[test]
+fn installed_scripts_run_by_name_through_the_search_path() {
+    let first = script_dir(&[("attach", "scripts/attach.wasm")]);
+    // Later in the path: does not shadow the first attach.
+    let later = script_dir(&[("attach", "tests/guests/noop.wasm"), ("detach", "scripts/detach.wasm")]);
+    let path = format!("{}:{}", first.path().display(), later.path().display());
+    let env = [("OVS_RUN_PATH", path.as_str())];
+
+    let plan = |first_word: &str| {
+        let r = ovs_run(
+            &[
+                "--dry-run",
+                "--assume-container",
+                "web",
+                first_word,
+                "br0",
+                "eth0",
+                "web",
+                "--ipaddress=10.1.0.2/24",
+            ],
+            &env,
+        );
+        assert_eq!(r.code, 0, "{r:?}");
+        r.stdout
+    };
+    let by_name = plan("attach");
+    assert!(by_name.contains("10.1.0.2/24") && by_name.contains("br0"), "{by_name}");
+    // The same plan as the file itself, which still runs by path.
+    assert_eq!(by_name, plan(script("attach").to_str().unwrap()));
+    // A pin works on a name too.
+    let sha = sh("sha256sum", &[script("attach").to_str().unwrap()]);
+    assert_eq!(by_name, plan(&format!("attach@sha256:{}", &sha[..64])));
+
+    // `scripts` lists them with their metadata's description.
+    let r = ovs_run(&["scripts"], &env);
+    assert_eq!(r.code, 0, "{r:?}");
+    let attach_line = r.stdout.lines().find(|l| l.starts_with("attach ")).expect("attach listed");
+    assert!(attach_line.contains("Connect a Docker container to an Open vSwitch bridge"), "{attach_line}");
+    assert!(
+        attach_line.contains(&first.path().display().to_string()),
+        "the first in the path: {attach_line}"
+    );
+    assert!(r.stdout.lines().any(|l| l.starts_with("detach ")), "{r:?}");
+    let r = ovs_run(&["scripts", "--json"], &env);
+    let list: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        list.as_array().unwrap().iter().any(|s| s["name"] == "detach" && s["version"] == "0.1.0"),
+        "{list}"
+    );
+
+    // A typo of a subcommand, and of a script.
+    let r = ovs_run(&["inpsect", "x.wasm"], &env);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("did you mean inspect?"), "{r:?}");
+    assert!(!r.stderr.contains("cannot read script"), "{r:?}");
+    let r = ovs_run(&["atach", "br0"], &env);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("did you mean attach?"), "{r:?}");
+}
+
+#[test]
+fn options_before_a_subcommand_apply_to_it() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path().to_str().unwrap();
+    let attach = script("attach");
+    let r = ovs_run(&["--cache-dir", cache, "inspect", attach.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("sha256"), "{r:?}");
+    let r = ovs_run(&["--ovsdb", "unix:/nonexistent/db.sock", "-v", "ls"], &[]);
+    assert!(r.stderr.contains("unix:/nonexistent/db.sock"), "--ovsdb reached ps: {r:?}");
+    // An option that would change what the subcommand does is refused, not dropped.
+    let r = ovs_run(&["--dry-run", "bind", "web", attach.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--dry-run does not apply to `bind`"), "{r:?}");
+    // A path is a path, whatever its name.
+    let r = ovs_run(&["./nosuch.wasm"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("cannot read script ./nosuch.wasm"), "{r:?}");
+}
+
+#[test]
+fn make_install_into_a_destdir() {
+    let dest = tempfile::tempdir().unwrap();
+    let destdir = dest.path().to_str().unwrap();
+    // The binary the tests run is the one make installs.
+    let target = Path::new(bin()).parent().unwrap().parent().unwrap();
+    let out = Command::new("make")
+        .args(["-s", "install", &format!("DESTDIR={destdir}"), "PREFIX=/usr/local"])
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make install: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = |rel: &str| dest.path().join(rel);
+
+    // The binary: stripped, runs, and finds the scripts installed beside it.
+    let installed = p("usr/local/bin/ovs-run");
+    let size = std::fs::metadata(&installed).unwrap().len();
+    assert!(size < std::fs::metadata(bin()).unwrap().len() / 2, "stripped: {size} bytes");
+    assert!(
+        sh("file", &[installed.to_str().unwrap()]).contains("stripped")
+            && !sh("file", &[installed.to_str().unwrap()]).contains("not stripped")
+    );
+    assert!(sh(installed.to_str().unwrap(), &["--version"]).starts_with("ovs-run "));
+    let listed = Command::new(&installed).arg("scripts").env_remove("OVS_RUN_PATH").output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for s in ["attach", "detach", "set-vlan", "seed-demo"] {
+        assert!(p(&format!("usr/local/share/ovs-run/scripts/{s}.wasm")).is_file(), "{s}");
+        assert!(
+            listed.lines().any(|l| l.starts_with(&format!("{s} ")) && l.contains(destdir)),
+            "{s} in:\n{listed}"
+        );
+    }
+
+    // systemd units, with the installed binary's path.
+    for unit in ["ovs-run-serve.service", "ovs-run-watch.service"] {
+        let file = p(&format!("usr/local/lib/systemd/system/{unit}"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("ExecStart=/usr/local/bin/ovs-run "), "{text}");
+        assert!(!text.contains("@BINDIR@"));
+        if try_sh("systemd-analyze", &["--version"]).0 {
+            // The unit as it is, but starting the binary in DESTDIR (verify
+            // checks that ExecStart's program exists; --root would want a
+            // whole system there). Any complaint names the unit's file.
+            let check = tempfile::tempdir().unwrap();
+            let copy = check.path().join(unit);
+            std::fs::write(&copy, text.replace("/usr/local/bin/ovs-run", installed.to_str().unwrap()))
+                .unwrap();
+            let (ok, out) = try_sh("systemd-analyze", &["verify", "--man=no", copy.to_str().unwrap()]);
+            assert!(ok && !out.contains(unit), "systemd-analyze verify {unit}: {out}");
+        }
+    }
+
+    // Manual pages, one per subcommand, that man renders.
+    for page in
+        ["ovs-run.1", "ovs-run-ps.1", "ovs-run-attach.1", "ovs-run-key-generate.1", "ovs-run-scripts.1"]
+    {
+        let f = p(&format!("usr/local/share/man/man1/{page}"));
+        if page == "ovs-run-attach.1" {
+            assert!(!f.exists(), "scripts have no page of their own");
+            continue;
+        }
+        let out = Command::new("man")
+            .args(["-l", f.to_str().unwrap()])
+            .env("MANWIDTH", "100")
+            .env("MANPAGER", "cat")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("NAME"), "{page}: {text}");
+    }
+    assert!(!p("usr/local/share/man/man1/ovs-run-generate.1").exists(), "the hidden command has no page");
+
+    // Completions for bash, zsh and fish that name the subcommands.
+    let bash = p("usr/local/share/bash-completion/completions/ovs-run");
+    assert!(try_sh("bash", &["-n", bash.to_str().unwrap()]).0);
+    for f in [
+        bash,
+        p("usr/local/share/zsh/site-functions/_ovs-run"),
+        p("usr/local/share/fish/vendor_completions.d/ovs-run.fish"),
+    ] {
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(text.contains("inspect") && text.contains("ps"), "{}", f.display());
+    }
+}
+
+#[test]
+fn bind_says_when_it_selects_nothing_and_lists_bindings_aligned() {
+    let ovs = Ovs::start();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().to_str().unwrap();
+    let attach = script("attach");
+    let a = attach.to_str().unwrap();
+    let bind = |words: &[&str]| {
+        let mut args = vec!["bind", "--state-dir", st];
+        args.extend_from_slice(words);
+        ovs.run(&args)
+    };
+    let count = || {
+        let r = ovs.run(&["bindings", "--state-dir", st, "--json"]);
+        serde_json::from_str::<Value>(&r.stdout).unwrap().as_array().unwrap().len()
+    };
+
+    // A name Docker does not know: refused, nothing recorded.
+    let nosuch = unique("nosuch");
+    let r = bind(&[&nosuch, a, "br0", "eth0", "{container}"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains(&format!("container {nosuch} does not exist")), "{r:?}");
+    assert!(r.stderr.contains("--no-run"), "{r:?}");
+    assert_eq!(count(), 0);
+    // For a container yet to come, explicitly: recorded, and said.
+    let r = bind(&["--no-run", &nosuch, a, "br0", "eth0", "{container}"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains(&format!("no running container matches container {nosuch}")), "{r:?}");
+    // A label that selects nothing: recorded, with the warning.
+    let label = format!("day2={}", unique("l"));
+    let r = bind(&["--label", &label, a, "br0", "eth1-long-args-here", "{container}"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains(&format!("no running container matches label {label}")), "{r:?}");
+    assert_eq!(count(), 2);
+
+    // Columns line up, whatever the selector's width.
+    let r = ovs.run(&["bindings", "--state-dir", st]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{r:?}");
+    for h in ["SELECTOR", "SCRIPT", "ARGS"] {
+        let col = lines[0].find(h).unwrap();
+        for l in &lines[1..] {
+            assert_eq!(l.chars().nth(col - 1), Some(' '), "{h} column in:\n{}", r.stdout);
+            assert_ne!(l.chars().nth(col), Some(' '), "{h} column in:\n{}", r.stdout);
+        }
+    }
+}
+
+#[test]
+fn watch_json_lines_have_a_time_and_the_container_as_an_object() {
+    use std::io::{BufRead, BufReader};
+    let ovs = Ovs::start();
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["watch", "--json", "--state-dir", state.path().to_str().unwrap()])
+        .env("OVS_RUNDIR", ovs.rundir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let out = child.stdout.take().unwrap();
+    let _kill = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |want: &dyn Fn(&Value) -> bool| loop {
+        let l = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("a watch line within 30 s");
+        let v: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        let t = v["time"].as_str().unwrap_or_else(|| panic!("no time: {l}"));
+        assert!(t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+        if want(&v) {
+            return v;
+        }
+    };
+    next(&|v| v["action"] == "watching");
+    let c = Container::start();
+    let ev = next(&|v| v["action"] == "event" && v["event"] == "start");
+    assert_eq!(ev["container"], serde_json::json!({"name": c.name, "id": c.id()}));
+}
