@@ -103,7 +103,7 @@ bench: deps build
 
 lint:
 	cargo fmt --all --check
-	cargo clippy --release -p ovs-run -p ovs-run-componentize --all-targets -- -D warnings
+	cargo clippy --release -p ovs-run -p ovsdb-client -p ovs-run-componentize --all-targets -- -D warnings
 	cargo clippy --profile script --target wasm32-wasip2 $(addprefix -p ,ovs-run-sdk $(SCRIPTS) $(TEST_GUESTS)) -- -D warnings
 
 fmt:
