@@ -52,3 +52,8 @@ pub use operation::{Condition, Function, Mutation, Mutator, OpResult, Operation,
 pub use row::{Requirements, Row, Table};
 pub use schema::Schema;
 pub use value::{Atom, Uuid, Value};
+
+/// The README's example is compiled as a doc test, so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
