@@ -146,7 +146,7 @@ uninstall:
 
 lint:
 	cargo fmt --all --check
-	cargo clippy --release -p ovs-run -p ovs-run-componentize -p ovs-run-types --all-targets -- -D warnings
+	cargo clippy --release -p ovs-run -p ovsdb-client -p ovs-run-types -p ovs-run-componentize --all-targets -- -D warnings
 	cargo clippy --profile script --target wasm32-wasip2 $(addprefix -p ,ovs-run-sdk $(SCRIPTS) $(TEST_GUESTS)) -- -D warnings
 
 fmt:

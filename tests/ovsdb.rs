@@ -393,6 +393,7 @@ async fn tcp_survives_inactivity_probe() {
 #[tokio::test]
 async fn del_port_is_conditional_on_what_it_read() {
     use ovs_run::backend::ovsdb::{vswitch::del_port_ops, Connection};
+    use ovsdb_client::Transaction;
     let ovs = Ovs::start("delwait");
     let vs = ovs.connect().await;
     let (brs, ps) = (uniq("brw"), uniq("pw"));
@@ -404,8 +405,10 @@ async fn del_port_is_conditional_on_what_it_read() {
     ovs.vsctl(&["del-port", &brs, &ps]);
     ovs.vsctl(&["add-port", &brs, &ps, "--", "set", "interface", &ps, "type=internal"]);
     let (conn, _notes) = Connection::connect(&ovs.uri()).await.unwrap();
-    let e = conn.transact("Open_vSwitch", del_port_ops(&br, &read_uuid)).await.unwrap_err();
-    assert!(e.message.contains("operation 0 (wait)") && e.message.contains("timed out"), "{e}");
+    let txn =
+        Transaction { database: "Open_vSwitch".into(), ops: del_port_ops(&br, &read_uuid.parse().unwrap()) };
+    let e = conn.transact(&txn).await.unwrap_err().to_string();
+    assert!(e.contains("operation 0 (wait)") && e.contains("timed out"), "{e}");
     assert_eq!(ovs.vsctl(&["list-ports", &brs]), ps, "the new port must be untouched");
     // del_port itself reads again and removes the port that is there now.
     assert!(vs.del_port(&br, &p).await.unwrap());

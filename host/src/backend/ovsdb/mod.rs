@@ -1,68 +1,42 @@
-//! A native OVSDB client: [`jsonrpc`] speaks RFC 7047 JSON-RPC over a Unix
-//! or TCP socket, [`vswitch`] turns bridge and port changes into single
-//! `Open_vSwitch` transactions and waits until ovs-vswitchd has applied them,
-//! as `ovs-vsctl` does, without forking it.
+//! Open vSwitch through OVSDB, on top of the `ovsdb-client` crate (the
+//! RFC 7047 connection, values, operations and `Open_vSwitch` rows):
+//! [`vswitch`] turns bridge and port changes into single `Open_vSwitch`
+//! transactions and waits until ovs-vswitchd has applied them, as
+//! `ovs-vsctl` does, without forking it. This module maps the crate's typed
+//! errors onto [`CapError`] kinds.
 
-pub mod jsonrpc;
 pub mod vswitch;
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-pub use jsonrpc::{Connection, Notification, OpError};
+pub use ovsdb_client::{Address as OvsdbUri, Connection, Notification, OpError};
 pub use vswitch::{PortSpec, Vswitch};
 
 use crate::error::CapError;
-use crate::types::shorten;
+use ovsdb_client::{Error, OpErrorKind};
 
-/// Where ovsdb-server listens, in ovs-vsctl's `--db` syntax.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum OvsdbUri {
-    Unix(PathBuf),
-    /// `host:port`; an IPv6 host is bracketed (`[::1]:6640`).
-    Tcp(String),
-}
-
-impl FromStr for OvsdbUri {
-    type Err = CapError;
-
-    fn from_str(s: &str) -> Result<Self, CapError> {
-        let bad = |why: &str| {
-            CapError::invalid(format!(
-                "OVSDB address '{}' {why} (expected unix:PATH or tcp:HOST:PORT)",
-                shorten(s)
-            ))
-        };
-        if let Some(path) = s.strip_prefix("unix:") {
-            if path.is_empty() {
-                return Err(bad("has an empty path"));
-            }
-            return Ok(OvsdbUri::Unix(PathBuf::from(path)));
+impl From<Error> for CapError {
+    fn from(e: Error) -> CapError {
+        match e {
+            Error::InvalidAddress { .. } => CapError::invalid(e.to_string()),
+            // ovsdb-server is not there: the system's fault (exit status 4), not the input's.
+            Error::Connect { .. } => CapError::unavailable(e.to_string()),
+            Error::Op(op) => op_error(&op),
+            other => CapError::failed(other.to_string()),
         }
-        if let Some(addr) = s.strip_prefix("tcp:") {
-            let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
-            if host.is_empty() {
-                return Err(bad("has no host"));
-            }
-            if port.parse::<u16>().map_or(true, |p| p == 0) {
-                return Err(bad("has an invalid port"));
-            }
-            return Ok(OvsdbUri::Tcp(addr.to_string()));
-        }
-        if s.starts_with("punix:") || s.starts_with("ptcp:") {
-            return Err(bad("is a listening address, not one to connect to"));
-        }
-        Err(bad("has an unsupported scheme"))
     }
 }
 
-impl fmt::Display for OvsdbUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OvsdbUri::Unix(p) => write!(f, "unix:{}", p.display()),
-            OvsdbUri::Tcp(a) => write!(f, "tcp:{a}"),
-        }
+/// A failed operation, when the caller has nothing more specific to say.
+pub fn op_error(op: &OpError) -> CapError {
+    let msg = op.to_string();
+    if op.is_unique_index_violation() {
+        CapError::exists(msg)
+    } else if op.kind == OpErrorKind::TimedOut {
+        // Only our timeout-0 wait ops time out: a row that should be there is not.
+        CapError::not_found(msg)
+    } else {
+        CapError::failed(msg)
     }
 }
 
@@ -78,22 +52,27 @@ pub fn default_uri() -> OvsdbUri {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
-    fn uri_round_trip() {
-        for s in ["unix:/run/openvswitch/db.sock", "tcp:127.0.0.1:6640", "tcp:[::1]:6640"] {
-            let u: OvsdbUri = s.parse().unwrap();
-            assert_eq!(u.to_string(), s);
+    fn uri_errors_name_the_string_and_are_invalid_arguments() {
+        for s in ["unix:", "tcp:1.2.3.4", "tcp::6640", "tcp:h:0", "tcp:h:x", "ssl:h:1", "ptcp:6640", "/x"] {
+            let e = CapError::from(s.parse::<OvsdbUri>().unwrap_err());
+            assert!(e.message.contains(s), "{e}");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
         }
-        assert_eq!("unix:/x/db.sock".parse::<OvsdbUri>().unwrap(), OvsdbUri::Unix("/x/db.sock".into()));
     }
 
     #[test]
-    fn uri_errors_name_the_string() {
-        for s in ["unix:", "tcp:1.2.3.4", "tcp::6640", "tcp:h:0", "tcp:h:x", "ssl:h:1", "ptcp:6640", "/x"] {
-            let e = s.parse::<OvsdbUri>().unwrap_err();
-            assert!(e.message.contains(s), "{e}");
-            assert_eq!(e.kind, crate::error::ErrorKind::InvalidArgument);
-        }
+    fn op_errors_map_to_kinds() {
+        let wait = OpError::new(0, "wait", "timed out", None);
+        assert_eq!(CapError::from(Error::Op(wait)).kind, ErrorKind::NotFound);
+        let dup =
+            OpError::new(2, "commit", "constraint violation", Some("... identical values (p1) ...".into()));
+        let e = CapError::from(Error::Op(dup));
+        assert_eq!(e.kind, ErrorKind::AlreadyExists);
+        assert!(e.message.contains("identical values (p1)"), "{e}");
+        let other = OpError::new(1, "insert", "referential integrity violation", None);
+        assert_eq!(CapError::from(Error::Op(other)).kind, ErrorKind::Failed);
     }
 }
