@@ -13,10 +13,13 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // The binary's entry: parses the command line, dispatches to the frontends.
     &["cli"],
+    // What the command line shows and reads without running anything.
+    &["inventory"],
     // Frontends: build runs and hand them to the runner.
     &["daemon", "lifecycle", "docker_plugin"],
-    // What frontends share: system options, script vetting and fetching.
-    &["config", "vetting", "registry"],
+    // What frontends share: system options, fetching scripts (files, OCI registries), vetting them.
+    &["config", "registry"],
+    &["vetting"],
     &["runner"],
     &["engine"],
     &["capabilities"],

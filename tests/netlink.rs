@@ -353,7 +353,10 @@ async fn ping_between_namespaces() {
     let a = Netns::tagged("pa");
     let b = Netns::tagged("pb");
     // Made with ip, inside the two namespaces: deleted along with them.
-    sh("ip", &["link", "add", "p0", "netns", &a.name, "type", "veth", "peer", "name", "p1", "netns", &b.name]);
+    sh(
+        "ip",
+        &["link", "add", "p0", "netns", &a.name, "type", "veth", "peer", "name", "p1", "netns", &b.name],
+    );
     let (ta, tb) = (a.target(), b.target());
     let (a4, b4) = (c(&format!("10.99.{}.1/24", x())), c(&format!("10.99.{}.2/24", x())));
     let (a6, b6) = (c("fd00:99::1/64"), c("fd00:99::2/64"));
@@ -430,7 +433,8 @@ async fn container_target_by_pid() {
     require_root();
     let nl = Netlink::new().unwrap();
     let ns = Netns::tagged("ctr");
-    let child = KillOnDrop(Command::new("ip").args(["netns", "exec", &ns.name, "sleep", "30"]).spawn().unwrap());
+    let child =
+        KillOnDrop(Command::new("ip").args(["netns", "exec", &ns.name, "sleep", "30"]).spawn().unwrap());
     let pid = child.0.id();
     // `ip netns exec` enters the namespace, then execs sleep.
     let want = std::fs::metadata(format!("/run/netns/{}", ns.name))

@@ -9,6 +9,9 @@ use crate::backend::docker;
 use crate::backend::ovsdb::{self, OvsdbUri};
 use crate::backend::system::SystemConfig;
 
+/// Where state that outlives a run is kept (bindings, the Docker plugin's networks): `--state-dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/ovs-run";
+
 /// Where OVSDB and Docker are, and how long ovs-vswitchd may take: the
 /// system options of every command that changes the real system without
 /// being `ovs-run SCRIPT` (bind, watch, gc, serve).

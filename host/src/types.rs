@@ -61,6 +61,15 @@ impl fmt::Display for NetnsName {
     }
 }
 
+/// The `external_ids` keys ovs-run puts on the OVS ports it makes, beside
+/// ovs-docker's `container_id` and `container_iface`.
+pub mod external_ids {
+    /// A port of a Docker network (`ovs-run docker-plugin`): the network's id.
+    pub const DOCKER_NETWORK_ID: &str = "docker_network_id";
+    /// ... and the endpoint's: such ports are Docker's to remove, not `gc`'s.
+    pub const DOCKER_ENDPOINT_ID: &str = "docker_endpoint_id";
+}
+
 /// Where an operation happens, as the script asked for it (before lookup).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "name")]

@@ -305,7 +305,7 @@ pub(super) async fn bind(args: BindArgs) -> i32 {
     let script = PathBuf::from(script);
     // A file (pinned or not) or oci://REF: from the local store (`ovs-run pull`), else its registry.
     let registry = crate::registry::Options::new(false, args.script.cache_dir.clone());
-    let bytes = match crate::vetting::source::load(&script, &registry).await {
+    let bytes = match crate::registry::source::load(&script, &registry).await {
         Ok((r, bytes)) => match r.pin.map(|pin| crate::vetting::check_pin(&bytes, &pin)) {
             Some(Err(e)) => return usage(format!("{}: refused: {e}", r.path.display())),
             _ => bytes,
@@ -324,7 +324,7 @@ pub(super) async fn bind(args: BindArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    let source = match crate::vetting::source::oci_ref(&script) {
+    let source = match crate::registry::source::oci_ref(&script) {
         Some(_) => script,
         None => std::path::absolute(&script).unwrap_or(script),
     };

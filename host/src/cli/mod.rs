@@ -10,9 +10,9 @@ mod ps;
 pub(crate) mod recover;
 mod run;
 pub mod sandbox;
-pub mod vetting;
 pub mod scripts;
 mod table;
+pub mod vetting;
 
 use std::path::PathBuf;
 

@@ -40,7 +40,7 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
     }
     // A file, or oci://REF from the local store or its registry.
     let registry = crate::registry::Options::new(opts.insecure, opts.cache_dir.clone());
-    let (script, bytes) = match vetting::source::load(&script, &registry).await {
+    let (script, bytes) = match crate::registry::source::load(&script, &registry).await {
         Ok(x) => x,
         Err(e) => return usage(e),
     };

@@ -128,7 +128,7 @@ fn usage_error(msg: impl std::fmt::Display) -> i32 {
 /// Read a script given as SCRIPT, SCRIPT@sha256:HEX or oci://REF; a pin
 /// that does not match is a refusal.
 fn read_script(arg: &Path, registry: &crate::registry::Options) -> Result<(ScriptRef, Vec<u8>), i32> {
-    let (r, bytes) = super::source::load_blocking(arg, registry).map_err(usage_error)?;
+    let (r, bytes) = crate::registry::source::load_blocking(arg, registry).map_err(usage_error)?;
     if let Some(pin) = &r.pin {
         if let Err(e) = check_pin(&bytes, pin) {
             eprintln!("ovs-run: {}: refused: {e}", r.path.display());

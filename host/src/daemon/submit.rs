@@ -52,7 +52,7 @@ pub async fn run(a: SubmitArgs) -> i32 {
         eprintln!("ovs-run submit: {m}");
         EXIT_USAGE
     };
-    let wasm = match crate::vetting::source::load(&a.script, &a.registry.options()).await {
+    let wasm = match crate::registry::source::load(&a.script, &a.registry.options()).await {
         Ok((r, bytes)) => match r.pin.map(|pin| crate::vetting::check_pin(&bytes, &pin)) {
             Some(Err(e)) => return fail(format!("{}: refused: {e}", r.path.display())),
             _ => bytes,

@@ -35,8 +35,7 @@ use crate::types::{is_userspace_datapath, Cidr, Datapath, IfName, MacAddr, Targe
 
 /// Interface external_ids of a driver-managed port (besides ovs-docker's
 /// `container_iface`): `gc` and `watch` leave ports carrying these alone.
-pub const DOCKER_NETWORK_ID: &str = "docker_network_id";
-pub const DOCKER_ENDPOINT_ID: &str = "docker_endpoint_id";
+pub use crate::types::external_ids::{DOCKER_ENDPOINT_ID, DOCKER_NETWORK_ID};
 
 pub struct Driver {
     name: String,
@@ -127,7 +126,12 @@ impl Driver {
     /// case the crash came before the journal had them).
     pub async fn recover(&self) -> CapResult<()> {
         if self.journal_dir.exists()
-            && !crate::cli::recover::recover_all(&self.journal_dir, false, true).await
+            && !crate::journal::sweep::recover_all(&self.journal_dir, false, true, &|n| match n {
+                crate::journal::sweep::Notice::Listing(l) | crate::journal::sweep::Notice::Warning(l) => {
+                    eprintln!("{l}")
+                }
+            })
+            .await
         {
             eprintln!(
                 "ovs-run docker-plugin: some interrupted calls could not be fully rolled back (journals in {})",

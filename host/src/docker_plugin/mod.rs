@@ -19,9 +19,9 @@ pub mod state;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::cli::lifecycle::SystemOpts;
+use crate::config::SystemOpts;
+use crate::config::DEFAULT_STATE_DIR;
 use crate::error::{CapError, CapResult};
-use crate::lifecycle::bindings::DEFAULT_STATE_DIR;
 use crate::types::Datapath;
 
 /// Exit status of a plugin that could not start or serve.
@@ -95,7 +95,7 @@ pub fn main(args: Args, rt: &tokio::runtime::Runtime) -> i32 {
     crate::verbose::set_level(args.verbose);
     if let Err(e) = check_name(&args.name) {
         eprintln!("ovs-run docker-plugin: {e}");
-        return crate::cli::EXIT_USAGE;
+        return crate::runner::exit::EXIT_USAGE;
     }
     let r = match &args.action {
         Some(Action::Status { json }) => status(&args, *json),

@@ -35,7 +35,7 @@ use crate::lifecycle::ports::ContainerPort;
 use crate::types::{ContainerInfo, ContainerRef, IfName, Target};
 
 /// The external id the Docker network driver gives the ports it makes.
-pub const DOCKER_NETWORK_ID: &str = "docker_network_id";
+pub use crate::types::external_ids::DOCKER_NETWORK_ID;
 
 /// One container port.
 #[derive(Clone, Debug, Serialize)]

@@ -28,7 +28,7 @@ use crate::error::{CapError, CapResult, ErrorKind};
 use crate::types::{shorten, ContainerInfo, ContainerRef};
 
 /// The state directory when neither `--state-dir` nor `OVS_RUN_STATE_DIR` says otherwise.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/ovs-run";
+pub use crate::config::DEFAULT_STATE_DIR;
 
 const FORMAT_VERSION: u32 = 1;
 

@@ -51,7 +51,7 @@ impl ContainerPort {
     pub fn of(info: PortInfo) -> Option<Self> {
         let ids = &info.external_ids;
         // Docker's own network driver (docker-plugin) made it: Docker removes it.
-        if ids.contains_key(crate::docker_plugin::driver::DOCKER_ENDPOINT_ID) {
+        if ids.contains_key(crate::types::external_ids::DOCKER_ENDPOINT_ID) {
             return None;
         }
         let iface = IfName::parse(ids.get(ext::CONTAINER_IFACE)?).ok()?;

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::store::{self, Store};
 use super::{Error, OciRef, Options};
-use crate::cli::EXIT_USAGE;
+use crate::runner::exit::EXIT_USAGE;
 
 const EXIT_REFUSED: i32 = 1;
 

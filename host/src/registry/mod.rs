@@ -21,6 +21,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod reference;
+pub mod source;
 pub mod store;
 
 use std::path::PathBuf;

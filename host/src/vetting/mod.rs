@@ -26,7 +26,6 @@ pub mod file;
 pub mod inspect;
 pub mod metadata;
 pub mod signing;
-pub mod source;
 pub mod trust;
 
 use serde::Serialize;

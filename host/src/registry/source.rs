@@ -1,5 +1,5 @@
 //! Where a script's bytes come from: a file (`SCRIPT`, `SCRIPT@sha256:HEX`,
-//! read through [`super::read_script_file`]) or a registry (`oci://REF`,
+//! read through [`crate::vetting::read_script_file`]) or a registry (`oci://REF`,
 //! resolved through [`crate::registry`]: the local store, else a pull).
 //! Either way the caller gets the bytes and a [`ScriptRef`] whose pin is
 //! checked before anything runs; for a registry reference the pin is the
@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{read_script_file, ScriptRef};
 use crate::registry::{self, reference::strip_scheme, OciRef};
+use crate::vetting::{read_script_file, ScriptRef};
 
 /// The registry reference `arg` names, if it is one (`oci://...`).
 pub fn oci_ref(arg: &Path) -> Option<Result<OciRef, String>> {
