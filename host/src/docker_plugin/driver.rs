@@ -396,11 +396,11 @@ impl Driver {
         let iface = r.interface.unwrap_or_default();
         let address = match iface.address.as_str() {
             "" => None,
-            a => Some(Cidr::parse(a).map_err(|e| e.context("Interface.Address"))?),
+            a => Some(Cidr::parse(a).map_err(|e| CapError::from(e).context("Interface.Address"))?),
         };
         let docker_mac = match iface.mac_address.as_str() {
             "" => None,
-            m => Some(MacAddr::parse(m).map_err(|e| e.context("Interface.MacAddress"))?),
+            m => Some(MacAddr::parse(m).map_err(|e| CapError::from(e).context("Interface.MacAddress"))?),
         };
         let eid = r.endpoint_id;
         let (port, peer) = veth_names(&eid);

@@ -18,7 +18,7 @@ pub const GLOBAL_SPACE: &str = "ovs-run-global";
 pub const DEFAULT_POOLS: &str = "10.199.0.0/16";
 
 fn cidr(what: &str, s: &str) -> CapResult<Cidr> {
-    let c = Cidr::parse(s).map_err(|e| e.context(what))?;
+    let c = Cidr::parse(s).map_err(|e| CapError::from(e).context(what))?;
     if !c.is_ipv4() {
         return Err(CapError::invalid(format!("{what} {s}: ovs-run's IPAM is IPv4 only")));
     }
@@ -94,7 +94,7 @@ pub fn request_address(state: &mut State, r: &RequestAddress) -> CapResult<Cidr>
             ))
         })?
     } else {
-        let a = parse_ip(&r.address).map_err(|e| e.context("Address"))?;
+        let a = parse_ip(&r.address).map_err(|e| CapError::from(e).context("Address"))?;
         if !pool.pool.contains(a) {
             return Err(CapError::invalid(format!("address {a} is not in pool {}", pool.pool)));
         }
@@ -122,7 +122,7 @@ pub fn release_address(state: &mut State, pool_id: &str, address: &str) -> CapRe
         Some((a, _)) => a,
         None => address,
     };
-    let a = parse_ip(a).map_err(|e| e.context("Address"))?;
+    let a = parse_ip(a).map_err(|e| CapError::from(e).context("Address"))?;
     Ok(pool.allocated.remove(&a))
 }
 

@@ -172,7 +172,8 @@ pub const ENDPOINT_OPTIONS: &[&str] = &["vlan", "mtu", "mac"];
 /// The bridge when a network names none.
 pub const DEFAULT_BRIDGE: &str = "ovs-run0";
 
-fn bad(option: &str, value: &str, e: CapError) -> CapError {
+fn bad(option: &str, value: &str, e: impl Into<CapError>) -> CapError {
+    let e: CapError = e.into();
     CapError::invalid(format!("option {option}={}: {}", shorten(value), e.message))
 }
 
@@ -291,7 +292,7 @@ impl EndpointOptions {
 pub fn gateway(data: &[IpamData]) -> CapResult<Option<Cidr>> {
     for d in data {
         if !d.gateway.is_empty() {
-            return Cidr::parse(&d.gateway).map(Some).map_err(|e| e.context("IPv4Data.Gateway"));
+            return Cidr::parse(&d.gateway).map(Some).map_err(|e| CapError::from(e).context("IPv4Data.Gateway"));
         }
     }
     Ok(None)

@@ -27,17 +27,19 @@ pub struct OvsPort {
 pub async fn ports(uri: &OvsdbUri) -> CapResult<Vec<OvsPort>> {
     let (conn, _notes) = Connection::connect(uri).await?;
     let select = |table: &str, columns: &[&str]| json!({"op": "select", "table": table, "where": [], "columns": columns});
+    // Raw JSON rows: the inventory reads columns the typed rows do not carry.
     let results = conn
-        .transact(
-            "Open_vSwitch",
-            vec![
+        .call(
+            "transact",
+            json!([
+                "Open_vSwitch",
                 select("Bridge", &["name", "ports"]),
                 select("Port", &["_uuid", "name", "tag", "trunks", "interfaces"]),
                 select(
                     "Interface",
                     &["_uuid", "name", "external_ids", "ofport", "error", "mtu", "link_state"],
                 ),
-            ],
+            ]),
         )
         .await?;
     let rows = |i: usize| results.get(i).and_then(|r| r["rows"].as_array()).cloned().unwrap_or_default();
