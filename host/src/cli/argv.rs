@@ -165,7 +165,13 @@ mod tests {
 
     #[test]
     fn options_before_a_subcommand_move_after_it() {
-        assert_eq!(words("ovs-run --cache-dir X inspect a.wasm").unwrap(), ["ovs-run", "inspect", "a.wasm"]);
+        // inspect takes --cache-dir (the OCI store lives there): it moves along.
+        assert_eq!(
+            words("ovs-run --cache-dir X inspect a.wasm").unwrap(),
+            ["ovs-run", "inspect", "--cache-dir", "X", "a.wasm"]
+        );
+        // A placement-only option a subcommand does not take is dropped.
+        assert_eq!(words("ovs-run --ovsdb unix:/x inspect a.wasm").unwrap(), ["ovs-run", "inspect", "a.wasm"]);
         assert_eq!(
             words("ovs-run --ovsdb unix:/x -v gc --dry-run").unwrap(),
             ["ovs-run", "gc", "--ovsdb", "unix:/x", "--dry-run"]
