@@ -325,7 +325,8 @@ async fn twenty_ports_on_one_bridge() {
 async fn missing_socket_names_the_path() {
     let uri: OvsdbUri = "unix:/nonexistent/ovsrt/db.sock".parse().unwrap();
     let e = Vswitch::connect(&uri, Duration::from_secs(1)).await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Failed);
+    // No ovsdb-server: the system is unavailable (exit status 4), not a bad input.
+    assert_eq!(e.kind, ErrorKind::Unavailable);
     assert_eq!(
         e.message,
         "cannot connect to OVSDB at unix:/nonexistent/ovsrt/db.sock: No such file or directory (is ovsdb-server running?)"
@@ -376,7 +377,7 @@ async fn tcp_survives_inactivity_probe() {
     assert!(!log.contains("no response to inactivity probe"), "{log}");
 
     let e = Vswitch::connect(&"tcp:127.0.0.1:1".parse().unwrap(), Duration::from_secs(1)).await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Failed, "{e}");
+    assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
     assert!(
         e.message.starts_with("cannot connect to OVSDB at tcp:127.0.0.1:1: ")
             && e.message.ends_with("(is ovsdb-server running?)"),

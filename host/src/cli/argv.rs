@@ -171,7 +171,10 @@ mod tests {
             ["ovs-run", "inspect", "--cache-dir", "X", "a.wasm"]
         );
         // A placement-only option a subcommand does not take is dropped.
-        assert_eq!(words("ovs-run --ovsdb unix:/x inspect a.wasm").unwrap(), ["ovs-run", "inspect", "a.wasm"]);
+        assert_eq!(
+            words("ovs-run --ovsdb unix:/x inspect a.wasm").unwrap(),
+            ["ovs-run", "inspect", "a.wasm"]
+        );
         assert_eq!(
             words("ovs-run --ovsdb unix:/x -v gc --dry-run").unwrap(),
             ["ovs-run", "gc", "--ovsdb", "unix:/x", "--dry-run"]

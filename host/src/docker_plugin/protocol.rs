@@ -292,7 +292,9 @@ impl EndpointOptions {
 pub fn gateway(data: &[IpamData]) -> CapResult<Option<Cidr>> {
     for d in data {
         if !d.gateway.is_empty() {
-            return Cidr::parse(&d.gateway).map(Some).map_err(|e| CapError::from(e).context("IPv4Data.Gateway"));
+            return Cidr::parse(&d.gateway)
+                .map(Some)
+                .map_err(|e| CapError::from(e).context("IPv4Data.Gateway"));
         }
     }
     Ok(None)

@@ -23,7 +23,8 @@ pub const EXIT_UNAVAILABLE: i32 = 4;
 pub fn for_error(kind: ErrorKind) -> i32 {
     match kind {
         ErrorKind::Unavailable => EXIT_UNAVAILABLE,
-        ErrorKind::InvalidArgument => EXIT_USAGE,
+        // A bad or unknown name the operator typed (gc --bridge nosuch): fix the input.
+        ErrorKind::InvalidArgument | ErrorKind::NotFound => EXIT_USAGE,
         _ => EXIT_SCRIPT_ERROR,
     }
 }
