@@ -239,7 +239,7 @@ fn failures_leave_the_system_as_it_was() {
     // No ovsdb socket: a clear error naming it, nothing changed.
     let r =
         ovs_run(&["--ovsdb", "unix:/nonexistent/db.sock", s.to_str().unwrap(), &br, "eth1", &c.name], &[]);
-    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.code, 4, "OVSDB unreachable is exit status 4: {r:?}");
     assert!(r.stderr.contains("/nonexistent/db.sock"), "{r:?}");
     assert_eq!(before, (ovs.snapshot(), host_links(), c.ip(&["-o", "addr"])));
 }
