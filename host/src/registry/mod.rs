@@ -9,7 +9,7 @@
 //! digest. A tag is only a name: running by tag resolves it to a manifest
 //! digest and prints it.
 //!
-//! - [`reference`]: `oci://HOST[:PORT]/REPO[:TAG][@sha256:HEX]`.
+//! - [`reference`] parses references, `oci://HOST[:PORT]/REPO[:TAG][@sha256:HEX]`.
 //! - [`client`]: the registry protocol (oci-client), digests checked.
 //! - [`auth`]: Docker-style credentials.
 //! - [`store`]: the content-addressed local store; a reference it holds
