@@ -27,7 +27,7 @@ use miette::Diagnostic;
 
 use super::{Decision, Policy, Request, Resource};
 use crate::backend::Op;
-use crate::types::{Cidr, RouteSpec, Target};
+use crate::types::{Cidr, MacAddr, Mtu, RouteSpec, Target, VlanId};
 
 /// The schema every policy and tenants file is checked against.
 pub const SCHEMA_SRC: &str = include_str!("ovs-run.cedarschema");
@@ -461,6 +461,27 @@ impl Ctx {
     fn trunk(&mut self, trunk: bool) {
         self.put("trunk", RestrictedExpression::new_bool(trunk));
     }
+    /// What a new port carries, for add-port and the Docker driver's veth port alike.
+    fn port_settings(
+        &mut self,
+        mtu: Option<Mtu>,
+        mac: Option<MacAddr>,
+        vlan: Option<VlanId>,
+        trunks: &[VlanId],
+    ) {
+        if let Some(m) = mtu {
+            self.long("mtu", m.get());
+        }
+        if let Some(m) = mac {
+            self.string("mac", m);
+        }
+        if let Some(v) = vlan {
+            self.long("vlan", v.get());
+        }
+        self.trunk(vlan.is_none());
+        let trunks = trunks.iter().map(|t| RestrictedExpression::new_long(t.get().into()));
+        self.put("trunks", RestrictedExpression::new_set(trunks));
+    }
     fn address(&mut self, cidr: &Cidr) {
         self.ip("address", cidr.addr);
         self.long("prefix", cidr.prefix);
@@ -489,43 +510,14 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 c.string("bridge", bridge);
                 c.target(target, entities)?;
                 c.string("ifname", ifname);
-                if let Some(m) = mtu {
-                    c.long("mtu", m.get());
-                }
-                if let Some(m) = mac {
-                    c.string("mac", m);
-                }
-                if let Some(v) = vlan {
-                    c.long("vlan", v.get());
-                }
-                c.trunk(vlan.is_none());
-                c.put(
-                    "trunks",
-                    RestrictedExpression::new_set(
-                        trunks.iter().map(|t| RestrictedExpression::new_long(t.get().into())),
-                    ),
-                );
+                c.port_settings(*mtu, *mac, *vlan, trunks);
             }
             Op::AddVethPort { bridge, peer, mtu, mac, vlan, trunks, .. } => {
                 c.string("bridge", bridge);
+                // Docker's endpoint: the veth stays in the host until Docker moves it.
                 c.target(&crate::types::Target::Host, entities)?;
                 c.string("ifname", peer);
-                if let Some(m) = mtu {
-                    c.long("mtu", m.get());
-                }
-                if let Some(m) = mac {
-                    c.string("mac", m);
-                }
-                if let Some(v) = vlan {
-                    c.long("vlan", v.get());
-                }
-                c.trunk(vlan.is_none());
-                c.put(
-                    "trunks",
-                    RestrictedExpression::new_set(
-                        trunks.iter().map(|t| RestrictedExpression::new_long(t.get().into())),
-                    ),
-                );
+                c.port_settings(*mtu, *mac, *vlan, trunks);
             }
             Op::DelPort { bridge, .. } => c.string("bridge", bridge),
             Op::SetVlan { bridge, vlan, .. } => {
