@@ -23,7 +23,7 @@ use super::{
     TransferStats,
 };
 use crate::error::{CapError, CapResult};
-use crate::types::{Cidr, ContainerInfo, ContainerRef, IfName, RouteSpec, Target};
+use crate::types::{Cidr, ContainerInfo, ContainerRef, IfName, RouteSpec, Target, VlanId};
 
 #[derive(Clone, Debug)]
 struct BridgeModel {
@@ -197,15 +197,7 @@ impl DryRunBackend {
                 if !self.bridges(m).await?.contains_key(bridge.as_str()) {
                     return Err(CapError::not_found(format!("bridge {bridge} does not exist")));
                 }
-                let info = PortInfo {
-                    name: port.to_string(),
-                    bridge: bridge.to_string(),
-                    tag: vlan.map(|v| v.get()),
-                    trunks: trunks.iter().map(|v| v.get()).collect(),
-                    external_ids: port_external_ids(target, ifname),
-                    ofport: Some(1),
-                    error: None,
-                };
+                let info = modelled_port(bridge, port, vlan, trunks, port_external_ids(target, ifname));
                 if *target == Target::Host {
                     self.link(m, target, ifname).await?;
                 } else {
@@ -243,15 +235,7 @@ impl DryRunBackend {
                 let Some(b) = bridges.get_mut(bridge.as_str()) else {
                     return Err(CapError::not_found(format!("bridge {bridge} does not exist")));
                 };
-                let info = PortInfo {
-                    name: port.to_string(),
-                    bridge: bridge.to_string(),
-                    tag: vlan.map(|v| v.get()),
-                    trunks: trunks.iter().map(|v| v.get()).collect(),
-                    external_ids: external_ids.clone(),
-                    ofport: Some(1),
-                    error: None,
-                };
+                let info = modelled_port(bridge, port, vlan, trunks, external_ids.clone());
                 b.ports.insert(port.to_string(), info.clone());
                 let mtu = mtu.map(|m| m.get()).unwrap_or(1500);
                 let host = self.ns(m, &Target::Host).await?;
@@ -591,5 +575,24 @@ impl Backend for DryRunBackend {
         _timeout: Duration,
     ) -> CapResult<TransferStats> {
         Ok(TransferStats { sent: bytes, received: bytes, ..Default::default() })
+    }
+}
+
+/// A port as the model holds it once added: attached (ofport 1), no error.
+fn modelled_port(
+    bridge: &IfName,
+    port: &IfName,
+    vlan: &Option<VlanId>,
+    trunks: &[VlanId],
+    external_ids: BTreeMap<String, String>,
+) -> PortInfo {
+    PortInfo {
+        name: port.to_string(),
+        bridge: bridge.to_string(),
+        tag: vlan.map(|v| v.get()),
+        trunks: trunks.iter().map(|v| v.get()).collect(),
+        external_ids,
+        ofport: Some(1),
+        error: None,
     }
 }

@@ -197,36 +197,15 @@ impl fmt::Display for Op {
                         "create veth {port} <-> {ifname} in {target}, add port {port} to bridge {bridge}"
                     )?,
                 }
-                if let Some(m) = mtu {
-                    write!(f, ", mtu {m}")?;
-                }
-                if let Some(m) = mac {
-                    write!(f, ", mac {m}")?;
-                }
-                if let Some(v) = vlan {
-                    write!(f, ", vlan tag {v}")?;
-                }
-                if !trunks.is_empty() {
-                    let t: Vec<String> = trunks.iter().map(|v| v.to_string()).collect();
-                    write!(f, ", trunks {}", t.join(","))?;
-                }
+                port_settings(f, mtu, mac, vlan, trunks)?;
                 if *sw_checksum {
                     write!(f, ", tx-checksum offload off on {ifname} (userspace datapath)")?;
                 }
                 Ok(())
             }
-            Op::AddVethPort { bridge, port, peer, mtu, mac, vlan, .. } => {
+            Op::AddVethPort { bridge, port, peer, mtu, mac, vlan, trunks, .. } => {
                 write!(f, "create veth {port} <-> {peer} in host, add port {port} to bridge {bridge}")?;
-                if let Some(m) = mtu {
-                    write!(f, ", mtu {m}")?;
-                }
-                if let Some(m) = mac {
-                    write!(f, ", mac {m}")?;
-                }
-                if let Some(v) = vlan {
-                    write!(f, ", vlan tag {v}")?;
-                }
-                Ok(())
+                port_settings(f, mtu, mac, vlan, trunks)
             }
             Op::DelPort { bridge, port } => write!(f, "remove port {port} from bridge {bridge}"),
             Op::SetVlan { bridge, port, vlan: Some(v) } => {
@@ -254,6 +233,30 @@ impl fmt::Display for Op {
             Op::Restore { value } => write!(f, "{value}"),
         }
     }
+}
+
+/// The settings a new port carries, as `Op`'s Display appends them.
+fn port_settings(
+    f: &mut fmt::Formatter<'_>,
+    mtu: &Option<Mtu>,
+    mac: &Option<MacAddr>,
+    vlan: &Option<VlanId>,
+    trunks: &[VlanId],
+) -> fmt::Result {
+    if let Some(m) = mtu {
+        write!(f, ", mtu {m}")?;
+    }
+    if let Some(m) = mac {
+        write!(f, ", mac {m}")?;
+    }
+    if let Some(v) = vlan {
+        write!(f, ", vlan tag {v}")?;
+    }
+    if !trunks.is_empty() {
+        let t: Vec<String> = trunks.iter().map(|v| v.to_string()).collect();
+        write!(f, ", trunks {}", t.join(","))?;
+    }
+    Ok(())
 }
 
 /// What applying an [`Op`] did.
@@ -304,6 +307,20 @@ impl PortInfo {
     /// The interface name inside the container or netns, when the port has one.
     pub fn container_iface(&self) -> Option<&str> {
         self.external_ids.get(ext::CONTAINER_IFACE).map(|s| s.as_str())
+    }
+
+    /// For unit tests: an attached port of ovs-run's naming on br0 with these external ids.
+    #[cfg(test)]
+    pub(crate) fn fixture(ids: &[(&str, &str)]) -> PortInfo {
+        PortInfo {
+            name: "ovr0123456789_l".into(),
+            bridge: "br0".into(),
+            tag: None,
+            trunks: vec![],
+            external_ids: ids.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ofport: Some(1),
+            error: None,
+        }
     }
 }
 

@@ -497,32 +497,9 @@ pub(super) fn unbind(args: UnbindArgs) -> i32 {
 fn timestamped(a: &Action, now: std::time::SystemTime) -> String {
     let mut v = serde_json::to_value(a).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
-        o.insert("time".into(), rfc3339_utc(now).into());
+        o.insert("time".into(), crate::audit::rfc3339(now).into());
     }
     v.to_string()
-}
-
-/// "2026-12-03T12:40:05.123Z".
-fn rfc3339_utc(t: std::time::SystemTime) -> String {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let (days, secs) = ((d.as_secs() / 86_400) as i64, d.as_secs() % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        d.subsec_millis()
-    )
 }
 
 pub(super) async fn watch(args: WatchArgs) -> i32 {
@@ -571,9 +548,9 @@ mod tests {
     #[test]
     fn watch_json_lines_carry_a_utc_time_and_the_container_as_an_object() {
         let at = |secs: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(ms);
-        assert_eq!(rfc3339_utc(at(0, 0)), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
-        assert_eq!(rfc3339_utc(at(1_796_300_405, 123)), "2026-12-03T12:20:05.123Z");
+        assert_eq!(crate::audit::rfc3339(at(0, 0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(crate::audit::rfc3339(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
+        assert_eq!(crate::audit::rfc3339(at(1_796_300_405, 123)), "2026-12-03T12:20:05.123Z");
         let id = "3f2a9c01b2d4e5f60718293a4b5c6d7e8f9012345678901234567890abcdef12";
         let a = Action::Event {
             event: "start".into(),

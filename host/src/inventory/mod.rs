@@ -440,21 +440,11 @@ pub fn bridge_filter(s: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use crate::lifecycle::bindings::Selector;
-    use std::collections::BTreeMap;
 
     const ID: &str = "3f2a9c01b2d4e5f60718293a4b5c6d7e8f9012345678901234567890abcdef12";
 
     fn port(ids: &[(&str, &str)]) -> ContainerPort {
-        ContainerPort::of(PortInfo {
-            name: "ovr0123456789_l".into(),
-            bridge: "br0".into(),
-            tag: None,
-            trunks: vec![],
-            external_ids: ids.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
-            ofport: Some(1),
-            error: None,
-        })
-        .unwrap()
+        ContainerPort::of(PortInfo::fixture(ids)).unwrap()
     }
 
     fn web() -> ContainerInfo {

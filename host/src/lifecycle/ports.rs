@@ -329,18 +329,9 @@ impl Judge<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn port(ids: &[(&str, &str)]) -> PortInfo {
-        PortInfo {
-            name: "ovr0123456789_l".into(),
-            bridge: "br0".into(),
-            tag: None,
-            trunks: vec![],
-            external_ids: ids.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
-            ofport: Some(1),
-            error: None,
-        }
+        PortInfo::fixture(ids)
     }
 
     const ID: &str = "3f2a9c01b2d4e5f60718293a4b5c6d7e8f9012345678901234567890abcdef12";
