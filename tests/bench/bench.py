@@ -18,6 +18,13 @@ again, all in the same run:
                  call it from a shell loop), detach.wasm to detach
   attach-many    ONE `ovs-run scripts/attach-many.wasm` run for all N,
                  detach-many.wasm to detach
+  submit         `ovs-run submit attach.wasm` once per container to a warm
+                 `ovs-run serve` (started before the clock, as a tenant's
+                 daemon is), detach.wasm the same way
+
+Beside them, for one container at a time: what ovs-vswitchd alone takes to
+apply one port (`ovs-vsctl add-port` of a pre-made veth, which waits until
+ovs-vswitchd has applied it), the reference for the per-container loops.
 
 A contender's result is verified through an independent view (ovs-vsctl for
 the ports, `nsenter ... ip` inside every container for address, MTU, state
@@ -53,15 +60,16 @@ IFACE = "eth0"
 MTU = 1450
 SUBNET = ipaddress.ip_network("10.200.0.0/16")
 GATEWAY = SUBNET.network_address + 1
-CONTENDERS = ["floor", "ovs-docker", "hand-batched", "attach.wasm", "attach-many"]
+CONTENDERS = ["floor", "ovs-docker", "hand-batched", "attach.wasm", "submit", "attach-many"]
 LABELS = {
     "floor": "floor: kernel + OVS work alone (floor.py)",
     "ovs-docker": "ovs-docker add-port, in a loop",
     "hand-batched": "hand-batched shell (1 ovs-vsctl txn, ip -batch)",
     "attach.wasm": "ovs-run attach.wasm, in a loop",
     "attach-many": "ovs-run attach-many.wasm, one run",
+    "submit": "ovs-run submit to a warm serve, in a loop",
 }
-COLORS = {"floor": "#7f7f7f", "ovs-docker": "#d62728", "hand-batched": "#ff7f0e", "attach.wasm": "#1f77b4", "attach-many": "#2ca02c"}
+COLORS = {"floor": "#7f7f7f", "ovs-docker": "#d62728", "hand-batched": "#ff7f0e", "attach.wasm": "#1f77b4", "attach-many": "#2ca02c", "submit": "#9467bd"}
 
 
 class BenchError(Exception):
@@ -200,7 +208,89 @@ def c_attach_many(w, br, names):
     return attach, detach, {"peak_rss_kib": max(rss, rss2), "stats": stats, "tcp": tcp}
 
 
+def c_submit(w, br, names):
+    d = tempfile.mkdtemp(prefix="ovs-run-bench-serve.")
+    try:
+        serve = start_serve(w, d, br)
+        try:
+            sock = os.path.join(d, "serve.sock")
+            attach_wasm, detach_wasm = (os.path.join(w.scripts, s) for s in ("attach.wasm", "detach.wasm"))
+
+            def submit(script, args):
+                return run([w.bin, "submit", "--socket", sock, script] + args)
+
+            # The daemon's first run of a script loads it from the compile
+            # cache; a tenant's daemon has done so long before.
+            run([w.bin, "submit", "--socket", sock, attach_wasm], check=False)
+            run([w.bin, "submit", "--socket", sock, detach_wasm], check=False)
+            rss = 0
+            t0 = time.perf_counter()
+            for i, c in enumerate(names):
+                _, r, _ = submit(attach_wasm, [br, IFACE, c, f"--ipaddress={w.address(i)}", f"--gateway={GATEWAY}",
+                                               f"--mtu={MTU}"])
+                rss = max(rss, r)
+            attach = time.perf_counter() - t0
+            tcp = verify_attached(w, br, names)
+            t0 = time.perf_counter()
+            for c in names:
+                submit(detach_wasm, [br, IFACE, c])
+            detach = time.perf_counter() - t0
+        finally:
+            serve.terminate()
+            _, _, usage = os.wait4(serve.pid, 0)
+        return attach, detach, {"peak_rss_kib": rss, "serve_peak_rss_kib": usage.ru_maxrss, "tcp": tcp}
+    finally:
+        shutil.rmtree(d)
+
+
+BENCH_POLICY = "// make bench's own tenant may do anything.\npermit (principal, action, resource);\n"
+
+
+def start_serve(w, d, br):
+    """`ovs-run serve` for one tenant, root (uid 0), allowed everything on `br`."""
+    tenants = [{"uid": {"type": "Tenant", "id": "bench"},
+                "attrs": {"name": "bench", "uids": [0], "gids": [], "bridges": [br], "network": str(SUBNET),
+                          "vlan_min": 1, "vlan_max": 4094, "max_runs": 4, "timeout_seconds": 60, "memory_mib": 64},
+                "parents": []}]
+    for name, text in (("tenants.cedar", BENCH_POLICY), ("tenants.json", json.dumps(tenants))):
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    sock = os.path.join(d, "serve.sock")
+    err = open(os.path.join(d, "serve.log"), "w")
+    p = subprocess.Popen([w.bin, "serve", "--socket", sock, "--policy", os.path.join(d, "tenants.cedar"),
+                          "--audit", os.path.join(d, "audit.log"), "--journal-dir", os.path.join(d, "journal"),
+                          "--datapath", "netdev", "--cache-dir", w.cache],
+                         stdout=subprocess.DEVNULL, stderr=err)
+    with open(os.path.join(d, "serve.pid"), "w") as f:
+        f.write(str(p.pid))
+    t0 = time.monotonic()
+    while not os.path.exists(sock):
+        if p.poll() is not None or time.monotonic() - t0 > 20:
+            p.kill()
+            with open(os.path.join(d, "serve.log")) as f:
+                raise BenchError(f"ovs-run serve did not start: {f.read()[-2000:]}")
+        time.sleep(0.02)
+    return p
+
+
+def one_port_reference(w, samples=20):
+    """Median ms for ovs-vswitchd alone to apply one port: `ovs-vsctl
+    add-port` of a veth made beforehand (it returns once ovs-vswitchd has
+    applied the change), on a bridge of its own."""
+    br = "benchref"
+    w.make_bridge(br)
+    names = [f"bref{i:03d}" for i in range(samples)]
+    try:
+        sh(["ip", "-batch", "-"], stdin="".join(f"link add {v} type veth peer name {v}p\nlink set {v} up\n" for v in names))
+        times = [run(["ovs-vsctl", "--timeout=60", "add-port", br, v])[0] for v in names]
+        return round(statistics.median(times) * 1000, 2)
+    finally:
+        w.del_bridge(br)
+        run(["ip", "-batch", "-"], check=False, stdin="".join(f"link del {v}\n" for v in names))
+
+
 RUNNERS = {
+    "submit": c_submit,
     "floor": c_floor,
     "ovs-docker": c_ovs_docker,
     "hand-batched": c_hand_batched,
@@ -389,9 +479,16 @@ def table(result):
             vs_fd = fmt_ratio(r["detach_s"] / f["detach_s"]) if f else "-"
             lines.append(f"{LABELS[name]:<48} {per_ctr(r, n):>8.2f} {r['attach_s']:>8.2f} {vs_f:>9} {vs_d:>14} {vs_h:>16} "
                          f"{per_ctr(r, n, 'detach_s'):>14.2f} {vs_fd:>9} {tcp:>6}")
+        lines.append(f"  ovs-vswitchd alone applying one port (ovs-vsctl add-port of a made veth, median): "
+                     f"{block['one_port_ms']:.2f} ms; the per-container loops: "
+                     + ", ".join(f"{k} {per_ctr(c[k], n) / block['one_port_ms']:.2f}x" for k in ("ovs-docker", "attach.wasm", "submit")
+                                 if k in c))
         if c.get("ovs-docker", {}).get("tcp") is False:
             lines.append("  ovs-docker's ports carry no TCP on this (userspace) datapath: it leaves TX checksum offload on")
-        for name in ("attach.wasm", "attach-many"):
+        if "submit" in c:
+            lines.append(f"  submit: peak RSS of the serve daemon {c['submit']['serve_peak_rss_kib'] / 1024:.1f} MiB, "
+                         f"of one submit client {c['submit']['peak_rss_kib'] / 1024:.1f} MiB")
+        for name in ("attach.wasm", "submit", "attach-many"):
             s = c.get(name, {}).get("stats")
             if s:
                 lines.append(f"  {name}: per container {s['ovsdb_transactions'] / n:.2f} OVSDB transactions "
@@ -422,6 +519,13 @@ def targets(result):
         add("attach-many at N=100 <= 0.8x the hand-batched time", y <= 0.8, f"{y:.2f}x")
     else:
         add("attach-many at N=100 vs ovs-docker / hand-batched", None, "N=100 not run with all contenders")
+    if c and {"ovs-docker", "submit"} <= c.keys():
+        x = c["ovs-docker"]["attach_s"] / c["submit"]["attach_s"]
+        add("submit to a warm serve at N=100 >= 10x faster than ovs-docker", x >= 10, f"{x:.1f}x")
+    if c and "submit" in c:
+        b100 = next(b for b in result["runs"] if b["n"] == 100)
+        x = per_ctr(c["submit"], 100) / b100["one_port_ms"]
+        add("submit to a warm serve <= 1.3x ovs-vswitchd's time for one port", x <= 1.3, f"{x:.2f}x")
     if c and {"ovs-docker", "attach.wasm"} <= c.keys():
         x = c["ovs-docker"]["attach_s"] / c["attach.wasm"]["attach_s"]
         add("attach.wasm loop at N=100 >= 10x faster than ovs-docker", x >= 10, f"{x:.1f}x")
@@ -568,7 +672,7 @@ def main():
                 per[c].append({"attach_s": attach, "detach_s": detach, **extra})
                 print(f"N={n} round {rnd + 1}: {c:<13} attach {attach * 1000 / n:8.2f} ms/ctr ({attach:.2f} s), "
                       f"detach {detach * 1000 / n:8.2f} ms/ctr", flush=True)
-        block = {"n": n, "rounds": args.rounds, "contenders": {}}
+        block = {"n": n, "rounds": args.rounds, "contenders": {}, "one_port_ms": one_port_reference(w)}
         for c, rs in per.items():
             med = {k: statistics.median(r[k] for r in rs) for k in ("attach_s", "detach_s")}
             best = min(rs, key=lambda r: abs(r["attach_s"] - med["attach_s"]))

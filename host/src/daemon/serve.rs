@@ -140,6 +140,43 @@ struct Daemon {
     slots: HashMap<String, Arc<Semaphore>>,
     /// With --require-signed: the keys one of which must have signed a script.
     trust: Option<TrustStore>,
+    /// One backend for every run: its OVSDB connection, netlink sockets and
+    /// Docker client stay open between runs (each reconnects by itself when
+    /// its daemon went away), so a run pays for its changes, not for
+    /// connecting. Runs stay apart where it matters: each has its own store,
+    /// journal, policy and audit.
+    backend: Arc<SystemBackend>,
+    /// Scripts ready to instantiate, by sha256: a tenant submitting the same
+    /// script again skips the compile cache's disk read and the linking.
+    warm: std::sync::Mutex<WarmScripts>,
+}
+
+/// The last few scripts the daemon ran, ready to instantiate.
+#[derive(Default)]
+struct WarmScripts {
+    /// Most recently used last.
+    entries: Vec<(String, ScriptPre<RunState>)>,
+}
+
+impl WarmScripts {
+    /// Enough for the scripts of a host's tenants; each holds its compiled code.
+    const MAX: usize = 16;
+
+    fn get(&mut self, sha: &str) -> Option<ScriptPre<RunState>> {
+        let i = self.entries.iter().position(|(s, _)| s == sha)?;
+        let e = self.entries.remove(i);
+        let pre = e.1.clone();
+        self.entries.push(e);
+        Some(pre)
+    }
+
+    fn put(&mut self, sha: String, pre: ScriptPre<RunState>) {
+        self.entries.retain(|(s, _)| *s != sha);
+        if self.entries.len() == Self::MAX {
+            self.entries.remove(0);
+        }
+        self.entries.push((sha, pre));
+    }
 }
 
 pub async fn run(args: ServeArgs) -> i32 {
@@ -208,6 +245,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     );
     let socket = args.socket.clone();
     let refusals = RefusalLog::new(audit.clone());
+    let backend = Arc::new(SystemBackend::new(system.clone()));
+    backend.prewarm();
     let daemon = Arc::new(Daemon {
         store,
         audit,
@@ -219,6 +258,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         journal_dir,
         slots,
         trust,
+        backend,
+        warm: Default::default(),
     });
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
 
@@ -405,15 +446,23 @@ impl Daemon {
                 .map_err(|e| Refusal::usage("unsigned", format!("script {}: refused: {e}", &sha[..12])))?;
         }
 
-        // Compiling is CPU work: off the async workers.
-        let engine = self.engine.clone();
-        let compile_timeout = tenant.timeout.unwrap_or(Duration::from_secs(self.args.timeout));
-        let pre = tokio::task::spawn_blocking(move || {
-            engine.load_within(&wasm, compile_timeout).map(|(pre, _)| pre)
-        })
-        .await
-        .map_err(|e| Refusal::usage("bad-script", format!("loading the script failed: {e}")))?
-        .map_err(|e| Refusal::usage("bad-script", format!("script {}: {e}", &sha[..12])))?;
+        let warm = self.warm.lock().expect("warm scripts").get(&sha);
+        let pre = match warm {
+            Some(pre) => pre,
+            None => {
+                // Compiling is CPU work: off the async workers.
+                let engine = self.engine.clone();
+                let compile_timeout = tenant.timeout.unwrap_or(Duration::from_secs(self.args.timeout));
+                let pre = tokio::task::spawn_blocking(move || {
+                    engine.load_within(&wasm, compile_timeout).map(|(pre, _)| pre)
+                })
+                .await
+                .map_err(|e| Refusal::usage("bad-script", format!("loading the script failed: {e}")))?
+                .map_err(|e| Refusal::usage("bad-script", format!("script {}: {e}", &sha[..12])))?;
+                self.warm.lock().expect("warm scripts").put(sha.clone(), pre.clone());
+                pre
+            }
+        };
         let policy = self.store.policy_for(&tenant.name).map_err(|m| Refusal::usage("unknown-tenant", m))?;
         if let Some(msg) = runner::refused_imports(&self.engine, &pre, &policy) {
             return Err(Refusal::usage("refused-imports", format!("script {}: {msg}", &sha[..12])));
@@ -474,7 +523,7 @@ impl Daemon {
         );
         let journal = JournalFile::create(&self.journal_dir, &header)
             .map_err(|e| format!("cannot create a journal in {}: {e}", self.journal_dir.display()))?;
-        let backend = Arc::new(SystemBackend::new(system));
+        let backend = self.backend.clone();
         let log_level = match (p.request.quiet, p.request.verbose) {
             (true, _) => LogLevel::Error,
             (false, 0) => LogLevel::Warn,
