@@ -37,7 +37,7 @@ source tests/support/dockerd.sh
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ovs-run
 NS=${BENCH_NS:-${N:-100}}
 ROUNDS=${BENCH_ROUNDS:-1}
-CONTENDERS=${BENCH_CONTENDERS:-floor ovs-docker hand-batched attach.wasm attach-many}
+CONTENDERS=${BENCH_CONTENDERS:-floor ovs-docker hand-batched attach.wasm submit attach-many}
 OUT=${BENCH_OUT:-docs}
 MAX=$(tr ' ' '\n' <<<"$NS" | sort -n | tail -1)
 

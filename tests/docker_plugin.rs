@@ -61,6 +61,8 @@ impl Plugin {
         ])
         .arg("--state-dir")
         .arg(&self.state_dir)
+        .arg("--cache-dir")
+        .arg(common::cache_dir())
         .arg("--audit")
         .arg(self.audit())
         .env_remove("OVS_RUNDIR")
@@ -858,4 +860,64 @@ fn bad_requests_get_error_answers_and_repeated_deletes_succeed() {
     let r = post(&plugin, "Plugin.Activate", "");
     assert_eq!(r["Implements"], serde_json::json!(["NetworkDriver", "IpamDriver"]));
     assert_eq!(ovs.snapshot(), before);
+}
+
+/// `PATH@sha256:HEX` of a file, the way a network's script is named.
+fn pinned(path: &std::path::Path) -> String {
+    let out = sh("sha256sum", &[path.to_str().unwrap()]);
+    format!("{}@sha256:{}", path.display(), out.split_whitespace().next().unwrap())
+}
+
+#[test]
+fn a_network_script_runs_at_join_and_leave_and_one_that_fails_fails_docker_run_leaving_nothing() {
+    let ovs = Ovs::start();
+    let plugin = Plugin::start(&ovs);
+    let br = unique("brdp");
+    let hook = common::guest("net-hook");
+    let script = pinned(&hook);
+
+    // Unpinned: refused at create, before anything exists.
+    let (ok, out) = Net::try_create(
+        &plugin,
+        &unique("ovsrt-n"),
+        "10.67.0.0/24",
+        &[&format!("bridge={br}"), &format!("script={}", hook.display())],
+    );
+    assert!(!ok && out.contains("pin the script"), "{out}");
+    assert!(!ovs.try_vsctl(&["br-exists", &br]).0, "bridge {br} made by a refused network");
+
+    // Join creates the bridge the script option names, Leave removes it.
+    let mark = unique("brhk");
+    let net = Net::create(
+        &plugin,
+        "10.67.0.0/24",
+        &[&format!("bridge={br}"), &format!("script={script}"), &format!("script.mark={mark}")],
+    );
+    let c = Ctr::run(&net.name, &[]);
+    assert!(ovs.try_vsctl(&["br-exists", &mark]).0, "the join script did not run:\n{}", plugin.log_text());
+    sh("docker", &["rm", "-f", &c.name]);
+    wait_until("the leave script removed its bridge", Duration::from_secs(10), || {
+        !ovs.try_vsctl(&["br-exists", &mark]).0
+    });
+
+    // A join script that fails: docker run fails with its message, and
+    // nothing is left: not the script's bridge, not the port, not the veth.
+    let mark2 = unique("brhk");
+    let net2 = Net::create(
+        &plugin,
+        "10.68.0.0/24",
+        &[
+            &format!("bridge={br}"),
+            &format!("script={script}"),
+            &format!("script.mark={mark2}"),
+            "script.fail=no VLAN for this container",
+        ],
+    );
+    let before = driver_veths();
+    let (c2, out) = Ctr::try_run(&net2.name, &[]);
+    assert!(c2.is_none(), "docker run succeeded although the join script failed");
+    assert!(out.contains("refused port") && out.contains("no VLAN for this container"), "{out}");
+    assert!(!ovs.try_vsctl(&["br-exists", &mark2]).0, "the failed script's bridge was not rolled back");
+    wait_until("no port of the failed run", Duration::from_secs(10), || driver_ports(&ovs, &br).is_empty());
+    assert_eq!(driver_veths(), before, "veth left by the failed run");
 }

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use super::hooks::{Hooks, RunPlace};
 use super::ipam;
 use super::protocol::{self as p, EndpointOptions, NetworkOptions};
 use super::state::{Endpoint, Network, State, Store};
@@ -47,6 +48,8 @@ pub struct Driver {
     datapath: Datapath,
     /// Every change's call, decision and result, when configured (`--audit`).
     audit: Option<Arc<AuditLog>>,
+    /// Networks' scripts (`-o script=`).
+    hooks: Hooks,
 }
 
 /// The host end (an OVS port, named like ovs-run's other ports so that a
@@ -100,6 +103,7 @@ impl Driver {
         system: SystemConfig,
         journal_dir: PathBuf,
         datapath: Datapath,
+        hooks: Hooks,
     ) -> CapResult<Self> {
         let state = store.load()?;
         Ok(Self {
@@ -111,6 +115,7 @@ impl Driver {
             journal_dir,
             datapath,
             audit: None,
+            hooks,
         })
     }
 
@@ -309,6 +314,10 @@ impl Driver {
         let gateway = p::gateway(r.ipv4_data.as_deref().unwrap_or_default())?;
         if options.gateway_on_bridge && gateway.is_none() {
             return Err(CapError::invalid("option gateway_on_bridge=true: the network has no IPv4 gateway"));
+        }
+        // A script that cannot run would fail every Join: refuse the network now.
+        if let Some(script) = &options.script {
+            self.hooks.load(script)?;
         }
         let bridge = options.bridge();
         {
@@ -528,6 +537,9 @@ impl Driver {
                     .ok_or_else(|| CapError::not_found(format!("no network {}", short(&ep.network))))?;
                 (ep, net)
             };
+        if let Some(script) = &net.options.script {
+            self.run_script(script, "join", &r.endpoint_id, &ep, &net).await?;
+        }
         let key = r.sandbox_key;
         self.update(|s| {
             if let Some(e) = s.endpoints.get_mut(&r.endpoint_id) {
@@ -547,6 +559,19 @@ impl Driver {
     }
 
     async fn leave(&self, eid: &str) -> CapResult<()> {
+        let found = {
+            let st = self.state.lock().await;
+            st.endpoints.get(eid).and_then(|e| Some((e.clone(), st.networks.get(&e.network)?.clone())))
+        };
+        if let Some((ep, net)) = found {
+            if let Some(script) = &net.options.script {
+                // Docker stops the container whatever Leave answers: say
+                // what failed in the plugin's log, and let the endpoint go.
+                if let Err(e) = self.run_script(script, "leave", eid, &ep, &net).await {
+                    eprintln!("ovs-run docker-plugin: Leave {}: {e}", short(eid));
+                }
+            }
+        }
         self.update(|s| {
             if let Some(e) = s.endpoints.get_mut(eid) {
                 e.sandbox = None;
@@ -554,6 +579,49 @@ impl Driver {
             Ok(())
         })
         .await
+    }
+
+    /// Run the network's script for `event` (join, leave) of endpoint `eid`.
+    async fn run_script(
+        &self,
+        script: &str,
+        event: &str,
+        eid: &str,
+        ep: &Endpoint,
+        net: &Network,
+    ) -> CapResult<()> {
+        let mut args = vec![
+            event.to_string(),
+            format!("--bridge={}", ep.bridge),
+            format!("--port={}", ep.port),
+            format!("--peer={}", ep.peer),
+            format!("--endpoint={eid}"),
+            format!("--network={}", ep.network),
+        ];
+        if let Some(a) = ep.address {
+            args.push(format!("--address={a}"));
+        }
+        if let Some(m) = ep.mac {
+            args.push(format!("--mac={m}"));
+        }
+        if let Some(v) = ep.options.vlan.or(net.options.vlan) {
+            args.push(format!("--vlan={v}"));
+        }
+        if let Some(m) = ep.options.mtu.or(net.options.mtu) {
+            args.push(format!("--mtu={m}"));
+        }
+        args.extend(net.options.script_options.iter().map(|(k, v)| format!("--{k}={v}")));
+        let what = format!("{} {}", if event == "join" { "Join" } else { "Leave" }, short(eid));
+        let who = format!("docker-plugin {}", self.name);
+        let place = RunPlace {
+            backend: self.backend.clone(),
+            datapath: net.options.datapath.unwrap_or(self.datapath),
+            journal: self.journal_file(&format!("{what}: network script"))?,
+            audit: self.audit.as_ref().map(|a| (a, who.as_str())),
+        };
+        let changes = self.hooks.run(script, &args, place).await?;
+        crate::verbose!(1, "{what}: network script made {changes} change(s)");
+        Ok(())
     }
 
     async fn endpoint_info(&self, eid: &str) -> CapResult<Value> {

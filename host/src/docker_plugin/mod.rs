@@ -7,10 +7,12 @@
 //! - [`server`]: HTTP over the unix socket Docker finds the plugin by
 //!   (`/run/docker/plugins/NAME.sock`);
 //! - [`driver`]: the calls, every system change through a journaled gate;
+//! - [`hooks`]: network scripts, run at Join and Leave;
 //! - [`ipam`]: pools and addresses;
 //! - [`state`]: what survives a restart (networks, endpoints, pools), on disk.
 
 pub mod driver;
+pub mod hooks;
 pub mod ipam;
 pub mod protocol;
 pub mod server;
@@ -54,6 +56,18 @@ pub struct Args {
 
     #[command(flatten)]
     pub system: SystemOpts,
+
+    /// Compile cache of network scripts (`-o script=`)
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Refuse a network script unless a key of the trust store signed exactly its bytes
+    #[arg(long)]
+    pub require_signed: bool,
+
+    /// Trust store for --require-signed: a directory of public keys (*.pub) [default: /etc/ovs-run/trusted-keys]
+    #[arg(long, value_name = "DIR")]
+    pub trust: Option<PathBuf>,
 
     /// -v: one line per call with its time
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -118,7 +132,23 @@ async fn run(args: &Args) -> CapResult<()> {
     };
     let dir = plugin_dir(args);
     let store = state::Store::open(&dir)?;
-    let mut driver = driver::Driver::new(&args.name, store, system, dir.join("journal"), datapath)?;
+    let trust = if args.require_signed {
+        let d = args.trust.clone().unwrap_or_else(crate::vetting::trust::default_dir);
+        let t =
+            crate::vetting::TrustStore::open(&d).map_err(|e| CapError::invalid(format!("--trust: {e}")))?;
+        if t.is_empty() {
+            return Err(CapError::invalid(format!(
+                "--require-signed: {} holds no keys (*.pub): every network script would be refused",
+                t.describe()
+            )));
+        }
+        Some(t)
+    } else {
+        None
+    };
+    let cache = args.cache_dir.clone().unwrap_or_else(crate::engine::cache::default_dir);
+    let hooks = hooks::Hooks::new(&cache, trust)?;
+    let mut driver = driver::Driver::new(&args.name, store, system, dir.join("journal"), datapath, hooks)?;
     if let Some(path) = &args.audit {
         let log = crate::audit::AuditLog::open(path)
             .map_err(|e| CapError::invalid(format!("--audit {}: {e}", path.display())))?;

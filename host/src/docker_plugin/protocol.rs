@@ -162,10 +162,17 @@ pub struct NetworkOptions {
     pub mtu: Option<Mtu>,
     /// `gateway_on_bridge`: the gateway address on the bridge's internal port.
     pub gateway_on_bridge: bool,
+    /// `script`: a pinned Wasm script run at every Join and Leave (see `hooks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// `script.KEY=VALUE`: passed to the script as `--KEY=VALUE`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub script_options: BTreeMap<String, String>,
 }
 
 /// The network options ovs-run knows (the error for an unknown one lists them).
-pub const NETWORK_OPTIONS: &[&str] = &["bridge", "datapath", "vlan", "trunks", "mtu", "gateway_on_bridge"];
+pub const NETWORK_OPTIONS: &[&str] =
+    &["bridge", "datapath", "vlan", "trunks", "mtu", "gateway_on_bridge", "script", "script.KEY"];
 /// The endpoint options (`--driver-opt`) ovs-run knows.
 pub const ENDPOINT_OPTIONS: &[&str] = &["vlan", "mtu", "mac"];
 
@@ -232,6 +239,23 @@ impl NetworkOptions {
                         }
                     }
                 }
+                "script" => {
+                    super::hooks::Hooks::parse(&s)?;
+                    o.script = Some(s.into_owned());
+                }
+                _ if k.starts_with("script.") => {
+                    let key = &k["script.".len()..];
+                    let ok = !key.is_empty()
+                        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                        && !key.starts_with('-');
+                    if !ok {
+                        return Err(CapError::invalid(format!(
+                            "option {}: KEY in script.KEY is letters, digits, '-' and '_'",
+                            shorten(k)
+                        )));
+                    }
+                    o.script_options.insert(key.to_string(), s.into_owned());
+                }
                 _ => {
                     return Err(CapError::invalid(format!(
                         "unknown option {}={} (ovs-run networks take: {})",
@@ -241,6 +265,11 @@ impl NetworkOptions {
                     )))
                 }
             }
+        }
+        if o.script.is_none() && !o.script_options.is_empty() {
+            return Err(CapError::invalid(
+                "options script.KEY need a script option (the script they are for)",
+            ));
         }
         if o.vlan.is_some() && !o.trunks.is_empty() {
             return Err(CapError::invalid(
