@@ -789,3 +789,29 @@ fn serve_require_signed_refuses_scripts_no_trusted_key_signed() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no keys"), "{out:?}");
 }
+
+#[test]
+fn the_warm_daemon_reconnects_when_ovsdb_restarted_between_runs() {
+    // serve keeps one OVSDB connection for all runs: a restarted
+    // ovsdb-server must cost nothing but a reconnect on the next run.
+    let ovs = Ovs::start();
+    let d = Daemon::start(Some(&ovs));
+    let ca = Container::start_labelled(&[("tenant", "a")]);
+    let r = d.submit(
+        "ovsrt-a",
+        "attach.wasm",
+        &["br-a", "eth1", &ca.name, "--ipaddress=10.1.0.5/24", "--vlan=150"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    ovs.stop_ovsdb();
+    ovs.start_ovsdb();
+    let r = d.submit(
+        "ovsrt-a",
+        "attach.wasm",
+        &["br-a", "eth2", &ca.name, "--ipaddress=10.1.0.6/24", "--vlan=151"],
+    );
+    assert_eq!(r.code, 0, "the run after the restart: {r:?}");
+    let ports = ovs.vsctl(&["list-ports", "br-a"]);
+    assert_eq!(ports.lines().count(), 2, "{ports}");
+    assert!(ca.ip(&["-o", "addr", "show", "eth2"]).contains("10.1.0.6/24"));
+}
