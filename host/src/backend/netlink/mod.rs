@@ -10,7 +10,12 @@
 //! its socket is dropped as soon as its namespace file is found missing, and
 //! whenever a new namespace is opened every cached one whose target no
 //! longer leads to it is dropped too: a long-lived process (`watch`,
-//! `serve`) holds sockets only for namespaces that still exist.
+//! `serve`) holds sockets only for namespaces that still exist. That check
+//! costs a stat per cached namespace, so it runs every time the cache is
+//! small, and once per quarter of its size in new namespaces when it is
+//! large (a batch of 1000 containers would otherwise pay half a million
+//! stats); and at most [`MAX_CACHED`] namespaces keep their sockets, the
+//! oldest opened going first, so memory does not grow with the batch.
 //!
 //! The operations live in [`link`], [`addr`], [`route`] and [`ethtool`]
 //! (offloads, through an ioctl socket kept beside each netlink socket); this
@@ -25,6 +30,7 @@ mod route;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
@@ -36,6 +42,14 @@ use crate::types::{IfName, Target};
 pub use link::LinkEnds;
 use netns::{Namespace, NsKey};
 
+/// Most namespaces whose sockets are kept (each costs tens of KiB of buffers
+/// and a task); a namespace used again after it was dropped is reopened
+/// (a thread entering it, well under a millisecond).
+const MAX_CACHED: usize = 64;
+
+/// Below this many cached namespaces every new one prunes the cache.
+const PRUNE_ALWAYS_BELOW: usize = 32;
+
 /// Netlink access to every namespace ovs-run touches. Cheap to share (`Send + Sync`).
 pub struct Netlink {
     /// The namespace ovs-run started in: [`Target::Host`] means this one even
@@ -43,6 +57,10 @@ pub struct Netlink {
     host: Namespace,
     /// Sockets per namespace.
     handles: Mutex<HashMap<NsKey, Sockets>>,
+    /// Namespaces opened so far: orders the cache for eviction.
+    opened: AtomicU64,
+    /// Namespaces opened since the cache was last pruned.
+    since_prune: AtomicUsize,
 }
 
 /// What is kept open for one namespace.
@@ -54,6 +72,8 @@ struct Sockets {
     handle: Handle,
     /// For device ioctls ([`ethtool`]).
     ioctl: Arc<OwnedFd>,
+    /// When it was opened ([`Netlink::opened`]): the oldest is evicted first.
+    seq: u64,
 }
 
 impl Netlink {
@@ -61,7 +81,12 @@ impl Netlink {
     pub fn new() -> CapResult<Self> {
         tokio::runtime::Handle::try_current()
             .map_err(|_| CapError::failed("netlink: not inside a tokio runtime"))?;
-        Ok(Self { host: Namespace::open(&Target::Host)?, handles: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            host: Namespace::open(&Target::Host)?,
+            handles: Mutex::new(HashMap::new()),
+            opened: AtomicU64::new(0),
+            since_prune: AtomicUsize::new(0),
+        })
     }
 
     /// Open the host namespace's socket now rather than on first use.
@@ -106,11 +131,33 @@ impl Netlink {
                 Ok((conn, handle, ethtool::ioctl_socket()?))
             })
             .await?;
-        self.prune();
+        let since = self.since_prune.fetch_add(1, Ordering::Relaxed) + 1;
+        let cached = self.lock().len();
+        if cached < PRUNE_ALWAYS_BELOW || since * 4 >= cached {
+            self.since_prune.store(0, Ordering::Relaxed);
+            self.prune();
+        }
         // Two callers may race to open the same namespace: keep the first,
         // the loser's connection ends when its handle is dropped.
-        let fresh = Sockets { target: target.clone(), handle, ioctl: Arc::new(ioctl) };
-        let sockets = self.lock().entry(key).or_insert(fresh).clone();
+        let seq = self.opened.fetch_add(1, Ordering::Relaxed);
+        let fresh = Sockets { target: target.clone(), handle, ioctl: Arc::new(ioctl), seq };
+        let sockets = {
+            let mut map = self.lock();
+            let sockets = map.entry(key).or_insert(fresh).clone();
+            if map.len() > MAX_CACHED {
+                // Callers still holding the evicted handle keep its socket
+                // until they are done; the next use opens a new one.
+                let oldest = map
+                    .iter()
+                    .filter(|(_, s)| s.target != Target::Host)
+                    .min_by_key(|(_, s)| s.seq)
+                    .map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    map.remove(&k);
+                }
+            }
+            sockets
+        };
         tokio::spawn(conn);
         Ok(sockets)
     }
