@@ -19,6 +19,7 @@
 mod addr;
 mod ethtool;
 mod link;
+mod neigh;
 pub mod netns;
 mod route;
 
