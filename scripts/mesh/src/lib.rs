@@ -92,7 +92,8 @@ fn main(args: Args) -> Result<(), Error> {
         info!("added {kind} tunnel {name} to {ip}");
         added += 1;
     }
-    info!("mesh on {bridge} ({kind}): {added} added, {removed} removed, {kept} unchanged");
+    // The summary is the result: shown without -v.
+    println!("mesh on {bridge} ({kind}): {added} added, {removed} removed, {kept} unchanged");
     Ok(())
 }
 
