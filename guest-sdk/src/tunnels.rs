@@ -38,6 +38,8 @@ impl FromStr for TunnelKind {
     }
 }
 
+// The WIT bindings define the type: a derive cannot be added to it here.
+#[allow(clippy::derivable_impls)]
 impl Default for TunnelOptions {
     fn default() -> Self {
         TunnelOptions { key: None, local_ip: None, dst_port: None, ttl: None, tos: None, transit: false }
