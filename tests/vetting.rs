@@ -139,6 +139,7 @@ fn inspect_lists_exactly_the_capabilities_each_script_imports() {
         ("detach-all", &["ports", "log", "types"]),
         ("set-vlan", &["ports", "log", "types"]),
         ("seed-demo", &["bridges", "ports", "links", "routes", "containers", "diagnostics", "log", "types"]),
+        ("mesh", &["bridges", "tunnels", "log", "types"]),
     ];
     for (name, caps) in expected {
         let path = script(name);

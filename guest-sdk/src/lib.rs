@@ -60,6 +60,7 @@ pub mod net;
 pub mod ports;
 pub mod routes;
 mod target;
+pub mod tunnels;
 
 pub use args::{Arg, Args, Spec};
 pub use bindings::HostError;

@@ -312,6 +312,15 @@ impl Gate {
         .await
     }
 
+    pub async fn list_tunnels(&self, bridge: &IfName) -> CapResult<Vec<crate::tunnel::TunnelInfo>> {
+        self.read(
+            Request::ListTunnels { bridge },
+            self.backend.list_tunnels(bridge),
+            |v| json!({ "count": v.len() }),
+        )
+        .await
+    }
+
     pub async fn list_links(&self, target: &Target, name: Option<&IfName>) -> CapResult<Vec<LinkInfo>> {
         self.read(
             Request::ListLinks { target },

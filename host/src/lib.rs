@@ -40,6 +40,7 @@ pub mod policy;
 pub mod registry;
 pub mod rundir;
 pub mod runner;
+pub mod tunnel;
 pub mod types;
 pub mod verbose;
 pub mod vetting;

@@ -29,6 +29,8 @@ use crate::types::{Cidr, ContainerInfo, ContainerRef, IfName, RouteSpec, Target,
 struct BridgeModel {
     datapath: String,
     ports: BTreeMap<String, PortInfo>,
+    /// The ports of `ports` that are tunnels, with their settings.
+    tunnels: BTreeMap<String, crate::tunnel::TunnelSpec>,
 }
 
 #[derive(Clone, Debug)]
@@ -85,7 +87,13 @@ impl DryRunBackend {
                 for b in r.list_bridges().await? {
                     let name = IfName::parse(&b.name)?;
                     let ports = r.list_ports(&name).await?.into_iter().map(|p| (p.name.clone(), p)).collect();
-                    bridges.insert(b.name, BridgeModel { datapath: b.datapath_type, ports });
+                    let tunnels = r
+                        .list_tunnels(&name)
+                        .await?
+                        .into_iter()
+                        .map(|t| (t.spec.name.to_string(), t.spec))
+                        .collect();
+                    bridges.insert(b.name, BridgeModel { datapath: b.datapath_type, ports, tunnels });
                 }
             }
             m.bridges = Some(bridges);
@@ -161,7 +169,9 @@ impl DryRunBackend {
                     error: None,
                 };
                 let ports = [(name.to_string(), internal)].into();
-                bridges.insert(name.to_string(), BridgeModel { datapath: datapath.to_string(), ports });
+                let tunnels = BTreeMap::new();
+                bridges
+                    .insert(name.to_string(), BridgeModel { datapath: datapath.to_string(), ports, tunnels });
                 let host = self.ns(m, &Target::Host).await?;
                 host.links.insert(name.to_string(), new_link(name.as_str(), 1500, false));
                 Ok(Applied::changed(vec![Op::DeleteBridge { name: name.clone(), if_exists: true }]))
@@ -251,6 +261,9 @@ impl DryRunBackend {
             }
             Op::DelPort { bridge, port } => {
                 let bridges = self.bridges(m).await?;
+                if let Some(b) = bridges.get_mut(bridge.as_str()) {
+                    b.tunnels.remove(port.as_str());
+                }
                 let Some(info) = bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.remove(port.as_str()))
                 else {
                     // As the system: a veth of ovs-run's naming left without
@@ -410,6 +423,48 @@ impl DryRunBackend {
                 }
                 Ok(Applied::changed(vec![Op::AddRoute { target: target.clone(), route: route.clone() }]))
             }
+            Op::AddTunnel { bridge, tunnel } => {
+                // In the system's order: the bridge, then a port of that name anywhere.
+                let bridges = self.bridges(m).await?;
+                if !bridges.contains_key(bridge.as_str()) {
+                    return Err(CapError::not_found(format!("bridge {bridge} does not exist")));
+                }
+                let name = &tunnel.name;
+                if bridges.values().any(|b| b.ports.contains_key(name.as_str())) {
+                    return Err(CapError::exists(format!("port {name} already exists")));
+                }
+                let info = PortInfo {
+                    name: name.to_string(),
+                    bridge: bridge.to_string(),
+                    tag: None,
+                    trunks: vec![],
+                    external_ids: [(super::ext::CREATED_BY.to_string(), "ovs-run".to_string())].into(),
+                    ofport: Some(1),
+                    error: None,
+                };
+                let b = bridges.get_mut(bridge.as_str()).expect("checked");
+                b.ports.insert(name.to_string(), info.clone());
+                b.tunnels.insert(name.to_string(), tunnel.clone());
+                let mut a =
+                    Applied::changed(vec![Op::DelTunnel { bridge: bridge.clone(), name: name.clone() }]);
+                a.port = Some(info);
+                Ok(a)
+            }
+            Op::DelTunnel { bridge, name } => {
+                let bridges = self.bridges(m).await?;
+                let Some(b) =
+                    bridges.get_mut(bridge.as_str()).filter(|b| b.ports.contains_key(name.as_str()))
+                else {
+                    return Ok(Applied::unchanged());
+                };
+                let Some(tunnel) = b.tunnels.remove(name.as_str()) else {
+                    return Err(CapError::invalid(format!(
+                        "port {name} on bridge {bridge} is not a tunnel ovs-run manages; remove it with del-port"
+                    )));
+                };
+                b.ports.remove(name.as_str());
+                Ok(Applied::changed(vec![Op::AddTunnel { bridge: bridge.clone(), tunnel }]))
+            }
             // Undo steps of the real system; the model's own undos never
             // need them, but a rollback may replay any undo.
             Op::Restore { value } => match value {
@@ -552,6 +607,24 @@ impl Backend for DryRunBackend {
             found.extend(r.list_containers(labels).await?);
         }
         Ok(found)
+    }
+
+    async fn list_tunnels(&self, bridge: &IfName) -> CapResult<Vec<crate::tunnel::TunnelInfo>> {
+        let mut m = self.model.lock().await;
+        let b = self
+            .bridges(&mut m)
+            .await?
+            .get(bridge.as_str())
+            .ok_or_else(|| CapError::not_found(format!("bridge {bridge} does not exist")))?;
+        Ok(b.tunnels
+            .values()
+            .map(|spec| crate::tunnel::TunnelInfo {
+                spec: spec.clone(),
+                bridge: bridge.to_string(),
+                ofport: b.ports.get(spec.name.as_str()).and_then(|p| p.ofport),
+                error: None,
+            })
+            .collect())
     }
 
     /// Nothing is sent in a dry-run: every echo is assumed answered.

@@ -15,6 +15,8 @@ pub mod restore;
 pub mod stats;
 pub mod system;
 pub mod tcp_check;
+pub mod tunnels;
+pub mod unixctl;
 pub mod veth_lock;
 
 use std::collections::BTreeMap;
@@ -134,6 +136,19 @@ pub enum Op {
         target: Target,
         route: RouteSpec,
     },
+    /// Add tunnel port `tunnel.name` to `bridge`: one OVSDB transaction
+    /// (Interface type and options, `Port.protected` unless transit), then,
+    /// on the system, the remote's MAC seeded into ovs-vswitchd's tunnel
+    /// neighbour cache when the kernel knows it (see [`tunnels`]).
+    AddTunnel {
+        bridge: IfName,
+        tunnel: crate::tunnel::TunnelSpec,
+    },
+    /// Remove tunnel port `name` from `bridge` (a port that is not a tunnel is refused).
+    DelTunnel {
+        bridge: IfName,
+        name: IfName,
+    },
     /// Put a value back exactly as it was: an undo step only, never
     /// requested by a script (see [`restore`]).
     Restore {
@@ -155,6 +170,8 @@ impl Op {
                 | Op::AddVethPort { .. }
                 | Op::DelPort { .. }
                 | Op::SetVlan { .. }
+                | Op::AddTunnel { .. }
+                | Op::DelTunnel { .. }
                 | Op::Restore { value: restore::Restore::Vlan { .. } }
         )
     }
@@ -177,6 +194,8 @@ impl Op {
             Op::SetOffload { .. } => "set-offload",
             Op::AddRoute { .. } => "set-route",
             Op::DelRoute { .. } => "del-route",
+            Op::AddTunnel { .. } => "add-tunnel",
+            Op::DelTunnel { .. } => "remove-tunnel",
             Op::Restore { .. } => "restore",
         }
     }
@@ -230,6 +249,8 @@ impl fmt::Display for Op {
             }
             Op::AddRoute { target, route } => write!(f, "add route {route} in {target}"),
             Op::DelRoute { target, route } => write!(f, "remove route {route} in {target}"),
+            Op::AddTunnel { bridge, tunnel } => write!(f, "add {tunnel} on bridge {bridge}"),
+            Op::DelTunnel { bridge, name } => write!(f, "remove tunnel {name} from bridge {bridge}"),
             Op::Restore { value } => write!(f, "{value}"),
         }
     }
@@ -411,6 +432,9 @@ pub trait Backend: Send + Sync {
         bytes: u64,
         timeout: Duration,
     ) -> CapResult<TransferStats>;
+
+    /// The tunnel ports of `bridge` (not-found when the bridge does not exist).
+    async fn list_tunnels(&self, bridge: &IfName) -> CapResult<Vec<crate::tunnel::TunnelInfo>>;
 }
 
 /// [`Backend::apply_many`] one op at a time: apply in order and, at the first

@@ -665,6 +665,11 @@ impl Backend for SystemBackend {
                 };
                 Ok(Applied::changed(vec![undo]))
             }
+            Op::AddTunnel { bridge, tunnel } => {
+                let ovs = self.ovs().await?;
+                super::tunnels::add(&ovs, self.nl().await.ok(), &self.cfg.ovsdb, bridge, tunnel).await
+            }
+            Op::DelTunnel { bridge, name } => super::tunnels::remove(&self.ovs().await?, bridge, name).await,
             Op::Restore { value } => self.restore(value).await,
         }
     }
@@ -716,5 +721,9 @@ impl Backend for SystemBackend {
         timeout: Duration,
     ) -> CapResult<TransferStats> {
         super::tcp_check::tcp_check(client, server, addr, bytes, timeout).await
+    }
+
+    async fn list_tunnels(&self, bridge: &IfName) -> CapResult<Vec<crate::tunnel::TunnelInfo>> {
+        self.ovs().await?.tunnels(bridge).await
     }
 }

@@ -14,6 +14,7 @@ mod log;
 pub mod output;
 mod ports;
 mod routes;
+mod tunnels;
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ pub const GRANTED: &[&str] = &[
     "ovs-run:net/routes@0.1.0",
     "ovs-run:net/containers@0.1.0",
     "ovs-run:net/diagnostics@0.1.0",
+    "ovs-run:net/tunnels@0.1.0",
     "ovs-run:net/log@0.1.0",
 ];
 
@@ -135,6 +137,7 @@ pub fn add_to_linker<T: Send + 'static>(
     ovs_run::net::routes::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     ovs_run::net::containers::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     ovs_run::net::diagnostics::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::tunnels::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     ovs_run::net::log::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     Ok(())
 }

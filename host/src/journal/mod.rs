@@ -67,6 +67,7 @@ pub fn target_of(op: &Op) -> Option<&Target> {
         | Op::AddVethPort { .. }
         | Op::DelPort { .. }
         | Op::SetVlan { .. } => None,
+        Op::AddTunnel { .. } | Op::DelTunnel { .. } => None,
     }
 }
 

@@ -556,11 +556,25 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 c.target(target, entities)?;
                 c.route(route);
             }
+            Op::AddTunnel { bridge, tunnel } => {
+                c.string("bridge", bridge);
+                c.string("tunnel_kind", tunnel.kind);
+                c.ip("remote_ip", tunnel.remote_ip);
+                if let Some(k) = tunnel.key {
+                    c.long("vni", k);
+                }
+                if let Some(l) = tunnel.local_ip {
+                    c.ip("local_ip", l);
+                }
+                c.bool("transit", tunnel.transit);
+            }
+            Op::DelTunnel { bridge, .. } => c.string("bridge", bridge),
             // Undo steps only: never authorized (they do not pass the gate).
             Op::Restore { .. } => {}
         },
         Request::ListBridges { bridge } => c.string("bridge", bridge),
         Request::ListPorts { bridge } => c.string("bridge", bridge),
+        Request::ListTunnels { bridge } => c.string("bridge", bridge),
         Request::ListLinks { target } | Request::ListRoutes { target } => c.target(target, entities)?,
         Request::LookupContainer { .. } | Request::ListContainers { .. } => {}
         Request::Ping { target, address } | Request::TcpCheck { target, address } => {

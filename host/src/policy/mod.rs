@@ -35,6 +35,9 @@ pub enum Request<'a> {
     ListPorts {
         bridge: &'a IfName,
     },
+    ListTunnels {
+        bridge: &'a IfName,
+    },
     ListLinks {
         target: &'a Target,
     },
@@ -65,6 +68,7 @@ impl Request<'_> {
         match self {
             Request::Apply(op) => op.action(),
             Request::ListBridges { .. } => "list-bridges",
+            Request::ListTunnels { .. } => "list-tunnels",
             Request::ListPorts { .. } => "list-ports",
             Request::ListLinks { .. } => "list-links",
             Request::ListRoutes { .. } => "list-routes",
@@ -96,6 +100,12 @@ impl Request<'_> {
                 | Op::SetOffload { target, .. }
                 | Op::AddRoute { target, .. }
                 | Op::DelRoute { target, .. } => Resource::of_target(target),
+                Op::AddTunnel { bridge, tunnel } => {
+                    Resource::Port { name: tunnel.name.as_str(), bridge: bridge.as_str() }
+                }
+                Op::DelTunnel { bridge, name } => {
+                    Resource::Port { name: name.as_str(), bridge: bridge.as_str() }
+                }
                 // Undo steps only; never authorized (they do not pass the gate).
                 Op::Restore { value: crate::backend::restore::Restore::Vlan { bridge, port, .. } } => {
                     Resource::Port { name: port.as_str(), bridge: bridge.as_str() }
@@ -108,6 +118,7 @@ impl Request<'_> {
             },
             Request::ListBridges { bridge } => Resource::Bridge(bridge),
             Request::ListPorts { bridge } => Resource::Bridge(bridge.as_str()),
+            Request::ListTunnels { bridge } => Resource::Bridge(bridge.as_str()),
             Request::ListLinks { target }
             | Request::ListRoutes { target }
             | Request::Ping { target, .. }
@@ -124,6 +135,7 @@ impl Request<'_> {
             Request::Apply(op) => serde_json::to_value(op).unwrap_or(Value::Null),
             Request::ListBridges { bridge } => json!({ "bridge": bridge }),
             Request::ListPorts { bridge } => json!({ "bridge": bridge }),
+            Request::ListTunnels { bridge } => json!({ "bridge": bridge }),
             Request::ListLinks { target } | Request::ListRoutes { target } => json!({ "target": target }),
             Request::LookupContainer { container } | Request::ListContainers { container } => {
                 json!({ "container": container.name, "id": container.id })
@@ -243,6 +255,7 @@ pub const INTERFACE_ACTIONS: &[(&str, &[&str])] = &[
     ("routes", &["set-route", "del-route", "list-routes"]),
     ("containers", &["lookup-container", "list-containers"]),
     ("diagnostics", &["ping", "tcp-check"]),
+    ("tunnels", &["add-tunnel", "remove-tunnel", "list-tunnels"]),
 ];
 
 /// The imported capability interfaces (`ovs-run:net/routes@0.1.0`) of which

@@ -24,6 +24,7 @@
 mod addr;
 mod ethtool;
 mod link;
+mod neigh;
 pub mod netns;
 mod route;
 

@@ -9,6 +9,7 @@
 
 mod bridges;
 mod ports;
+mod tunnels;
 
 use std::collections::BTreeMap;
 use std::fmt;
