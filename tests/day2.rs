@@ -169,14 +169,21 @@ fn ps_lists_ovs_run_and_ovs_docker_ports_as_ovs_vsctl_and_ip_see_them() {
 }
 
 #[test]
-fn ps_without_ovsdb_says_so() {
+fn ps_and_show_without_ovsdb_exit_unavailable() {
     let state = tempfile::tempdir().unwrap();
-    let r = ovs_run(
-        &["ps", "--ovsdb", "unix:/nonexistent/db.sock", "--state-dir", state.path().to_str().unwrap()],
-        &[],
-    );
-    assert_ne!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("cannot connect to OVSDB at unix:/nonexistent/db.sock"), "{r:?}");
+    let sd = state.path().to_str().unwrap();
+    for args in [vec!["ps"], vec!["ls", "--json"], vec!["show", "web"]] {
+        let mut a = args.clone();
+        a.extend_from_slice(&["--ovsdb", "unix:/nonexistent/db.sock", "--state-dir", sd]);
+        let r = ovs_run(&a, &[]);
+        // 4: the system is down, not the operator's input (that is 2).
+        assert_eq!(r.code, 4, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("cannot connect to OVSDB at unix:/nonexistent/db.sock"), "{r:?}");
+        assert!(r.stdout.is_empty(), "{r:?}");
+    }
+    // A bad --ovsdb is still the input's fault.
+    let r = ovs_run(&["ps", "--ovsdb", "nonsense", "--state-dir", sd], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
 }
 
 /// A directory holding copies of scripts under the names given.
