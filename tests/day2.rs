@@ -456,3 +456,146 @@ fn watch_json_lines_have_a_time_and_the_container_as_an_object() {
     let ev = next(&|v| v["action"] == "event" && v["event"] == "start");
     assert_eq!(ev["container"], serde_json::json!({"name": c.name, "id": c.id()}));
 }
+
+/// The default route's gateway inside `c` through `dev`, as `ip route` sees it.
+fn default_via(c: &Container, dev: &str) -> Option<String> {
+    let out = c.ip(&["-4", "route", "show", "default", "dev", dev]);
+    out.split_whitespace().skip_while(|w| *w != "via").nth(1).map(str::to_string)
+}
+
+#[test]
+fn modify_changes_an_attachment_in_place_idempotently_and_all_or_nothing() {
+    let (ovs, br) = Ovs::with_bridge("d2m");
+    let c = Container::start();
+    let s = script("attach");
+    let m = script("modify");
+    let (attach, modify) = (s.to_str().unwrap(), m.to_str().unwrap());
+    let r = ovs.run(&[
+        "--datapath",
+        "netdev",
+        attach,
+        &br,
+        "eth1",
+        &c.name,
+        "--ipaddress=10.73.0.2/24",
+        "--gateway=10.73.0.1",
+        "--mtu=1450",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let port = ovs.port_of(&c.name, "eth1").unwrap();
+
+    // Attaching it again says which port holds it and what to use instead.
+    let r = ovs.run(&[attach, &br, "eth1", &c.name, "--mtu=1400"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains(&format!("port {port} on bridge {br}, made by attach")), "{r:?}");
+    assert!(r.stderr.contains(&format!("ovs-run modify {br} eth1 {}", c.name)), "{r:?}");
+
+    // Everything at once: address, gateway, MTU (both ends), MAC, VLAN.
+    let change = [
+        modify,
+        &br,
+        "eth1",
+        &c.name,
+        "--ipaddress=10.74.0.9/24",
+        "--gateway=10.74.0.1",
+        "--mtu=1400",
+        "--macaddress=02:00:00:74:00:09",
+        "--vlan=74",
+    ];
+    let r = ovs.run(&change);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("mtu 1400") && r.stdout.contains("vlan 74"), "{r:?}");
+    let addrs = c.ip(&["-4", "-o", "addr", "show", "eth1"]);
+    assert!(addrs.contains("10.74.0.9/24") && !addrs.contains("10.73.0.2"), "{addrs}");
+    assert_eq!(default_via(&c, "eth1").as_deref(), Some("10.74.0.1"));
+    let link = c.ip(&["link", "show", "eth1"]);
+    assert_eq!(mtu_in(&link), 1400);
+    assert!(link.contains("02:00:00:74:00:09"), "{link}");
+    assert_eq!(mtu_in(&sh("ip", &["link", "show", &port])), 1400, "the host end too");
+    assert_eq!(ovs.vsctl(&["get", "Port", &port, "tag"]).trim(), "74");
+    assert_eq!(ovs.port_of(&c.name, "eth1").as_deref(), Some(port.as_str()), "the same port, not a new one");
+
+    // Twice: nothing changes.
+    let before = (ovs.snapshot(), c.ip(&["-o", "addr"]), c.ip(&["route"]), c.ip(&["-o", "link"]));
+    let r = ovs.run(&[&["--json"][..], &change[..]].concat());
+    assert_eq!(r.code, 0, "{r:?}");
+    let out: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(out["changes"], serde_json::json!([]), "{r:?}");
+    assert!(r.stderr.contains("nothing changed"), "{r:?}");
+    assert_eq!(before, (ovs.snapshot(), c.ip(&["-o", "addr"]), c.ip(&["route"]), c.ip(&["-o", "link"])));
+
+    // A step fails (the gateway is not on any of the link's networks): the
+    // MTU, MAC and VLAN changed before it are rolled back too.
+    let r = ovs.run(&[modify, &br, "eth1", &c.name, "--mtu=1300", "--vlan=none", "--gateway=192.0.2.1"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("rolled back"), "{r:?}");
+    assert_eq!(before, (ovs.snapshot(), c.ip(&["-o", "addr"]), c.ip(&["route"]), c.ip(&["-o", "link"])));
+    assert_eq!(mtu_in(&sh("ip", &["link", "show", &port])), 1400);
+
+    // A new address alone, off the gateway's network: refused before any change.
+    let r = ovs.run(&[modify, &br, "eth1", &c.name, "--ipaddress=10.75.0.9/24"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("--gateway"), "{r:?}");
+    assert_eq!(before, (ovs.snapshot(), c.ip(&["-o", "addr"]), c.ip(&["route"]), c.ip(&["-o", "link"])));
+
+    // Removing: the gateway and the VLAN.
+    let r = ovs.run(&[modify, &br, "eth1", &c.name, "--gateway=none", "--vlan=none"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(default_via(&c, "eth1"), None);
+    assert_eq!(ovs.vsctl(&["get", "Port", &port, "tag"]).trim(), "[]");
+
+    // Not attached, nothing to change: said, before any change.
+    let r = ovs.run(&[modify, &br, "eth2", &c.name, "--mtu=1400"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("is not attached") && r.stderr.contains("ovs-run attach"), "{r:?}");
+    let r = ovs.run(&[modify, &br, "eth1", &c.name]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("nothing to change"), "{r:?}");
+}
+
+#[test]
+fn modify_and_attach_know_ovs_docker_ports() {
+    let (ovs, br) = Ovs::with_bridge("d2k");
+    let c = Container::start();
+    ovs_docker(&ovs, &["add-port", &br, "eth3", &c.name, "--ipaddress=10.76.0.3/24", "--gateway=10.76.0.1"]);
+    let port = ovs.port_of(&c.name, "eth3").unwrap();
+
+    let attach = script("attach");
+    let r = ovs.run(&[attach.to_str().unwrap(), &br, "eth3", &c.name, "--ipaddress=10.76.0.4/24"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(!r.stderr.contains("link eth3 already exists"), "{r:?}");
+    assert!(r.stderr.contains(&format!("port {port} on bridge {br}, made by ovs-docker")), "{r:?}");
+    assert!(r.stderr.contains(&format!("ovs-docker del-port {br} eth3 {}", c.name)), "{r:?}");
+
+    let modify = script("modify");
+    let r = ovs.run(&[modify.to_str().unwrap(), &br, "eth3", &c.name, "--ipaddress=10.76.0.5/24", "--vlan=9"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let addrs = c.ip(&["-4", "-o", "addr", "show", "eth3"]);
+    assert!(addrs.contains("10.76.0.5/24") && !addrs.contains("10.76.0.3/"), "{addrs}");
+    // The old address was the only one: its routes went with it, the gateway came back.
+    assert_eq!(default_via(&c, "eth3").as_deref(), Some("10.76.0.1"));
+    assert_eq!(ovs.vsctl(&["get", "Port", &port, "tag"]).trim(), "9");
+}
+
+#[test]
+fn seed_demo_twice_hands_out_two_addresses() {
+    let ovs = Ovs::start();
+    let (a, b) = (Container::start(), Container::start());
+    let br = unique("d2s");
+    let s = script("seed-demo");
+    for c in [&a, &b] {
+        let r = ovs.run(&[
+            "--datapath",
+            "netdev",
+            s.to_str().unwrap(),
+            &format!("--bridge={br}"),
+            &format!("--container={}", c.name),
+            "--subnet=10.78.0.0/24",
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let addr = |c: &Container| c.ip(&["-4", "-o", "addr", "show", "eth0"]);
+    assert!(addr(&a).contains("10.78.0.2/24"), "{}", addr(&a));
+    assert!(addr(&b).contains("10.78.0.3/24"), "{}", addr(&b));
+    assert!(b.ping("10.78.0.2"), "b reaches a: no duplicate address");
+}

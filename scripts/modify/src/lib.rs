@@ -110,18 +110,42 @@ fn main(args: Args) -> Result<(), Error> {
             changed.push(want.map_or("no vlan".into(), |v| format!("vlan {v}")));
         }
     }
+    // The gateways through INTERFACE of the new address's family, before
+    // the change: with a new address alone they stay, so they must be on
+    // its network (checked before the address changes).
+    let kept_gateways = match (address, gateway) {
+        (Some(a), None) => {
+            let gws = default_routes(&target, &iface, a.is_ipv4())?;
+            if let Some(old) = gws.iter().find(|g| !a.contains(**g)) {
+                return Err(Error::invalid(format!(
+                    "the default route via {old} through {iface} is not in {}: give \
+                     --gateway=IP (or --gateway=none) with --ipaddress={a}",
+                    a.network()
+                )));
+            }
+            gws
+        }
+        _ => vec![],
+    };
     if let Some(address) = address {
         if replace_address(&target, &iface, &link.addresses, &address)? {
             changed.push(format!("address {address}"));
         }
+        // Removing the link's last address of the family took its routes:
+        // put the kept gateways back (no change when they stayed).
+        for gw in &kept_gateways {
+            routes::add(&target, &Route::default_route().via(*gw).dev(&iface))?;
+        }
     }
     // The default routes through INTERFACE of the families in question
-    // (true: IPv4): the gateway's, else the address's, else (none) both.
-    let families: Vec<bool> = match (gateway, address) {
-        (Some(Setting::Set(g)), _) => vec![g.is_ipv4()],
-        (_, Some(a)) => vec![a.is_ipv4()],
-        (Some(Setting::Remove), None) => vec![true, false],
-        (None, None) => vec![],
+    // (true: IPv4): the gateway's, else (none) both.
+    let families: Vec<bool> = match gateway {
+        Some(Setting::Set(g)) => vec![g.is_ipv4()],
+        Some(Setting::Remove) => match address {
+            Some(a) => vec![a.is_ipv4()],
+            None => vec![true, false],
+        },
+        None => vec![],
     };
     for v4 in families {
         let current = default_routes(&target, &iface, v4)?;
@@ -143,18 +167,7 @@ fn main(args: Args) -> Result<(), Error> {
                     changed.push("no gateway".into());
                 }
             }
-            // A new address alone: the gateway kept must still be on the link.
-            None => {
-                if let Some(a) = address {
-                    if let Some(old) = current.iter().find(|g| !a.contains(**g)) {
-                        return Err(Error::invalid(format!(
-                            "the default route via {old} through {iface} is not in {}: give \
-                             --gateway=IP (or --gateway=none) with --ipaddress={a}",
-                            a.network()
-                        )));
-                    }
-                }
-            }
+            None => {}
         }
     }
 
@@ -196,21 +209,26 @@ fn belongs_to(p: &PortInfo, given: &ContainerName, found: &containers::Container
 }
 
 /// Makes `address` the interface's only address of its family (IPv6
-/// link-local ones aside); false when it already was. The new one goes on
-/// first, so the link never is without an address of the family (which
-/// would take the routes through it along).
+/// link-local ones aside); false when it already was. Old addresses on the
+/// new one's network go first: the kernel takes an IPv4 link's secondary
+/// addresses along with the primary, so the new one must not be their
+/// secondary. Those on other networks go after it is added.
 fn replace_address(target: &Target, iface: &IfName, current: &[String], address: &Cidr) -> Result<bool, Error> {
-    let others: Vec<Cidr> = current
+    let (same_net, others): (Vec<Cidr>, Vec<Cidr>) = current
         .iter()
         .filter_map(|c| c.parse::<Cidr>().ok())
         .filter(|c| c.is_ipv4() == address.is_ipv4() && c != address && !is_link_local(c))
-        .collect();
+        .partition(|c| c.network() == address.network());
+    for old in &same_net {
+        links::del_address(target, iface, old)?;
+        info!("removed address {old} from {iface} in {target}");
+    }
     let added = links::set_address(target, iface, address)?;
     for old in &others {
         links::del_address(target, iface, old)?;
         info!("removed address {old} from {iface} in {target}");
     }
-    Ok(added || !others.is_empty())
+    Ok(added || !same_net.is_empty() || !others.is_empty())
 }
 
 fn is_link_local(c: &Cidr) -> bool {
