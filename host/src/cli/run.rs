@@ -173,19 +173,19 @@ fn use_submit() -> String {
     )
 }
 
-/// A real run by a user who is not root that failed on a permission
-/// (OVSDB's socket, Docker's, netlink): point at `submit`.
+/// A real run by a user who is not root that failed on a permission, or
+/// could not reach the system (OVSDB's and Docker's sockets are root's, and
+/// a socket in a directory the user may not enter looks missing): point at
+/// `submit`.
 fn tenant_hint(result: &RunResult, dry_run: bool) -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     if dry_run || !result.failed() || unsafe { libc::geteuid() } == 0 {
         return None;
     }
-    let said = [result.message(), result.unavailable.as_deref()];
-    let denied = said
-        .iter()
-        .flatten()
-        .any(|m| m.contains("Permission denied") || m.contains("Operation not permitted"));
-    denied.then(use_submit)
+    let denied = result
+        .message()
+        .is_some_and(|m| m.contains("Permission denied") || m.contains("Operation not permitted"));
+    (denied || result.unavailable.is_some()).then(use_submit)
 }
 
 /// The digest pin, then the signatures (required with --require-signed; with

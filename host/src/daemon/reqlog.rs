@@ -34,6 +34,7 @@ impl Line {
         self
     }
 
+    #[cfg(test)]
     pub fn text(&self) -> &str {
         &self.text
     }
