@@ -852,7 +852,8 @@ fn serve_allow_list_submit_dry_run_and_json_and_a_log_line_per_request() {
     assert!(plan["changes"].as_array().unwrap().len() >= 2, "{plan:#}");
     assert_eq!(before, (ovs.snapshot(), ca.ip(&["-o", "addr"])), "a dry-run changed the system");
     // A dry-run of what the policy denies fails like the real run would.
-    let r = d.submit_with("ovsrt-a", &["--dry-run"], "attach.wasm", &["br-a", "eth2", &ca.name, "--vlan=300"]);
+    let r =
+        d.submit_with("ovsrt-a", &["--dry-run"], "attach.wasm", &["br-a", "eth2", &ca.name, "--vlan=300"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("vlan-range"), "{r:?}");
 
@@ -860,7 +861,10 @@ fn serve_allow_list_submit_dry_run_and_json_and_a_log_line_per_request() {
     let r = d.submit_with("ovsrt-a", &["--json"], "attach.wasm", &attach);
     assert_eq!(r.code, 0, "{r:?}");
     let out: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
-    assert_eq!((out["status"].as_str(), out["code"].as_i64(), out["dry_run"].as_bool()), (Some("ok"), Some(0), Some(false)));
+    assert_eq!(
+        (out["status"].as_str(), out["code"].as_i64(), out["dry_run"].as_bool()),
+        (Some("ok"), Some(0), Some(false))
+    );
     assert!(out["changes"].as_array().unwrap().iter().any(|c| c["op"] == "add-port"), "{out:#}");
     assert_eq!(ovs.vsctl(&["get", "Port", &find_port(&ovs, &ca), "tag"]).trim(), "150");
     // A refusal with --json is a document too.
@@ -876,10 +880,18 @@ fn serve_allow_list_submit_dry_run_and_json_and_a_log_line_per_request() {
     let (uid_a, _) = test_user("ovsrt-a");
     let sha = &sha[..64];
     assert!(
-        runs.iter().all(|l| l.contains(" tenant=a ") && l.contains(&format!(" uid={uid_a} ")) && l.contains(&format!(" sha256={sha} "))),
+        runs.iter().all(|l| l.contains(" tenant=a ")
+            && l.contains(&format!(" uid={uid_a} "))
+            && l.contains(&format!(" sha256={sha} "))),
         "{runs:#?}"
     );
-    assert!(runs[0].contains(" dry_run=true ") && runs[0].contains(" status=ok ") && runs[0].contains(" duration_ms="), "{}", runs[0]);
+    assert!(
+        runs[0].contains(" dry_run=true ")
+            && runs[0].contains(" status=ok ")
+            && runs[0].contains(" duration_ms="),
+        "{}",
+        runs[0]
+    );
     assert!(runs[2].contains(" status=script-error code=1 ") && runs[2].contains(" error=\""), "{}", runs[2]);
     assert!(runs[3].contains(" dry_run=false ") && runs[3].contains(" status=ok code=0 "), "{}", runs[3]);
 }

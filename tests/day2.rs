@@ -568,7 +568,8 @@ fn modify_and_attach_know_ovs_docker_ports() {
     assert!(r.stderr.contains(&format!("ovs-docker del-port {br} eth3 {}", c.name)), "{r:?}");
 
     let modify = script("modify");
-    let r = ovs.run(&[modify.to_str().unwrap(), &br, "eth3", &c.name, "--ipaddress=10.76.0.5/24", "--vlan=9"]);
+    let r =
+        ovs.run(&[modify.to_str().unwrap(), &br, "eth3", &c.name, "--ipaddress=10.76.0.5/24", "--vlan=9"]);
     assert_eq!(r.code, 0, "{r:?}");
     let addrs = c.ip(&["-4", "-o", "addr", "show", "eth3"]);
     assert!(addrs.contains("10.76.0.5/24") && !addrs.contains("10.76.0.3/"), "{addrs}");
@@ -598,4 +599,67 @@ fn seed_demo_twice_hands_out_two_addresses() {
     assert!(addr(&a).contains("10.78.0.2/24"), "{}", addr(&a));
     assert!(addr(&b).contains("10.78.0.3/24"), "{}", addr(&b));
     assert!(b.ping("10.78.0.2"), "b reaches a: no duplicate address");
+}
+
+#[test]
+fn dry_run_of_an_attached_assumed_container_fails_like_the_real_run() {
+    let (ovs, br) = Ovs::with_bridge("d2a");
+    let c = Container::start();
+    let s = script("attach");
+    let attach = s.to_str().unwrap();
+    let r = ovs.run(&["--datapath", "netdev", attach, &br, "eth0", &c.name, "--ipaddress=10.79.0.2/24"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let port = ovs.port_of(&c.name, "eth0").unwrap();
+
+    let again = [attach, &br, "eth0", &c.name, "--ipaddress=10.79.0.3/24"];
+    let real = ovs.run(&again);
+    let plan = ovs.run(&[&["--dry-run", "--assume-container", &c.name][..], &again[..]].concat());
+    assert_eq!(real.code, 1, "{real:?}");
+    assert_eq!(plan.code, real.code, "the plan must fail like the real run: {plan:?}");
+    let said = format!("port {port} on bridge {br}");
+    assert!(real.stderr.contains(&said) && plan.stderr.contains(&said), "{real:?}\n{plan:?}");
+    // Another interface of the same container plans fine.
+    let r = ovs.run(&["--dry-run", "--assume-container", &c.name, attach, &br, "eth1", &c.name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("add port"), "{r:?}");
+}
+
+#[test]
+fn new_makes_a_rust_project_that_builds_and_runs_and_a_python_one() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("proj");
+    let r = ovs_run(&["new", "--dir", dir.to_str().unwrap(), "my-check"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("cargo build --release --target wasm32-wasip2"), "{r:?}");
+    // Outside the repository, with its own target dir: it builds as it is.
+    let target = work.path().join("target");
+    let out = Command::new("cargo")
+        .args(["build", "--offline", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo build: {}", String::from_utf8_lossy(&out.stderr));
+    let wasm = target.join("wasm32-wasip2/release/my_check.wasm");
+    let r = ovs_run(
+        &["--dry-run", "--assume-container", "web", wasm.to_str().unwrap(), "br0", "web", "--mtu=1400"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("add port") && r.stdout.contains("1400"), "{r:?}");
+    let r = ovs_run(&["inspect", wasm.to_str().unwrap()], &[]);
+    assert!(r.stdout.contains("my-check"), "{r:?}");
+
+    // Not over an existing directory; names are checked.
+    let r = ovs_run(&["new", "--dir", dir.to_str().unwrap(), "my-check"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("exists"), "{r:?}");
+    let r = ovs_run(&["new", "--dir", work.path().join("x").to_str().unwrap(), "Bad_Name"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+
+    let py = work.path().join("py");
+    let r = ovs_run(&["new", "--lang", "python", "--dir", py.to_str().unwrap(), "vlan-check"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let text = std::fs::read_to_string(py.join("vlan_check.py")).unwrap();
+    assert!(text.contains("Usage: vlan-check") && text.contains("build-guest python vlan_check.py"), "{text}");
 }

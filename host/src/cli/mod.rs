@@ -5,6 +5,7 @@
 mod argv;
 mod generate;
 pub(crate) mod lifecycle;
+mod new;
 mod policy;
 mod ps;
 pub(crate) mod recover;
@@ -239,6 +240,8 @@ pub enum Command {
     Show(ps::ShowArgs),
     /// List the installed scripts (run one by name: `ovs-run attach br0 eth0 web`)
     Scripts(scripts::ScriptsArgs),
+    /// Make a script project (Rust or Python) that builds against the ovs-run SDK
+    New(new::NewArgs),
     /// Manual pages and shell completions, from this command line's definition (for packaging)
     #[command(hide = true)]
     Generate {
@@ -344,6 +347,7 @@ pub fn main() -> i32 {
         Some(Command::Ps(args)) => rt.block_on(ps::ps(args)),
         Some(Command::Show(args)) => rt.block_on(ps::show(args)),
         Some(Command::Scripts(args)) => scripts::list(args),
+        Some(Command::New(args)) => new::run(args),
         Some(Command::Generate { what }) => generate::run(what),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");

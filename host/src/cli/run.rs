@@ -22,7 +22,7 @@ use crate::journal::Journal;
 use crate::policy::cedar::{default_tenants_file, CedarPolicy, PolicyStore};
 use crate::policy::{AllowAll, Policy};
 use crate::runner::{self, RunConfig, RunResult};
-use crate::types::Datapath;
+use crate::types::{ContainerInfo, ContainerRef, Datapath};
 use crate::verbose;
 use crate::vetting::{self, RequireSigned, ScriptRef, TrustStore};
 
@@ -269,7 +269,39 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
             }
         }
     };
+    let assumed = match &reader {
+        Some(r) => adopt_real_ids(r.as_ref(), assumed).await,
+        None => assumed,
+    };
     Ok(Arc::new(DryRunBackend::new(reader, assumed)))
+}
+
+/// An assumed container that Docker knows takes its real id: the plan then
+/// names the ports the real run would, and the model gives it the ports
+/// OVSDB records for it, so a plan for an attached container fails where
+/// the real run does ("already attached").
+async fn adopt_real_ids(reader: &dyn Backend, assumed: Vec<ContainerInfo>) -> Vec<ContainerInfo> {
+    let mut out = Vec::with_capacity(assumed.len());
+    for mut c in assumed {
+        let real = match ContainerRef::parse(&c.name) {
+            Ok(r) => reader.lookup_container(&r).await.ok(),
+            Err(_) => None,
+        };
+        if let Some(real) = real {
+            verbose!(
+                1,
+                "dry-run: --assume-container {} is Docker's {}: its ports come from OVSDB",
+                c.name,
+                &real.id[..12.min(real.id.len())]
+            );
+            c.id = real.id;
+            if c.labels.is_empty() {
+                c.labels = real.labels;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Print the outcome and what was done or undone; pick the exit status.

@@ -528,7 +528,8 @@ impl Daemon {
             let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
             let _ = send_text(&mut w, protocol::STDOUT, &text).await;
         } else if dry_run {
-            let _ = send_text(&mut w, protocol::STDOUT, &crate::cli::run_plan_text(&result.changes, ok)).await;
+            let _ =
+                send_text(&mut w, protocol::STDOUT, &crate::cli::run_plan_text(&result.changes, ok)).await;
         }
         for line in result.report_lines(false) {
             let _ = send_text(&mut w, protocol::STDERR, &format!("{line}\n")).await;

@@ -88,7 +88,10 @@ pub async fn run(a: SubmitArgs) -> i32 {
             return fail_with(
                 EXIT_UNAVAILABLE,
                 "unavailable",
-                format!("cannot connect to the daemon at {}: {e} (is `ovs-run serve` running?)", a.socket.display()),
+                format!(
+                    "cannot connect to the daemon at {}: {e} (is `ovs-run serve` running?)",
+                    a.socket.display()
+                ),
             )
         }
     };

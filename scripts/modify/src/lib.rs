@@ -60,9 +60,9 @@ fn main(args: Args) -> Result<(), Error> {
     let mtu: Option<Mtu> = args.opt("mtu")?;
     let vlan: Option<Setting<VlanId>> = setting(&args, "vlan")?;
     if address.is_none() && mac.is_none() && gateway.is_none() && mtu.is_none() && vlan.is_none() {
-        return Err(args.usage_error(
-            "nothing to change: give --ipaddress, --macaddress, --gateway, --mtu or --vlan",
-        ));
+        return Err(
+            args.usage_error("nothing to change: give --ipaddress, --macaddress, --gateway, --mtu or --vlan")
+        );
     }
     if let (Some(address), Some(Setting::Set(gateway))) = (address, gateway) {
         if address.is_ipv4() != gateway.is_ipv4() {
@@ -172,7 +172,10 @@ fn main(args: Args) -> Result<(), Error> {
     }
 
     if changed.is_empty() {
-        println!("{iface} of {container} on {bridge} (port {}): already as asked, nothing changed", port.name);
+        println!(
+            "{iface} of {container} on {bridge} (port {}): already as asked, nothing changed",
+            port.name
+        );
     } else {
         println!("{iface} of {container} on {bridge} (port {}): {}", port.name, changed.join(", "));
     }
@@ -189,12 +192,14 @@ fn find_port(
     found: &containers::ContainerInfo,
 ) -> Result<PortInfo, Error> {
     let ports = ports::list(bridge)?;
-    ports.into_iter().find(|p| p.container_iface == iface.as_str() && belongs_to(p, given, found)).ok_or_else(|| {
-        Error::msg(format!(
-            "{iface} of container {given} is not attached to {bridge}: attach it first \
+    ports.into_iter().find(|p| p.container_iface == iface.as_str() && belongs_to(p, given, found)).ok_or_else(
+        || {
+            Error::msg(format!(
+                "{iface} of container {given} is not attached to {bridge}: attach it first \
              (ovs-run attach {bridge} {iface} {given} ...)"
-        ))
-    })
+            ))
+        },
+    )
 }
 
 fn belongs_to(p: &PortInfo, given: &ContainerName, found: &containers::ContainerInfo) -> bool {
@@ -213,7 +218,12 @@ fn belongs_to(p: &PortInfo, given: &ContainerName, found: &containers::Container
 /// new one's network go first: the kernel takes an IPv4 link's secondary
 /// addresses along with the primary, so the new one must not be their
 /// secondary. Those on other networks go after it is added.
-fn replace_address(target: &Target, iface: &IfName, current: &[String], address: &Cidr) -> Result<bool, Error> {
+fn replace_address(
+    target: &Target,
+    iface: &IfName,
+    current: &[String],
+    address: &Cidr,
+) -> Result<bool, Error> {
     let (same_net, others): (Vec<Cidr>, Vec<Cidr>) = current
         .iter()
         .filter_map(|c| c.parse::<Cidr>().ok())
