@@ -647,8 +647,11 @@ fn new_makes_a_rust_project_that_builds_and_runs_and_a_python_one() {
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("add port") && r.stdout.contains("1400"), "{r:?}");
+    // Its Cargo.toml's name and description, as the shipped scripts carry them.
+    let r = ovs_run(&["metadata", "set", wasm.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
     let r = ovs_run(&["inspect", wasm.to_str().unwrap()], &[]);
-    assert!(r.stdout.contains("my-check"), "{r:?}");
+    assert!(r.stdout.contains("my-check") && r.stdout.contains("What my-check does"), "{r:?}");
 
     // Not over an existing directory; names are checked.
     let r = ovs_run(&["new", "--dir", dir.to_str().unwrap(), "my-check"], &[]);
