@@ -664,5 +664,8 @@ fn new_makes_a_rust_project_that_builds_and_runs_and_a_python_one() {
     let r = ovs_run(&["new", "--lang", "python", "--dir", py.to_str().unwrap(), "vlan-check"], &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let text = std::fs::read_to_string(py.join("vlan_check.py")).unwrap();
-    assert!(text.contains("Usage: vlan-check") && text.contains("build-guest python vlan_check.py"), "{text}");
+    assert!(
+        text.contains("Usage: vlan-check") && text.contains("build-guest python vlan_check.py"),
+        "{text}"
+    );
 }

@@ -150,14 +150,14 @@ fn main(args: Args) -> Result<(), Error> {
     for v4 in families {
         let current = default_routes(&target, &iface, v4)?;
         match gateway {
+            // Already there: nothing to do.
+            Some(Setting::Set(gw)) if current.contains(&gw) => {}
             Some(Setting::Set(gw)) => {
-                if !current.contains(&gw) {
-                    for old in &current {
-                        routes::del(&target, &Route::default_route().via(*old).dev(&iface))?;
-                    }
-                    routes::add(&target, &Route::default_route().via(gw).dev(&iface))?;
-                    changed.push(format!("gateway {gw}"));
+                for old in &current {
+                    routes::del(&target, &Route::default_route().via(*old).dev(&iface))?;
                 }
+                routes::add(&target, &Route::default_route().via(gw).dev(&iface))?;
+                changed.push(format!("gateway {gw}"));
             }
             Some(Setting::Remove) => {
                 for old in &current {
