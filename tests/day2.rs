@@ -669,3 +669,39 @@ fn new_makes_a_rust_project_that_builds_and_runs_and_a_python_one() {
         "{text}"
     );
 }
+
+#[test]
+fn a_compile_that_takes_a_while_says_so_on_a_terminal_only() {
+    let attach = script("attach");
+    let cmd =
+        format!("{} --no-cache --dry-run --assume-container web {} br0 eth0 web", bin(), attach.display());
+    // On a terminal (script(1) gives it one): what is compiled, why, and how long it took.
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("OVS_RUN_PROGRESS_AFTER_MS", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("ovs-run: compiling {} to native code (--no-cache) ...", attach.display())),
+        "{text}"
+    );
+    assert!(text.contains("ovs-run: ... done in "), "{text}");
+    // Not on a pipe, and never on stdout.
+    let r = ovs_run(
+        &[
+            "--no-cache",
+            "--dry-run",
+            "--assume-container",
+            "web",
+            attach.to_str().unwrap(),
+            "br0",
+            "eth0",
+            "web",
+        ],
+        &[("OVS_RUN_PROGRESS_AFTER_MS", "0")],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.all().contains("compiling"), "{r:?}");
+}

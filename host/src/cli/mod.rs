@@ -7,6 +7,7 @@ mod generate;
 pub(crate) mod lifecycle;
 mod new;
 mod policy;
+mod progress;
 mod ps;
 pub(crate) mod recover;
 mod run;

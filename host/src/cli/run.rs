@@ -63,7 +63,22 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         Err(e) => return usage(format!("cannot start the Wasm engine: {e:#}")),
     };
     // Compiling is bounded by --timeout too (apart from the run's own).
-    let (pre, _) = match engine.load_within(&bytes, Duration::from_secs_f64(opts.timeout)) {
+    let notice = super::progress::Notice::after_a_moment(
+        !opts.json && !opts.quiet,
+        format!(
+            "compiling {} to native code ({})",
+            script.display(),
+            if opts.no_cache {
+                "--no-cache"
+            } else {
+                "not in the compile cache yet: a script's first run, ~20 s for a Python one; \
+                 later runs load it in milliseconds"
+            }
+        ),
+    );
+    let loaded = engine.load_within(&bytes, Duration::from_secs_f64(opts.timeout));
+    drop(notice);
+    let (pre, _) = match loaded {
         Ok(p) => p,
         Err(e) => return usage(format!("{}: {e}", script.display())),
     };
