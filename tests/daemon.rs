@@ -851,6 +851,10 @@ fn serve_allow_list_submit_dry_run_and_json_and_a_log_line_per_request() {
     assert_eq!((plan["status"].as_str(), plan["dry_run"].as_bool()), (Some("ok"), Some(true)), "{plan:#}");
     assert!(plan["changes"].as_array().unwrap().len() >= 2, "{plan:#}");
     assert_eq!(before, (ovs.snapshot(), ca.ip(&["-o", "addr"])), "a dry-run changed the system");
+    // Its calls are audited under a run id that says it was a dry-run.
+    let audit = d.audit();
+    let planned = audit.iter().find(|l| l["action"] == "add-port").expect("the dry-run's add-port");
+    assert!(planned["run"].as_str().unwrap().ends_with("-dry-run"), "{planned:#}");
     // A dry-run of what the policy denies fails like the real run would.
     let r =
         d.submit_with("ovsrt-a", &["--dry-run"], "attach.wasm", &["br-a", "eth2", &ca.name, "--vlan=300"]);

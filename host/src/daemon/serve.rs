@@ -581,6 +581,11 @@ impl Daemon {
             (false, 2) => LogLevel::Debug,
             _ => LogLevel::Trace,
         };
+        let mut audit = RunAudit::new(self.audit.clone(), &p.tenant.name, Some(p.uid), &p.sha);
+        // A dry-run's calls are on record too, but must not read as changes made.
+        if p.request.dry_run {
+            audit.run.push_str("-dry-run");
+        }
         // The tenant's limits, or the daemon's: nothing in the request counts.
         let limits = Limits {
             timeout: p.tenant.timeout.unwrap_or(Duration::from_secs(self.args.timeout)),
@@ -599,7 +604,7 @@ impl Daemon {
             journal,
             // The daemon's own SIGTERM handling stops it between runs.
             stop_on_signals: false,
-            audit: Some(RunAudit::new(self.audit.clone(), &p.tenant.name, Some(p.uid), &p.sha)),
+            audit: Some(audit),
             output: Some(sink),
         })
     }
