@@ -84,7 +84,8 @@ impl Daemon {
             .arg(cache_dir())
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            // Kept for the per-request log lines; printed when a test fails.
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
             .spawn()
             .expect("start ovs-run serve");
         let d = Daemon { dir, child, socket };
@@ -104,6 +105,11 @@ impl Daemon {
 
     /// `ovs-run submit` as `user`.
     fn submit_cmd(&self, user_name: &str, script: &str, args: &[&str]) -> Command {
+        self.submit_cmd_with(user_name, &[], script, args)
+    }
+
+    /// `ovs-run submit OPTS SCRIPT ARGS` as `user`.
+    fn submit_cmd_with(&self, user_name: &str, opts: &[&str], script: &str, args: &[&str]) -> Command {
         let (uid, gid) = test_user(user_name);
         let mut cmd = Command::new("setpriv");
         cmd.arg(format!("--reuid={uid}"))
@@ -113,6 +119,7 @@ impl Daemon {
             .arg("submit")
             .arg("--socket")
             .arg(&self.socket)
+            .args(opts)
             .arg(self.path(script))
             .args(args)
             .env_clear()
@@ -121,8 +128,12 @@ impl Daemon {
     }
 
     fn submit(&self, user_name: &str, script: &str, args: &[&str]) -> Run {
+        self.submit_with(user_name, &[], script, args)
+    }
+
+    fn submit_with(&self, user_name: &str, opts: &[&str], script: &str, args: &[&str]) -> Run {
         let t = Instant::now();
-        let out = self.submit_cmd(user_name, script, args).output().expect("run submit");
+        let out = self.submit_cmd_with(user_name, opts, script, args).output().expect("run submit");
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -161,6 +172,11 @@ impl Daemon {
         text
     }
 
+    /// What the daemon wrote on stderr so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
     fn audit(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join("audit.log"))
             .unwrap_or_default()
@@ -190,6 +206,9 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- ovs-run serve's stderr ---\n{}", self.log());
+        }
         // SAFETY: kill on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let t = Instant::now();
@@ -814,4 +833,127 @@ fn the_warm_daemon_reconnects_when_ovsdb_restarted_between_runs() {
     let ports = ovs.vsctl(&["list-ports", "br-a"]);
     assert_eq!(ports.lines().count(), 2, "{ports}");
     assert!(ca.ip(&["-o", "addr", "show", "eth2"]).contains("10.1.0.6/24"));
+/// The daemon's per-request log lines (logfmt) with `event`.
+fn log_lines(d: &Daemon, event: &str) -> Vec<String> {
+    let want = format!("ovs-run serve: event={event} ");
+    d.log().lines().filter(|l| l.starts_with(&want)).map(str::to_string).collect()
+}
+
+#[test]
+fn serve_allow_list_submit_dry_run_and_json_and_a_log_line_per_request() {
+    let ovs = Ovs::start();
+    // Only attach.wasm (as the daemon gets it: the copy in its directory) may run.
+    let allow = tempfile::Builder::new().prefix("ovsrt-allow").tempdir_in("/tmp").unwrap();
+    let list = allow.path().join("allowed");
+    let sha = sh("sha256sum", &[script("attach").to_str().unwrap()]);
+    std::fs::write(&list, format!("# vetted scripts\n{sha}")).unwrap();
+    let d = Daemon::start_with(Some(&ovs), |_| {}, &["--allow-digests", list.to_str().unwrap()]);
+    let ca = Container::start_labelled(&[("tenant", "a")]);
+    let attach = ["br-a", "eth1", &ca.name, "--ipaddress=10.1.0.5/24", "--vlan=150"];
+
+    // Not on the list: refused before it is compiled, said to the tenant, the audit log and stderr.
+    let r = d.submit("ovsrt-a", "hostile.wasm", &["env"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("not in the daemon's allow-list"), "{r:?}");
+    assert!(!r.stdout.contains("env-count"), "{r:?}");
+    assert!(d.audit().iter().any(|l| l["event"] == "refused" && l["status"] == "not-allowed"));
+    let refused = log_lines(&d, "refused");
+    assert!(
+        refused.iter().any(|l| l.contains(" tenant=a ") && l.contains(" status=not-allowed ")),
+        "{refused:#?}"
+    );
+
+    // --dry-run: the plan, under the tenant's policy, and nothing changes.
+    let before = (ovs.snapshot(), ca.ip(&["-o", "addr"]));
+    let r = d.submit_with("ovsrt-a", &["--dry-run"], "attach.wasm", &attach);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("Plan (dry-run: nothing was changed):"), "{r:?}");
+    assert!(r.stdout.contains("br-a") && r.stdout.contains("10.1.0.5/24"), "{r:?}");
+    let r = d.submit_with("ovsrt-a", &["--dry-run", "--json"], "attach.wasm", &attach);
+    assert_eq!(r.code, 0, "{r:?}");
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    assert_eq!((plan["status"].as_str(), plan["dry_run"].as_bool()), (Some("ok"), Some(true)), "{plan:#}");
+    assert!(plan["changes"].as_array().unwrap().len() >= 2, "{plan:#}");
+    assert_eq!(before, (ovs.snapshot(), ca.ip(&["-o", "addr"])), "a dry-run changed the system");
+    // Its calls are audited under a run id that says it was a dry-run.
+    let audit = d.audit();
+    let planned = audit.iter().find(|l| l["action"] == "add-port").expect("the dry-run's add-port");
+    assert!(planned["run"].as_str().unwrap().ends_with("-dry-run"), "{planned:#}");
+    // A dry-run of what the policy denies fails like the real run would.
+    let r =
+        d.submit_with("ovsrt-a", &["--dry-run"], "attach.wasm", &["br-a", "eth2", &ca.name, "--vlan=300"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("vlan-range"), "{r:?}");
+
+    // --json for real: the changes, and only the document on stdout.
+    let r = d.submit_with("ovsrt-a", &["--json"], "attach.wasm", &attach);
+    assert_eq!(r.code, 0, "{r:?}");
+    let out: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    assert_eq!(
+        (out["status"].as_str(), out["code"].as_i64(), out["dry_run"].as_bool()),
+        (Some("ok"), Some(0), Some(false))
+    );
+    assert!(out["changes"].as_array().unwrap().iter().any(|c| c["op"] == "add-port"), "{out:#}");
+    assert_eq!(ovs.vsctl(&["get", "Port", &find_port(&ovs, &ca), "tag"]).trim(), "150");
+    // A refusal with --json is a document too.
+    let r = d.submit_with("ovsrt-x", &["--json"], "attach.wasm", &attach);
+    assert_eq!(r.code, 2, "{r:?}");
+    let out: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    assert_eq!(out["status"], "unknown-tenant", "{out:#}");
+    assert!(out["error"].as_str().unwrap().contains("not a tenant"), "{out:#}");
+
+    // One line per run on stderr: who, what, how it ended.
+    let runs = log_lines(&d, "run");
+    assert_eq!(runs.len(), 4, "{runs:#?}");
+    let (uid_a, _) = test_user("ovsrt-a");
+    let sha = &sha[..64];
+    assert!(
+        runs.iter().all(|l| l.contains(" tenant=a ")
+            && l.contains(&format!(" uid={uid_a} "))
+            && l.contains(&format!(" sha256={sha} "))),
+        "{runs:#?}"
+    );
+    assert!(
+        runs[0].contains(" dry_run=true ")
+            && runs[0].contains(" status=ok ")
+            && runs[0].contains(" duration_ms="),
+        "{}",
+        runs[0]
+    );
+    assert!(runs[2].contains(" status=script-error code=1 ") && runs[2].contains(" error=\""), "{}", runs[2]);
+    assert!(runs[3].contains(" dry_run=false ") && runs[3].contains(" status=ok code=0 "), "{}", runs[3]);
+}
+
+#[test]
+fn a_user_who_is_not_root_is_told_to_use_submit() {
+    let ovs = Ovs::start();
+    let d = Daemon::start(None);
+    let (uid, gid) = test_user("ovsrt-a");
+    let local = |opts: &[&str]| {
+        let out = Command::new("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--clear-groups")
+            .arg(bin())
+            .args(["--no-cache", "--ovsdb", &format!("unix:{}/db.sock", ovs.rundir())])
+            .args(opts)
+            .arg(d.path("attach.wasm"))
+            .args(["br0", "eth1", "web"])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("DOCKER_HOST", std::env::var("DOCKER_HOST").unwrap_or_default())
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // The journal directory it may not write.
+    let (code, stderr) = local(&["--journal-dir", "/root/ovsrt-no-journal"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("ovs-run submit") && stderr.contains(&format!("uid {uid}")), "{stderr}");
+    assert!(!stderr.contains("cannot create a journal"), "{stderr}");
+    // Its own journal, but Docker's and OVSDB's sockets are root's (in
+    // directories it may not enter: they look missing).
+    let (code, stderr) = local(&[]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("cannot reach Docker") && stderr.contains("ovs-run submit"), "{stderr}");
 }

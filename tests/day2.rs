@@ -169,14 +169,21 @@ fn ps_lists_ovs_run_and_ovs_docker_ports_as_ovs_vsctl_and_ip_see_them() {
 }
 
 #[test]
-fn ps_without_ovsdb_says_so() {
+fn ps_and_show_without_ovsdb_exit_unavailable() {
     let state = tempfile::tempdir().unwrap();
-    let r = ovs_run(
-        &["ps", "--ovsdb", "unix:/nonexistent/db.sock", "--state-dir", state.path().to_str().unwrap()],
-        &[],
-    );
-    assert_ne!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("cannot connect to OVSDB at unix:/nonexistent/db.sock"), "{r:?}");
+    let sd = state.path().to_str().unwrap();
+    for args in [vec!["ps"], vec!["ls", "--json"], vec!["show", "web"]] {
+        let mut a = args.clone();
+        a.extend_from_slice(&["--ovsdb", "unix:/nonexistent/db.sock", "--state-dir", sd]);
+        let r = ovs_run(&a, &[]);
+        // 4: the system is down, not the operator's input (that is 2).
+        assert_eq!(r.code, 4, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("cannot connect to OVSDB at unix:/nonexistent/db.sock"), "{r:?}");
+        assert!(r.stdout.is_empty(), "{r:?}");
+    }
+    // A bad --ovsdb is still the input's fault.
+    let r = ovs_run(&["ps", "--ovsdb", "nonsense", "--state-dir", sd], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
 }
 
 /// A directory holding copies of scripts under the names given.
@@ -448,4 +455,253 @@ fn watch_json_lines_have_a_time_and_the_container_as_an_object() {
     let c = Container::start();
     let ev = next(&|v| v["action"] == "event" && v["event"] == "start");
     assert_eq!(ev["container"], serde_json::json!({"name": c.name, "id": c.id()}));
+}
+
+/// The default route's gateway inside `c` through `dev`, as `ip route` sees it.
+fn default_via(c: &Container, dev: &str) -> Option<String> {
+    let out = c.ip(&["-4", "route", "show", "default", "dev", dev]);
+    out.split_whitespace().skip_while(|w| *w != "via").nth(1).map(str::to_string)
+}
+
+#[test]
+fn modify_changes_an_attachment_in_place_idempotently_and_all_or_nothing() {
+    let (ovs, br) = Ovs::with_bridge("d2m");
+    let c = Container::start();
+    let s = script("attach");
+    let m = script("modify");
+    let (attach, modify) = (s.to_str().unwrap(), m.to_str().unwrap());
+    let r = ovs.run(&[
+        "--datapath",
+        "netdev",
+        attach,
+        &br,
+        "eth1",
+        &c.name,
+        "--ipaddress=10.73.0.2/24",
+        "--gateway=10.73.0.1",
+        "--mtu=1450",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let port = ovs.port_of(&c.name, "eth1").unwrap();
+
+    // Attaching it again says which port holds it and what to use instead.
+    let r = ovs.run(&[attach, &br, "eth1", &c.name, "--mtu=1400"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains(&format!("port {port} on bridge {br}, made by attach")), "{r:?}");
+    assert!(r.stderr.contains(&format!("ovs-run modify {br} eth1 {}", c.name)), "{r:?}");
+
+    // Everything at once: address, gateway, MTU (both ends), MAC, VLAN.
+    let change = [
+        modify,
+        &br,
+        "eth1",
+        &c.name,
+        "--ipaddress=10.74.0.9/24",
+        "--gateway=10.74.0.1",
+        "--mtu=1400",
+        "--macaddress=02:00:00:74:00:09",
+        "--vlan=74",
+    ];
+    let r = ovs.run(&change);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("mtu 1400") && r.stdout.contains("vlan 74"), "{r:?}");
+    let addrs = c.ip(&["-4", "-o", "addr", "show", "eth1"]);
+    assert!(addrs.contains("10.74.0.9/24") && !addrs.contains("10.73.0.2"), "{addrs}");
+    assert_eq!(default_via(&c, "eth1").as_deref(), Some("10.74.0.1"));
+    let link = c.ip(&["link", "show", "eth1"]);
+    assert_eq!(mtu_in(&link), 1400);
+    assert!(link.contains("02:00:00:74:00:09"), "{link}");
+    assert_eq!(mtu_in(&sh("ip", &["link", "show", &port])), 1400, "the host end too");
+    assert_eq!(ovs.vsctl(&["get", "Port", &port, "tag"]).trim(), "74");
+    assert_eq!(ovs.port_of(&c.name, "eth1").as_deref(), Some(port.as_str()), "the same port, not a new one");
+
+    // Twice: nothing changes.
+    let before = (ovs.snapshot(), c.ip(&["-o", "addr"]), c.ip(&["route"]), c.ip(&["-o", "link"]));
+    let r = ovs.run(&[&["--json"][..], &change[..]].concat());
+    assert_eq!(r.code, 0, "{r:?}");
+    let out: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(out["changes"], serde_json::json!([]), "{r:?}");
+    assert!(r.stderr.contains("nothing changed"), "{r:?}");
+    assert_eq!(before, (ovs.snapshot(), c.ip(&["-o", "addr"]), c.ip(&["route"]), c.ip(&["-o", "link"])));
+
+    // A step fails (the gateway is not on any of the link's networks): the
+    // MTU, MAC and VLAN changed before it are rolled back too.
+    let r = ovs.run(&[modify, &br, "eth1", &c.name, "--mtu=1300", "--vlan=none", "--gateway=192.0.2.1"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("rolled back"), "{r:?}");
+    assert_eq!(before, (ovs.snapshot(), c.ip(&["-o", "addr"]), c.ip(&["route"]), c.ip(&["-o", "link"])));
+    assert_eq!(mtu_in(&sh("ip", &["link", "show", &port])), 1400);
+
+    // A new address alone, off the gateway's network: refused before any change.
+    let r = ovs.run(&[modify, &br, "eth1", &c.name, "--ipaddress=10.75.0.9/24"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("--gateway"), "{r:?}");
+    assert_eq!(before, (ovs.snapshot(), c.ip(&["-o", "addr"]), c.ip(&["route"]), c.ip(&["-o", "link"])));
+
+    // Removing: the gateway and the VLAN.
+    let r = ovs.run(&[modify, &br, "eth1", &c.name, "--gateway=none", "--vlan=none"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(default_via(&c, "eth1"), None);
+    assert_eq!(ovs.vsctl(&["get", "Port", &port, "tag"]).trim(), "[]");
+
+    // Not attached, nothing to change: said, before any change.
+    let r = ovs.run(&[modify, &br, "eth2", &c.name, "--mtu=1400"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("is not attached") && r.stderr.contains("ovs-run attach"), "{r:?}");
+    let r = ovs.run(&[modify, &br, "eth1", &c.name]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("nothing to change"), "{r:?}");
+}
+
+#[test]
+fn modify_and_attach_know_ovs_docker_ports() {
+    let (ovs, br) = Ovs::with_bridge("d2k");
+    let c = Container::start();
+    ovs_docker(&ovs, &["add-port", &br, "eth3", &c.name, "--ipaddress=10.76.0.3/24", "--gateway=10.76.0.1"]);
+    let port = ovs.port_of(&c.name, "eth3").unwrap();
+
+    let attach = script("attach");
+    let r = ovs.run(&[attach.to_str().unwrap(), &br, "eth3", &c.name, "--ipaddress=10.76.0.4/24"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(!r.stderr.contains("link eth3 already exists"), "{r:?}");
+    assert!(r.stderr.contains(&format!("port {port} on bridge {br}, made by ovs-docker")), "{r:?}");
+    assert!(r.stderr.contains(&format!("ovs-docker del-port {br} eth3 {}", c.name)), "{r:?}");
+
+    let modify = script("modify");
+    let r =
+        ovs.run(&[modify.to_str().unwrap(), &br, "eth3", &c.name, "--ipaddress=10.76.0.5/24", "--vlan=9"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let addrs = c.ip(&["-4", "-o", "addr", "show", "eth3"]);
+    assert!(addrs.contains("10.76.0.5/24") && !addrs.contains("10.76.0.3/"), "{addrs}");
+    // The old address was the only one: its routes went with it, the gateway came back.
+    assert_eq!(default_via(&c, "eth3").as_deref(), Some("10.76.0.1"));
+    assert_eq!(ovs.vsctl(&["get", "Port", &port, "tag"]).trim(), "9");
+}
+
+#[test]
+fn seed_demo_twice_hands_out_two_addresses() {
+    let ovs = Ovs::start();
+    let (a, b) = (Container::start(), Container::start());
+    let br = unique("d2s");
+    let s = script("seed-demo");
+    for c in [&a, &b] {
+        let r = ovs.run(&[
+            "--datapath",
+            "netdev",
+            s.to_str().unwrap(),
+            &format!("--bridge={br}"),
+            &format!("--container={}", c.name),
+            "--subnet=10.78.0.0/24",
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let addr = |c: &Container| c.ip(&["-4", "-o", "addr", "show", "eth0"]);
+    assert!(addr(&a).contains("10.78.0.2/24"), "{}", addr(&a));
+    assert!(addr(&b).contains("10.78.0.3/24"), "{}", addr(&b));
+    assert!(b.ping("10.78.0.2"), "b reaches a: no duplicate address");
+}
+
+#[test]
+fn dry_run_of_an_attached_assumed_container_fails_like_the_real_run() {
+    let (ovs, br) = Ovs::with_bridge("d2a");
+    let c = Container::start();
+    let s = script("attach");
+    let attach = s.to_str().unwrap();
+    let r = ovs.run(&["--datapath", "netdev", attach, &br, "eth0", &c.name, "--ipaddress=10.79.0.2/24"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let port = ovs.port_of(&c.name, "eth0").unwrap();
+
+    let again = [attach, &br, "eth0", &c.name, "--ipaddress=10.79.0.3/24"];
+    let real = ovs.run(&again);
+    let plan = ovs.run(&[&["--dry-run", "--assume-container", &c.name][..], &again[..]].concat());
+    assert_eq!(real.code, 1, "{real:?}");
+    assert_eq!(plan.code, real.code, "the plan must fail like the real run: {plan:?}");
+    let said = format!("port {port} on bridge {br}");
+    assert!(real.stderr.contains(&said) && plan.stderr.contains(&said), "{real:?}\n{plan:?}");
+    // Another interface of the same container plans fine.
+    let r = ovs.run(&["--dry-run", "--assume-container", &c.name, attach, &br, "eth1", &c.name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("add port"), "{r:?}");
+}
+
+#[test]
+fn new_makes_a_rust_project_that_builds_and_runs_and_a_python_one() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("proj");
+    let r = ovs_run(&["new", "--dir", dir.to_str().unwrap(), "my-check"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("cargo build --release --target wasm32-wasip2"), "{r:?}");
+    // Outside the repository, with its own target dir: it builds as it is.
+    let target = work.path().join("target");
+    let out = Command::new("cargo")
+        .args(["build", "--offline", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo build: {}", String::from_utf8_lossy(&out.stderr));
+    let wasm = target.join("wasm32-wasip2/release/my_check.wasm");
+    let r = ovs_run(
+        &["--dry-run", "--assume-container", "web", wasm.to_str().unwrap(), "br0", "web", "--mtu=1400"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("add port") && r.stdout.contains("1400"), "{r:?}");
+    // Its Cargo.toml's name and description, as the shipped scripts carry them.
+    let r = ovs_run(&["metadata", "set", wasm.to_str().unwrap()], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = ovs_run(&["inspect", wasm.to_str().unwrap()], &[]);
+    assert!(r.stdout.contains("my-check") && r.stdout.contains("What my-check does"), "{r:?}");
+
+    // Not over an existing directory; names are checked.
+    let r = ovs_run(&["new", "--dir", dir.to_str().unwrap(), "my-check"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("exists"), "{r:?}");
+    let r = ovs_run(&["new", "--dir", work.path().join("x").to_str().unwrap(), "Bad_Name"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+
+    let py = work.path().join("py");
+    let r = ovs_run(&["new", "--lang", "python", "--dir", py.to_str().unwrap(), "vlan-check"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let text = std::fs::read_to_string(py.join("vlan_check.py")).unwrap();
+    assert!(
+        text.contains("Usage: vlan-check") && text.contains("build-guest python vlan_check.py"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_compile_that_takes_a_while_says_so_on_a_terminal_only() {
+    let attach = script("attach");
+    let cmd =
+        format!("{} --no-cache --dry-run --assume-container web {} br0 eth0 web", bin(), attach.display());
+    // On a terminal (script(1) gives it one): what is compiled, why, and how long it took.
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("OVS_RUN_PROGRESS_AFTER_MS", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("ovs-run: compiling {} to native code (--no-cache) ...", attach.display())),
+        "{text}"
+    );
+    assert!(text.contains("ovs-run: ... done in "), "{text}");
+    // Not on a pipe, and never on stdout.
+    let r = ovs_run(
+        &[
+            "--no-cache",
+            "--dry-run",
+            "--assume-container",
+            "web",
+            attach.to_str().unwrap(),
+            "br0",
+            "eth0",
+            "web",
+        ],
+        &[("OVS_RUN_PROGRESS_AFTER_MS", "0")],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.all().contains("compiling"), "{r:?}");
 }

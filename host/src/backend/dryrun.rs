@@ -117,12 +117,24 @@ impl DryRunBackend {
                         .collect(),
                     routes: r.list_routes(target).await?,
                 },
-                // A `--net=none` container has only its loopback.
-                _ if matches!(target, Target::Container { .. }) => NsModel {
-                    known: true,
-                    links: [("lo".to_string(), new_link("lo", 65536, true))].into(),
-                    routes: vec![],
-                },
+                // A `--net=none` container has only its loopback, and the
+                // interfaces of the ports OVSDB records for it (an assumed
+                // container that is attached for real).
+                _ if matches!(target, Target::Container { .. }) => {
+                    let mut links: BTreeMap<String, LinkInfo> =
+                        [("lo".to_string(), new_link("lo", 65536, true))].into();
+                    if let Target::Container { id, name, .. } = target {
+                        for p in self.bridges(m).await?.values().flat_map(|b| b.ports.values()) {
+                            let Some(cp) = crate::lifecycle::ports::ContainerPort::of(p.clone()) else {
+                                continue;
+                            };
+                            if cp.may_belong_to(id, name) {
+                                links.insert(cp.iface.to_string(), new_link(cp.iface.as_str(), 1500, true));
+                            }
+                        }
+                    }
+                    NsModel { known: true, links, routes: vec![] }
+                }
                 _ => NsModel { known: false, links: BTreeMap::new(), routes: vec![] },
             };
             m.namespaces.insert(key.clone(), ns);

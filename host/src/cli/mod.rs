@@ -5,7 +5,9 @@
 mod argv;
 mod generate;
 pub(crate) mod lifecycle;
+mod new;
 mod policy;
+mod progress;
 mod ps;
 pub(crate) mod recover;
 mod run;
@@ -21,6 +23,8 @@ use clap::{Parser, Subcommand};
 use crate::verbose;
 
 pub use crate::runner::exit::{EXIT_SCRIPT_ERROR, EXIT_TRAP, EXIT_UNAVAILABLE, EXIT_USAGE};
+/// What `--json` and `--dry-run` print, for the daemon to print the same for `submit`.
+pub(crate) use run::{outcome_json as run_outcome_json, plan_text as run_plan_text};
 
 const AFTER_HELP: &str = "\
 Everything after SCRIPT is passed to the script unchanged, hyphens included:
@@ -237,6 +241,8 @@ pub enum Command {
     Show(ps::ShowArgs),
     /// List the installed scripts (run one by name: `ovs-run attach br0 eth0 web`)
     Scripts(scripts::ScriptsArgs),
+    /// Make a script project (Rust or Python) that builds against the ovs-run SDK
+    New(new::NewArgs),
     /// Manual pages and shell completions, from this command line's definition (for packaging)
     #[command(hide = true)]
     Generate {
@@ -342,6 +348,7 @@ pub fn main() -> i32 {
         Some(Command::Ps(args)) => rt.block_on(ps::ps(args)),
         Some(Command::Show(args)) => rt.block_on(ps::show(args)),
         Some(Command::Scripts(args)) => scripts::list(args),
+        Some(Command::New(args)) => new::run(args),
         Some(Command::Generate { what }) => generate::run(what),
         None => {
             let script = cli.script.expect("clap requires SCRIPT");

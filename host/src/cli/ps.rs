@@ -8,6 +8,7 @@ use super::lifecycle::SystemOpts;
 use super::table;
 use super::{EXIT_SCRIPT_ERROR, EXIT_USAGE};
 use crate::backend::system::SystemBackend;
+use crate::error::CapError;
 use crate::inventory::{self, Filter, Inventory, Row};
 use crate::lifecycle::bindings::DEFAULT_STATE_DIR;
 
@@ -21,8 +22,8 @@ missing), veth elsewhere (it no longer leads into the container, as after
 `docker restart`: `ovs-run gc` removes such ports). MANAGED BY is a binding
 (see `ovs-run bindings`), a Docker network, or \"by hand\".
 
-Exit status: 0 listed (also when there is nothing), 2 usage error or OVSDB
-could not be read.";
+Exit status: 0 listed (also when there is nothing), 2 usage error, 4 OVSDB
+could not be reached.";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = PS_HELP)]
@@ -73,11 +74,18 @@ fn usage(msg: impl std::fmt::Display) -> i32 {
     EXIT_USAGE
 }
 
-async fn read(opts: &InventoryOpts, filter: &Filter) -> Result<Inventory, String> {
-    let cfg = opts.system.config()?;
+/// A failed read, printed, as its exit status: an OVSDB that cannot be
+/// reached is the system's fault (4), not the operator's input (2).
+fn failed(cmd: &str, e: CapError) -> i32 {
+    eprintln!("ovs-run: {cmd}: {}", e.message);
+    crate::runner::exit::for_error(e.kind)
+}
+
+async fn read(opts: &InventoryOpts, filter: &Filter) -> Result<Inventory, CapError> {
+    let cfg = opts.system.config().map_err(CapError::invalid)?;
     let uri = cfg.ovsdb.clone();
     let sys = SystemBackend::new(cfg);
-    let inv = inventory::gather(&sys, &uri, Some(&opts.state_dir), filter).await.map_err(|e| e.message)?;
+    let inv = inventory::gather(&sys, &uri, Some(&opts.state_dir), filter).await?;
     for w in &inv.warnings {
         eprintln!("ovs-run: warning: {w}");
     }
@@ -96,7 +104,7 @@ pub(super) async fn ps(args: PsArgs) -> i32 {
     let filter = Filter { bridge, container: args.container.clone() };
     let inv = match read(&args.inv, &filter).await {
         Ok(i) => i,
-        Err(e) => return usage(format!("ps: {e}")),
+        Err(e) => return failed("ps", e),
     };
     if args.json {
         print_json(&inv.rows);
@@ -158,7 +166,7 @@ pub(super) async fn show(args: ShowArgs) -> i32 {
     let filter = Filter { bridge: None, container: Some(args.container.clone()) };
     let inv = match read(&args.inv, &filter).await {
         Ok(i) => i,
-        Err(e) => return usage(format!("show: {e}")),
+        Err(e) => return failed("show", e),
     };
     if args.json {
         print_json(&inv.rows);

@@ -22,7 +22,7 @@ use crate::journal::Journal;
 use crate::policy::cedar::{default_tenants_file, CedarPolicy, PolicyStore};
 use crate::policy::{AllowAll, Policy};
 use crate::runner::{self, RunConfig, RunResult};
-use crate::types::Datapath;
+use crate::types::{ContainerInfo, ContainerRef, Datapath};
 use crate::verbose;
 use crate::vetting::{self, RequireSigned, ScriptRef, TrustStore};
 
@@ -63,7 +63,22 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         Err(e) => return usage(format!("cannot start the Wasm engine: {e:#}")),
     };
     // Compiling is bounded by --timeout too (apart from the run's own).
-    let (pre, _) = match engine.load_within(&bytes, Duration::from_secs_f64(opts.timeout)) {
+    let notice = super::progress::Notice::after_a_moment(
+        !opts.json && !opts.quiet,
+        format!(
+            "compiling {} to native code ({})",
+            script.display(),
+            if opts.no_cache {
+                "--no-cache"
+            } else {
+                "not in the compile cache yet: a script's first run, ~20 s for a Python one; \
+                 later runs load it in milliseconds"
+            }
+        ),
+    );
+    let loaded = engine.load_within(&bytes, Duration::from_secs_f64(opts.timeout));
+    drop(notice);
+    let (pre, _) = match loaded {
         Ok(p) => p,
         Err(e) => return usage(format!("{}: {e}", script.display())),
     };
@@ -122,6 +137,7 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         );
         match JournalFile::create(&dir, &header) {
             Ok(f) => Journal::on_disk(f),
+            Err(e) if not_root_denied(&e) => return usage(needs_root(&dir)),
             Err(e) => {
                 return usage(format!(
                     "cannot create a journal in {}: {e} (see --journal-dir)",
@@ -143,7 +159,48 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         output: None,
     };
     let result = runner::run(&engine, &pre, &args, cfg).await;
-    report(&result, &opts, &stats::snapshot())
+    let code = report(&result, &opts, &stats::snapshot());
+    if let Some(hint) = tenant_hint(&result, opts.dry_run) {
+        eprintln!("ovs-run: {hint}");
+    }
+    code
+}
+
+/// A user who is not root was refused the journal directory: not a broken
+/// installation but someone who cannot change the system locally.
+fn not_root_denied(e: &std::io::Error) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    e.kind() == std::io::ErrorKind::PermissionDenied && unsafe { libc::geteuid() } != 0
+}
+
+/// What a user who is not root can do instead of a local run.
+fn needs_root(dir: &std::path::Path) -> String {
+    format!("{} (the journal directory {} is not writable for you)", use_submit(), dir.display())
+}
+
+fn use_submit() -> String {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    format!(
+        "changing this host's switch needs root, and you are uid {uid}: run the script through \
+         the `ovs-run serve` daemon as your tenant instead: ovs-run submit [--socket PATH] SCRIPT \
+         [ARGS...] (`ovs-run submit --dry-run` shows the plan first)"
+    )
+}
+
+/// A real run by a user who is not root that failed on a permission, or
+/// could not reach the system (OVSDB's and Docker's sockets are root's, and
+/// a socket in a directory the user may not enter looks missing): point at
+/// `submit`.
+fn tenant_hint(result: &RunResult, dry_run: bool) -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if dry_run || !result.failed() || unsafe { libc::geteuid() } == 0 {
+        return None;
+    }
+    let denied = result
+        .message()
+        .is_some_and(|m| m.contains("Permission denied") || m.contains("Operation not permitted"));
+    (denied || result.unavailable.is_some()).then(use_submit)
 }
 
 /// The digest pin, then the signatures (required with --require-signed; with
@@ -227,29 +284,52 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
             }
         }
     };
+    let assumed = match &reader {
+        Some(r) => adopt_real_ids(r.as_ref(), assumed).await,
+        None => assumed,
+    };
     Ok(Arc::new(DryRunBackend::new(reader, assumed)))
+}
+
+/// An assumed container that Docker knows takes its real id: the plan then
+/// names the ports the real run would, and the model gives it the ports
+/// OVSDB records for it, so a plan for an attached container fails where
+/// the real run does ("already attached").
+async fn adopt_real_ids(reader: &dyn Backend, assumed: Vec<ContainerInfo>) -> Vec<ContainerInfo> {
+    let mut out = Vec::with_capacity(assumed.len());
+    for mut c in assumed {
+        let real = match ContainerRef::parse(&c.name) {
+            Ok(r) => reader.lookup_container(&r).await.ok(),
+            Err(_) => None,
+        };
+        if let Some(real) = real {
+            verbose!(
+                1,
+                "dry-run: --assume-container {} is Docker's {}: its ports come from OVSDB",
+                c.name,
+                &real.id[..12.min(real.id.len())]
+            );
+            c.id = real.id;
+            if c.labels.is_empty() {
+                c.labels = real.labels;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Print the outcome and what was done or undone; pick the exit status.
 fn report(result: &RunResult, opts: &RunArgs, stats: &Stats) -> i32 {
-    let (status, code, message) = (result.status(), result.exit_code(), result.message());
+    let code = result.exit_code();
     let changes = &result.changes;
-    let rollback = &result.rollback;
 
     if opts.json {
-        let out = json!({
-            "status": status,
-            "dry_run": opts.dry_run,
-            "error": message,
-            "changes": changes,
-            "rolled_back": rollback.as_ref().map(|r| &r.undone),
-            "rollback_failed": rollback.as_ref().map(|r| r.failed.iter().map(|(op, e)| json!({"op": op, "error": e})).collect::<Vec<_>>()),
-            "kept": code != 0 && opts.no_rollback && !changes.is_empty(),
-            "stats": stats,
-        });
+        let mut out = outcome_json(result, opts.dry_run, opts.no_rollback);
+        out["stats"] = json!(stats);
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if opts.dry_run {
-        print_plan(changes, code == 0);
+        print!("{}", plan_text(changes, code == 0));
     } else if verbose::level() > 0 {
         for (i, op) in changes.iter().enumerate() {
             eprintln!("ovs-run: done {}. {op}", i + 1);
@@ -270,13 +350,32 @@ fn report(result: &RunResult, opts: &RunArgs, stats: &Stats) -> i32 {
     code
 }
 
-fn print_plan(plan: &[Op], ok: bool) {
+/// The outcome of a run as `--json` prints it (`ovs-run --json`, and
+/// `ovs-run submit --json` through the daemon).
+pub(crate) fn outcome_json(result: &RunResult, dry_run: bool, no_rollback: bool) -> serde_json::Value {
+    let rollback = &result.rollback;
+    let code = result.exit_code();
+    json!({
+        "status": result.status(),
+        "code": code,
+        "dry_run": dry_run,
+        "error": result.message(),
+        "changes": result.changes,
+        "rolled_back": rollback.as_ref().map(|r| &r.undone),
+        "rollback_failed": rollback.as_ref().map(|r| r.failed.iter().map(|(op, e)| json!({"op": op, "error": e})).collect::<Vec<_>>()),
+        "kept": code != 0 && no_rollback && !result.changes.is_empty(),
+    })
+}
+
+/// A dry-run's plan, as printed on stdout (lines ending in newlines).
+pub(crate) fn plan_text(plan: &[Op], ok: bool) -> String {
     let verdict = if ok { "" } else { " (the script failed: the plan stops where it did)" };
-    println!("Plan (dry-run: nothing was changed){verdict}:");
+    let mut s = format!("Plan (dry-run: nothing was changed){verdict}:\n");
     if plan.is_empty() {
-        println!("  nothing to do");
+        s += "  nothing to do\n";
     }
     for (i, op) in plan.iter().enumerate() {
-        println!("  {:>2}. {op}", i + 1);
+        s += &format!("  {:>2}. {op}\n", i + 1);
     }
+    s
 }

@@ -20,6 +20,8 @@
 //!
 //! [`protocol`] is the wire format, [`serve`] the daemon, [`submit`] the client.
 
+mod allowlist;
 pub mod protocol;
+mod reqlog;
 pub mod serve;
 pub mod submit;

@@ -3,8 +3,9 @@
 //! payload. Every read is bounded by the receiver's limit for that frame.
 //!
 //! client -> daemon, in this order:
-//!   `R` the request: JSON `{"args": [...], "verbose": 0, "quiet": false}`
-//!       (other fields are ignored: the tenant comes from the kernel);
+//!   `R` the request: JSON `{"args": [...], "verbose": 0, "quiet": false,
+//!       "json": false, "dry_run": false}` (other fields are ignored: the
+//!       tenant comes from the kernel);
 //!   `W` the script component's bytes.
 //! daemon -> client, any number of `O` (script stdout bytes) and `E` (its
 //! stderr, its log lines, ovs-run's messages), then one `X`: JSON
@@ -33,6 +34,12 @@ pub struct SubmitRequest {
     pub verbose: u8,
     #[serde(default)]
     pub quiet: bool,
+    /// The outcome as one JSON document on stdout (the script's stdout goes to stderr).
+    #[serde(default)]
+    pub json: bool,
+    /// Change nothing: the plan, under the tenant's policy, from the real state.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

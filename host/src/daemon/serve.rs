@@ -15,9 +15,13 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
+use super::allowlist::AllowList;
 use super::protocol::{self, Exit, SubmitRequest};
+use super::reqlog::{Line, RequestLog};
 use crate::audit::{AuditLog, RefusalLog, RunAudit};
+use crate::backend::dryrun::DryRunBackend;
 use crate::backend::system::{SystemBackend, SystemConfig};
+use crate::backend::Backend;
 use crate::capabilities::{LogLevel, ScriptPre};
 use crate::config::SystemOpts;
 use crate::engine::{cache, Chunk, CompileCache, Engine, Limits, OutputSink, RunState, Stream};
@@ -30,6 +34,11 @@ use crate::types::Datapath;
 use crate::vetting::{self, RequireSigned, TrustStore};
 
 const AFTER_HELP: &str = "\
+Each request gets one line on stderr (journald under systemd), logfmt:
+`event=run request=N tenant=T uid=U pid=P sha256=HEX dry_run=false
+status=ok code=0 changes=N duration_ms=M`, or `event=refused ... status=WHY
+error=\"...\"` (refusals of uids that are no tenant: at most 5 a second).
+
 Tenants connect to SOCKET (mode --socket-mode, default 0666: any local user
 may connect; who they are is taken from the kernel, and a uid that no tenant
 lists is refused). Use 0660 and a group to narrow who may even connect.
@@ -109,6 +118,10 @@ pub struct ServeArgs {
     /// Trust store for --require-signed: a directory of public keys (*.pub) [default: /etc/ovs-run/trusted-keys]
     #[arg(long, value_name = "DIR", requires = "require_signed")]
     pub trust: Option<PathBuf>,
+
+    /// Refuse a submitted script unless the sha256 of its bytes is listed in FILE (one a line: HEX, sha256:HEX or sha256sum's output; # comments), read at start-up
+    #[arg(long, value_name = "FILE")]
+    pub allow_digests: Option<PathBuf>,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -149,6 +162,10 @@ struct Daemon {
     /// Scripts ready to instantiate, by sha256: a tenant submitting the same
     /// script again skips the compile cache's disk read and the linking.
     warm: std::sync::Mutex<WarmScripts>,
+    /// With --allow-digests: the scripts that may run at all.
+    allow: Option<AllowList>,
+    /// Request numbers and the per-request log lines.
+    log: RequestLog,
 }
 
 /// The last few scripts the daemon ran, ready to instantiate.
@@ -218,6 +235,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         None
     };
+    let allow = match &args.allow_digests {
+        Some(f) => {
+            let a = AllowList::load(f).map_err(|e| format!("--allow-digests {e}"))?;
+            if a.len() == 0 {
+                return Err(format!(
+                    "--allow-digests: {} lists no digest: every script would be refused",
+                    f.display()
+                ));
+            }
+            Some(a)
+        }
+        None => None,
+    };
     let cache = CompileCache::open(&args.cache_dir.clone().unwrap_or_else(cache::default_dir));
     let engine = Arc::new(Engine::new(cache).map_err(|e| format!("cannot start the Wasm engine: {e:#}"))?);
     let slots = store
@@ -242,6 +272,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .as_ref()
             .map(|t| format!(", scripts must be signed by a key of {}", t.describe()))
             .unwrap_or_default()
+            + &allow
+                .as_ref()
+                .map(|a| format!(", only the {} script digest(s) of {}", a.len(), a.file().display()))
+                .unwrap_or_default()
     );
     let socket = args.socket.clone();
     let refusals = RefusalLog::new(audit.clone());
@@ -260,6 +294,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         trust,
         backend,
         warm: Default::default(),
+        allow,
+        log: RequestLog::default(),
     });
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
 
@@ -349,6 +385,15 @@ impl Refusal {
     }
 }
 
+/// Who sent a request, for its log line.
+struct Peer {
+    request: u64,
+    uid: u32,
+    gid: u32,
+    pid: Option<i32>,
+    started: std::time::Instant,
+}
+
 /// A request that passed every check before running.
 struct Prepared {
     tenant: Tenant,
@@ -370,6 +415,7 @@ impl Daemon {
             }
         };
         let (uid, gid, pid) = (cred.uid(), cred.gid(), cred.pid());
+        let peer = Peer { request: self.log.next(), uid, gid, pid, started: std::time::Instant::now() };
         let (mut reader, mut writer) = stream.into_split();
         // A connection still sending its request when the daemon stops is refused.
         let prepared = tokio::select! {
@@ -378,9 +424,16 @@ impl Daemon {
             _ = runner::stopped() => Err(Refusal::usage("shutting-down", "the daemon is shutting down")),
         };
         match prepared {
-            Ok(p) => self.execute(p, writer).await,
+            Ok(p) => self.execute(p, &peer, writer).await,
             Err(r) => {
                 let stranger = r.tenant.is_none() && r.status == "unknown-tenant";
+                let mut line = self.request_line("refused", &peer, r.tenant.as_deref());
+                line.field("status", r.status).field("code", r.code).field("error", &r.message);
+                if stranger {
+                    self.log.emit_stranger(&mut line);
+                } else {
+                    line.emit();
+                }
                 let mut m = Map::new();
                 m.insert("event".into(), json!("refused"));
                 m.insert("uid".into(), json!(uid));
@@ -400,6 +453,16 @@ impl Daemon {
                 let _ = send_exit(&mut writer, r.code, r.status).await;
             }
         }
+    }
+
+    /// The start of a request's log line: who and which.
+    fn request_line(&self, event: &str, peer: &Peer, tenant: Option<&str>) -> Line {
+        let mut l = Line::new(event, peer.request);
+        l.field("tenant", tenant.unwrap_or("-")).field("uid", peer.uid).field("gid", peer.gid);
+        if let Some(pid) = peer.pid {
+            l.field("pid", pid);
+        }
+        l
     }
 
     fn audit_failure(&self, r: std::io::Result<()>) {
@@ -440,6 +503,14 @@ impl Daemon {
                 )
             })??;
         let sha = hex::encode(Sha256::digest(&wasm));
+        if let Some(allow) = &self.allow {
+            if !allow.allows(&sha) {
+                return Err(Refusal::usage(
+                    "not-allowed",
+                    format!("script sha256:{sha}: refused: not in the daemon's allow-list of script digests"),
+                ));
+            }
+        }
         // Vetting reads the bytes only: a refused script is never compiled.
         if let Some(trust) = &self.trust {
             vetting::check(&wasm, trust, RequireSigned::Yes)
@@ -470,7 +541,9 @@ impl Daemon {
         Ok(Prepared { tenant, uid, _slot: slot, request, pre, policy: Some(policy), sha })
     }
 
-    async fn execute(&self, mut p: Prepared, writer: OwnedWriteHalf) {
+    async fn execute(&self, mut p: Prepared, peer: &Peer, writer: OwnedWriteHalf) {
+        let mut line = self.request_line("run", peer, Some(&p.tenant.name));
+        line.field("sha256", &p.sha).field("dry_run", p.request.dry_run);
         let (sink, chunks) = OutputSink::channel(64);
         let forwarder = tokio::spawn(forward(chunks, writer));
         let policy = p.policy.take().expect("prepared with a policy");
@@ -478,7 +551,8 @@ impl Daemon {
             Ok(cfg) => cfg,
             Err(msg) => {
                 // Nothing ran; the sink went with the config, so the forwarder ends.
-                eprintln!("ovs-run serve: {msg}");
+                line.field("status", "journal-error").field("code", EXIT_USAGE).field("error", &msg);
+                line.emit();
                 let Ok((mut w, true)) = forwarder.await else { return };
                 let _ = send_text(&mut w, protocol::STDERR, &format!("ovs-run: {msg}\n")).await;
                 let _ = send_exit(&mut w, EXIT_USAGE, "journal-error").await;
@@ -486,8 +560,26 @@ impl Daemon {
             }
         };
         let result = runner::run(&self.engine, &p.pre, &p.request.args, cfg).await;
+        line.field("status", result.status())
+            .field("code", result.exit_code())
+            .field("changes", result.changes.len());
+        if let Some(m) = result.message() {
+            line.field("error", m);
+        }
+        line.field("duration_ms", peer.started.elapsed().as_millis());
+        line.emit();
         // The run's senders went with its store: the forwarder drains and ends.
         let Ok((mut w, true)) = forwarder.await else { return };
+        // What `ovs-run --json` / `--dry-run` print, on the client's stdout.
+        let (dry_run, ok) = (p.request.dry_run, !result.failed());
+        if p.request.json {
+            let doc = crate::cli::run_outcome_json(&result, dry_run, false);
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+            let _ = send_text(&mut w, protocol::STDOUT, &text).await;
+        } else if dry_run {
+            let _ =
+                send_text(&mut w, protocol::STDOUT, &crate::cli::run_plan_text(&result.changes, ok)).await;
+        }
         for line in result.report_lines(false) {
             let _ = send_text(&mut w, protocol::STDERR, &format!("{line}\n")).await;
         }
@@ -515,15 +607,22 @@ impl Daemon {
 
     fn run_config(&self, p: &Prepared, policy: CedarPolicy, sink: OutputSink) -> Result<RunConfig, String> {
         let system = self.system.clone();
-        let header = Header::new(
-            &format!("sha256:{} (tenant {})", p.sha, p.tenant.name),
-            system.ovsdb.to_string(),
-            system.docker.clone(),
-            system.apply_timeout,
-        );
-        let journal = JournalFile::create(&self.journal_dir, &header)
-            .map_err(|e| format!("cannot create a journal in {}: {e}", self.journal_dir.display()))?;
-        let backend = self.backend.clone();
+        // A dry-run changes nothing (no journal) and plans from the real
+        // state, read under the tenant's policy like every call.
+        let (backend, journal): (Arc<dyn Backend>, Journal) = if p.request.dry_run {
+            let reader: Arc<dyn Backend> = self.backend.clone();
+            (Arc::new(DryRunBackend::new(Some(reader), vec![])), Journal::default())
+        } else {
+            let header = Header::new(
+                &format!("sha256:{} (tenant {})", p.sha, p.tenant.name),
+                system.ovsdb.to_string(),
+                system.docker.clone(),
+                system.apply_timeout,
+            );
+            let journal = JournalFile::create(&self.journal_dir, &header)
+                .map_err(|e| format!("cannot create a journal in {}: {e}", self.journal_dir.display()))?;
+            (self.backend.clone(), Journal::on_disk(journal))
+        };
         let log_level = match (p.request.quiet, p.request.verbose) {
             (true, _) => LogLevel::Error,
             (false, 0) => LogLevel::Warn,
@@ -531,12 +630,18 @@ impl Daemon {
             (false, 2) => LogLevel::Debug,
             _ => LogLevel::Trace,
         };
+        let mut audit = RunAudit::new(self.audit.clone(), &p.tenant.name, Some(p.uid), &p.sha);
+        // A dry-run's calls are on record too, but must not read as changes made.
+        if p.request.dry_run {
+            audit.run.push_str("-dry-run");
+        }
         // The tenant's limits, or the daemon's: nothing in the request counts.
         let limits = Limits {
             timeout: p.tenant.timeout.unwrap_or(Duration::from_secs(self.args.timeout)),
             memory: p.tenant.memory_mib.unwrap_or(self.args.memory) << 20,
             max_calls: self.args.max_calls,
-            stdout_to_stderr: false,
+            // --json: stdout is the outcome document only.
+            stdout_to_stderr: p.request.json,
         };
         Ok(RunConfig {
             backend,
@@ -545,10 +650,10 @@ impl Daemon {
             log_level,
             limits,
             rollback: true,
-            journal: Journal::on_disk(journal),
+            journal,
             // The daemon's own SIGTERM handling stops it between runs.
             stop_on_signals: false,
-            audit: Some(RunAudit::new(self.audit.clone(), &p.tenant.name, Some(p.uid), &p.sha)),
+            audit: Some(audit),
             output: Some(sink),
         })
     }

@@ -8,17 +8,26 @@ use std::path::PathBuf;
 use tokio::net::UnixStream;
 
 use super::protocol::{self, Exit, SubmitRequest};
-use crate::runner::exit::EXIT_USAGE;
+use crate::runner::exit::{EXIT_UNAVAILABLE, EXIT_USAGE};
 
 const AFTER_HELP: &str = "\
 The script runs on the daemon's host, as the tenant your uid (or group) is
 listed for in the daemon's tenants file, under the operator's policy and the
 tenant's limits. Exit status: the script's (0 ok, 1 script error, 3 trap or
-limit), or 2 when the daemon refused the request (unknown uid, the tenant's
-concurrent-run limit, a script importing interfaces the tenant may never use).
+limit, 4 the system was unavailable), 2 when the daemon refused the request
+(unknown uid, the tenant's concurrent-run limit, a script importing
+interfaces the tenant may never use, unsigned or not on the daemon's
+allow-list), 4 when the daemon cannot be reached.
 
-Example:
-  ovs-run submit --socket /run/ovs-run/ovs-run.sock attach.wasm br-a eth1 web --ipaddress=10.1.0.5/24";
+With --json, stdout is one JSON document: {\"status\", \"code\", \"dry_run\",
+\"error\", \"changes\", \"rolled_back\", ...} as `ovs-run --json` prints it
+(also for a refusal: status and error only); the script's own stdout and
+every message go to stderr.
+
+Examples:
+  ovs-run submit --socket /run/ovs-run/ovs-run.sock attach.wasm br-a eth1 web --ipaddress=10.1.0.5/24
+  # the plan only, under your policy, from the host's real state
+  ovs-run submit --dry-run --json attach.wasm br-a eth1 web --ipaddress=10.1.0.5/24";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = AFTER_HELP)]
@@ -35,6 +44,14 @@ pub struct SubmitArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Print the outcome (the plan or the changes, and the status) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Change nothing: have the daemon print the plan of what the script would do, under your policy
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// The script component (a file, SCRIPT@sha256:HEX, or oci://HOST/REPO[:TAG][@sha256:HEX], resolved here and sent as bytes)
     #[arg(value_name = "SCRIPT")]
     pub script: PathBuf,
@@ -48,10 +65,15 @@ pub struct SubmitArgs {
 }
 
 pub async fn run(a: SubmitArgs) -> i32 {
-    let fail = |m: String| {
+    let json = a.json;
+    let fail_with = |code: i32, status: &str, m: String| {
         eprintln!("ovs-run submit: {m}");
-        EXIT_USAGE
+        if json {
+            print_json(&serde_json::json!({"status": status, "code": code, "error": m}));
+        }
+        code
     };
+    let fail = |m: String| fail_with(EXIT_USAGE, "submit-error", m);
     let wasm = match crate::registry::source::load(&a.script, &a.registry.options()).await {
         Ok((r, bytes)) => match r.pin.map(|pin| crate::vetting::check_pin(&bytes, &pin)) {
             Some(Err(e)) => return fail(format!("{}: refused: {e}", r.path.display())),
@@ -61,10 +83,21 @@ pub async fn run(a: SubmitArgs) -> i32 {
     };
     let stream = match UnixStream::connect(&a.socket).await {
         Ok(s) => s,
-        Err(e) => return fail(format!("cannot connect to the daemon at {}: {e}", a.socket.display())),
+        // The daemon is down (or not there): the system's fault, not the input's.
+        Err(e) => {
+            return fail_with(
+                EXIT_UNAVAILABLE,
+                "unavailable",
+                format!(
+                    "cannot connect to the daemon at {}: {e} (is `ovs-run serve` running?)",
+                    a.socket.display()
+                ),
+            )
+        }
     };
     let (mut reader, mut writer) = stream.into_split();
-    let request = SubmitRequest { args: a.args, verbose: a.verbose, quiet: a.quiet };
+    let request =
+        SubmitRequest { args: a.args, verbose: a.verbose, quiet: a.quiet, json: a.json, dry_run: a.dry_run };
     let body = serde_json::to_vec(&request).expect("a request serializes");
     // The daemon may answer (refuse) before reading the script: read its
     // answer even when sending failed.
@@ -74,19 +107,35 @@ pub async fn run(a: SubmitArgs) -> i32 {
     }
     .await;
 
+    // With --json: whether the daemon sent its JSON document, and what it
+    // said on stderr (a refusal's reason, for the document made here).
+    let (mut got_json, mut said) = (false, String::new());
     loop {
         match protocol::read_frame(&mut reader, protocol::MAX_REPLY).await {
             Ok(Some((protocol::STDOUT, data))) => {
+                got_json = true;
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(&data);
                 let _ = out.flush();
             }
             Ok(Some((protocol::STDERR, data))) => {
+                if json && said.len() < 64 << 10 {
+                    said.push_str(&String::from_utf8_lossy(&data));
+                }
                 let _ = std::io::stderr().lock().write_all(&data);
             }
             Ok(Some((protocol::EXIT, data))) => {
                 return match serde_json::from_slice::<Exit>(&data) {
-                    Ok(exit) => exit.code,
+                    Ok(exit) => {
+                        // Refused before it ran: no document from the daemon.
+                        if json && !got_json {
+                            let error = said.trim().trim_start_matches("ovs-run: ").to_string();
+                            print_json(&serde_json::json!({
+                                "status": exit.status, "code": exit.code, "error": error,
+                            }));
+                        }
+                        exit.code
+                    }
                     Err(e) => fail(format!("malformed exit frame from the daemon: {e}")),
                 };
             }
@@ -101,4 +150,8 @@ pub async fn run(a: SubmitArgs) -> i32 {
             Err(e) => return fail(format!("reading from the daemon: {e}")),
         }
     }
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }

@@ -4,7 +4,9 @@
 //! Every argument is checked before the first capability call, so a typo
 //! never leaves a half-made port behind.
 
+use ovs_run_sdk::containers::ContainerInfo;
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, IpAddr, Mac, Mtu, VlanId};
+use ovs_run_sdk::ports::PortInfo;
 use ovs_run_sdk::{bridges, containers, info, links, ports, routes, Args, Error, PortOptions, Route, Target};
 
 const USAGE: &str = "\
@@ -46,6 +48,12 @@ fn main(args: Args) -> Result<(), Error> {
         return Err(Error::msg(format!("container '{container}' is not running; start it first")));
     }
 
+    // An interface that is there already: say which port holds it and how
+    // to change it, rather than the kernel's "link already exists".
+    if let Some(why) = already_there(&container, &found, &iface) {
+        return Err(why);
+    }
+
     let created = bridges::create(&bridge, bridges::Datapath::HostDefault, true)?;
     if created {
         info!("created bridge {bridge}");
@@ -68,6 +76,52 @@ fn main(args: Args) -> Result<(), Error> {
         info!("set default route via {gateway} dev {iface} in {target}");
     }
     Ok(())
+}
+
+/// Why `iface` cannot be added to the container: it exists there already,
+/// through a port on some bridge (made by attach or by ovs-docker), or as
+/// another link. None when it does not exist (or cannot be read: add-port
+/// then says what is wrong).
+fn already_there(given: &ContainerName, found: &ContainerInfo, iface: &IfName) -> Option<Error> {
+    let target = Target::container(given);
+    links::list(&target, Some(iface)).ok()?.pop()?;
+    // Which port: every bridge's, as far as this run may read them.
+    let held = bridges::list().unwrap_or_default().into_iter().find_map(|b| {
+        let ports = ports::list(&b.name).ok()?;
+        let p =
+            ports.into_iter().find(|p| p.container_iface == iface.as_str() && belongs_to(p, given, found))?;
+        Some((b.name, p))
+    });
+    let Some((bridge, port)) = held else {
+        return Some(Error::msg(format!(
+            "{iface} already exists in container {given} and is not an OVS port: choose another INTERFACE"
+        )));
+    };
+    let made_by_us = port.external_ids.iter().any(|e| e.key == "created_by" && e.value == "ovs-run");
+    let (who, remove) = if made_by_us {
+        ("attach", format!("ovs-run detach {bridge} {iface} {given}"))
+    } else {
+        ("ovs-docker", format!("ovs-docker del-port {bridge} {iface} {given}"))
+    };
+    Some(Error::msg(format!(
+        "{iface} in container {given} is already attached: port {} on bridge {bridge}, made by {who}. \
+         To change its address, gateway, MTU, MAC or VLAN in place: ovs-run modify {bridge} {iface} {given} \
+         --ipaddress=... (see ovs-run modify --help); to attach it anew, remove it first: {remove}",
+        port.name
+    )))
+}
+
+/// Whether port `p` is `found`'s, by the external ids attach and ovs-docker
+/// set: ovs-docker records the name it was given, ovs-run the full id too.
+fn belongs_to(p: &PortInfo, given: &ContainerName, found: &ContainerInfo) -> bool {
+    let id = |k: &str| p.external_ids.iter().find(|e| e.key == k).map(|e| e.value.as_str());
+    match (id("container_full_id"), id("container_id")) {
+        (Some(full), _) => full == found.id,
+        (None, Some(g)) => {
+            g == given.as_str() || g == found.name || (g.len() >= 4 && found.id.starts_with(g))
+        }
+        (None, None) => false,
+    }
 }
 
 ovs_run_sdk::script!(

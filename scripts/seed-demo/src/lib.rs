@@ -2,6 +2,10 @@
 //! script. It creates a bridge, gives the host an address on the bridge's
 //! internal port, plugs a container in with an address in the same subnet and
 //! a default route via the host, then pings the host from the container.
+//!
+//! The container's address is the subnet's second, or the next one that no
+//! container on the bridge has (the usage text, shared word for word with
+//! the Python, JavaScript and C twins, speaks of the first run).
 
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, Mtu};
 use ovs_run_sdk::{
@@ -40,7 +44,9 @@ fn main(args: Args) -> Result<(), Error> {
     let iface: IfName = args.opt_or("interface", "eth0")?;
     let mtu: Mtu = args.opt_or("mtu", "1500")?;
     let host_addr = subnet.host(1).context("--subnet")?;
-    let container_addr = subnet.host(2).context("--subnet")?;
+    // Checked before any change; the address actually used is the first
+    // free one from here (see below).
+    subnet.host(2).context("--subnet")?;
 
     // A read first: a missing container stops the demo before any change.
     let found = containers::lookup(&container)?;
@@ -57,6 +63,9 @@ fn main(args: Args) -> Result<(), Error> {
     links::set_up(&host, &bridge)?;
     info!("host: {host_addr} on {bridge}, up");
 
+    // Run again for another container, the demo must not hand out an
+    // address a container on the bridge already has.
+    let container_addr = free_address(&bridge, &subnet)?;
     let target = Target::container(&container);
     let port = ports::add(&bridge, &target, &iface, &PortOptions::new().mtu(mtu))?;
     info!("{target}: {iface} on {bridge} through port {}", port.name);
@@ -84,6 +93,34 @@ fn main(args: Args) -> Result<(), Error> {
         return Err(Error::msg(format!("TCP from container {container} to {gateway}: only {tcp}",)));
     }
     Ok(())
+}
+
+/// The first address of `subnet` from .2 on that no container on `bridge`
+/// has: each container port's interface is read inside its container (one
+/// that cannot be read, e.g. stopped, holds nothing).
+fn free_address(bridge: &IfName, subnet: &Cidr) -> Result<Cidr, Error> {
+    let mut used = Vec::new();
+    for p in ports::list(bridge)? {
+        let id = |k: &str| p.external_ids.iter().find(|e| e.key == k).map(|e| e.value.clone());
+        let Some(owner) = id("container_full_id").or_else(|| id("container_id")) else { continue };
+        if p.container_iface.is_empty() {
+            continue;
+        }
+        if let Ok(links) = links::list(&Target::container(&owner), Some(&p.container_iface)) {
+            used.extend(links.into_iter().flat_map(|l| l.addresses));
+        }
+    }
+    let taken = |c: &Cidr| used.iter().filter_map(|u| u.parse::<Cidr>().ok()).any(|u| u.addr == c.addr);
+    let mut n = 2;
+    loop {
+        let c = subnet.host(n).map_err(|_| {
+            Error::msg(format!("no free address left in {} on bridge {bridge}", subnet.network()))
+        })?;
+        if !taken(&c) {
+            return Ok(c);
+        }
+        n += 1;
+    }
 }
 
 ovs_run_sdk::script!(
