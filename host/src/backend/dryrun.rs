@@ -45,6 +45,8 @@ struct Model {
     namespaces: HashMap<String, NsModel>,
     /// Host end of a veth the model made -> (namespace key, inner name).
     veth_peers: HashMap<String, (String, String)>,
+    /// The OVN northbound database, read on first use (see super::ovn::model).
+    ovn: Option<super::ovn::Topology>,
 }
 
 pub struct DryRunBackend {
@@ -91,6 +93,19 @@ impl DryRunBackend {
             m.bridges = Some(bridges);
         }
         Ok(m.bridges.as_mut().expect("just set"))
+    }
+
+    /// The OVN model: the real northbound database's topology when the
+    /// reader reaches it, else empty (as for bridges without OVSDB).
+    async fn ovn<'a>(&self, m: &'a mut Model) -> CapResult<&'a mut super::ovn::Topology> {
+        if m.ovn.is_none() {
+            let t = match &self.reader {
+                Some(r) => r.ovn_topology().await.unwrap_or_default(),
+                None => Default::default(),
+            };
+            m.ovn = Some(t);
+        }
+        Ok(m.ovn.as_mut().expect("just set"))
     }
 
     async fn ns<'a>(&self, m: &'a mut Model, target: &Target) -> CapResult<&'a mut NsModel> {
@@ -181,7 +196,7 @@ impl DryRunBackend {
                 self.ns(m, &Target::Host).await?.links.remove(name.as_str());
                 Ok(Applied::irreversible())
             }
-            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, .. } => {
+            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, iface_id, .. } => {
                 // In the system's order: an existing port, then (for a veth)
                 // an existing host end, and only then the bridge.
                 let bridges = self.bridges(m).await?;
@@ -197,12 +212,16 @@ impl DryRunBackend {
                 if !self.bridges(m).await?.contains_key(bridge.as_str()) {
                     return Err(CapError::not_found(format!("bridge {bridge} does not exist")));
                 }
+                let mut external_ids = port_external_ids(target, ifname);
+                if let Some(id) = iface_id {
+                    external_ids.insert(super::ovn::ext::IFACE_ID.into(), id.to_string());
+                }
                 let info = PortInfo {
                     name: port.to_string(),
                     bridge: bridge.to_string(),
                     tag: vlan.map(|v| v.get()),
                     trunks: trunks.iter().map(|v| v.get()).collect(),
-                    external_ids: port_external_ids(target, ifname),
+                    external_ids,
                     ofport: Some(1),
                     error: None,
                 };
@@ -426,6 +445,10 @@ impl DryRunBackend {
                 }
                 Ok(Applied::changed(vec![Op::AddRoute { target: target.clone(), route: route.clone() }]))
             }
+            Op::Ovn { change } => {
+                let t = self.ovn(m).await?;
+                super::ovn::model::apply(t, change)
+            }
             // Undo steps of the real system; the model's own undos never
             // need them, but a rollback may replay any undo.
             Op::Restore { value } => match value {
@@ -499,6 +522,11 @@ impl Backend for DryRunBackend {
         }
         *m = trial;
         Ok(applied)
+    }
+
+    async fn ovn_topology(&self) -> CapResult<super::ovn::Topology> {
+        let mut m = self.model.lock().await;
+        Ok(self.ovn(&mut m).await?.clone())
     }
 
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {

@@ -9,6 +9,7 @@
 pub mod docker;
 pub mod dryrun;
 pub mod netlink;
+pub mod ovn;
 pub mod ovsdb;
 pub mod ping;
 pub mod restore;
@@ -65,6 +66,11 @@ pub enum Op {
         /// from the bridge's datapath; always false for host interfaces.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         sw_checksum: bool,
+        /// Bind the port to this OVN logical switch port (Interface
+        /// external_ids:iface-id) and wait until the local ovn-controller
+        /// marks it ovn-installed (see [`ovn`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iface_id: Option<ovn::OvnName>,
     },
     /// A veth pair made whole in the HOST namespace, `port` added to
     /// `bridge`, and `peer` left in the host namespace for another program
@@ -139,6 +145,10 @@ pub enum Op {
     Restore {
         value: restore::Restore,
     },
+    /// A change to the OVN northbound database (see [`ovn`]).
+    Ovn {
+        change: ovn::OvnChange,
+    },
 }
 
 impl Op {
@@ -156,6 +166,7 @@ impl Op {
                 | Op::DelPort { .. }
                 | Op::SetVlan { .. }
                 | Op::Restore { value: restore::Restore::Vlan { .. } }
+                | Op::Ovn { .. }
         )
     }
 
@@ -178,6 +189,7 @@ impl Op {
             Op::AddRoute { .. } => "set-route",
             Op::DelRoute { .. } => "del-route",
             Op::Restore { .. } => "restore",
+            Op::Ovn { change } => change.action(),
         }
     }
 }
@@ -189,7 +201,7 @@ impl fmt::Display for Op {
                 write!(f, "create bridge {name} (datapath {datapath})")
             }
             Op::DeleteBridge { name, .. } => write!(f, "delete bridge {name}"),
-            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum } => {
+            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, iface_id } => {
                 match target {
                     Target::Host => write!(f, "add host interface {ifname} to bridge {bridge}")?,
                     _ => write!(
@@ -212,6 +224,9 @@ impl fmt::Display for Op {
                 }
                 if *sw_checksum {
                     write!(f, ", tx-checksum offload off on {ifname} (userspace datapath)")?;
+                }
+                if let Some(id) = iface_id {
+                    write!(f, ", bound to OVN logical port {id}")?;
                 }
                 Ok(())
             }
@@ -252,6 +267,7 @@ impl fmt::Display for Op {
             Op::AddRoute { target, route } => write!(f, "add route {route} in {target}"),
             Op::DelRoute { target, route } => write!(f, "remove route {route} in {target}"),
             Op::Restore { value } => write!(f, "{value}"),
+            Op::Ovn { change } => write!(f, "{change}"),
         }
     }
 }
@@ -394,6 +410,10 @@ pub trait Backend: Send + Sync {
         bytes: u64,
         timeout: Duration,
     ) -> CapResult<TransferStats>;
+    /// The OVN northbound database's switches, routers and their ports.
+    async fn ovn_topology(&self) -> CapResult<ovn::Topology> {
+        Err(CapError::unavailable(format!("the {} backend has no OVN northbound database", self.name())))
+    }
 }
 
 /// [`Backend::apply_many`] one op at a time: apply in order and, at the first

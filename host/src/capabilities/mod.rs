@@ -11,6 +11,7 @@ mod diagnostics;
 pub mod limits;
 mod links;
 mod log;
+mod ovn;
 pub mod output;
 mod ports;
 mod routes;
@@ -45,6 +46,7 @@ pub const GRANTED: &[&str] = &[
     "ovs-run:net/containers@0.1.0",
     "ovs-run:net/diagnostics@0.1.0",
     "ovs-run:net/log@0.1.0",
+    "ovs-run:net/ovn@0.1.0",
 ];
 
 /// Per-run state of the capability interfaces.
@@ -136,6 +138,7 @@ pub fn add_to_linker<T: Send + 'static>(
     ovs_run::net::containers::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     ovs_run::net::diagnostics::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     ovs_run::net::log::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::ovn::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     Ok(())
 }
 
