@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{bin, cache_dir, journal_dir, require_root, script, sh, tcp_transfer, try_sh, unique, NsFile, Run};
+use common::{
+    bin, cache_dir, journal_dir, require_root, script, sh, tcp_transfer, try_sh, unique, NsFile, Run,
+};
 
 /// One simulated host.
 struct Host {
@@ -93,7 +95,10 @@ impl Lab {
             sh("ip", &["-n", &sw, "link", "add", &ul, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
             sh("ip", &["-n", &sw, "link", "set", &ul, "master", "ul0", "up"]);
             sh("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
-            sh("ovsdb-tool", &["create", &format!("{ds}/conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"]);
+            sh(
+                "ovsdb-tool",
+                &["create", &format!("{ds}/conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"],
+            );
             in_ns(
                 &ns,
                 &[("OVS_RUNDIR", ds)],
@@ -316,7 +321,13 @@ impl Host {
 
     /// The Interface bound to logical port `lsp` on this host, with its external_ids.
     fn bound(&self, lsp: &str) -> String {
-        self.vsctl(&["--bare", "--columns=name,external_ids", "find", "interface", &format!("external_ids:iface-id={lsp}")])
+        self.vsctl(&[
+            "--bare",
+            "--columns=name,external_ids",
+            "find",
+            "interface",
+            &format!("external_ids:iface-id={lsp}"),
+        ])
     }
 }
 
@@ -337,7 +348,8 @@ impl Drop for Lab {
         for sub in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
             for f in std::fs::read_dir(sub.path()).into_iter().flatten().flatten() {
                 if f.path().extension().is_some_and(|e| e == "pid") {
-                    if let Ok(p) = std::fs::read_to_string(f.path()).unwrap_or_default().trim().parse::<i32>() {
+                    if let Ok(p) = std::fs::read_to_string(f.path()).unwrap_or_default().trim().parse::<i32>()
+                    {
                         // SAFETY: kill(2) on a daemon this lab started.
                         unsafe { libc::kill(p, libc::SIGTERM) };
                         pids.push(p);
@@ -347,7 +359,9 @@ impl Drop for Lab {
         }
         let start = Instant::now();
         // SAFETY: signal 0 only checks the process exists.
-        while pids.iter().any(|p| unsafe { libc::kill(*p, 0) } == 0) && start.elapsed() < Duration::from_secs(3) {
+        while pids.iter().any(|p| unsafe { libc::kill(*p, 0) } == 0)
+            && start.elapsed() < Duration::from_secs(3)
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         for p in &pids {
@@ -383,13 +397,18 @@ fn one_switch_across_two_hosts_carries_traffic_and_enforces_port_security() {
         (1, &cb, "lsp-b", "10.60.0.2/24", "0a:00:00:60:00:02"),
     ] {
         let who = format!("netns:{}", c.ns);
-        let r = lab.attach(h, &["ls0", lsp, &who, &format!("--ipaddress={ip}"), &format!("--macaddress={mac}")]);
+        let r =
+            lab.attach(h, &["ls0", lsp, &who, &format!("--ipaddress={ip}"), &format!("--macaddress={mac}")]);
         assert_eq!(r.code, 0, "{r:?}");
         bind_ms.push(ms(r.elapsed));
         // The independent views, read right after the script returned.
         let host = &lab.hosts[h];
         let bound = host.bound(lsp);
-        assert!(bound.contains("ovn-installed=\"true\""), "host {}: not installed when attach returned: {bound}", host.name);
+        assert!(
+            bound.contains("ovn-installed=\"true\""),
+            "host {}: not installed when attach returned: {bound}",
+            host.name
+        );
         let addr = ip.split('/').next().unwrap();
         let want = format!("{mac} {addr}");
         assert_eq!(lab.nbctl(&["lsp-get-addresses", lsp]).trim(), want);
@@ -432,10 +451,16 @@ fn bind_without_ovn_controller_times_out_and_leaves_nothing() {
     let before = (lab.nb_snapshot(), lab.hosts[0].vsctl(&["list-ports", "br-int"]));
     let who = format!("netns:{}", c.ns);
     let s = script("ovn-attach");
-    let r = lab.run_on(0, &["--ovn-bind-timeout=1", s.to_str().unwrap(), "ls0", "lsp-x", &who, "--ipaddress=10.60.0.5/24"]);
+    let r = lab.run_on(
+        0,
+        &["--ovn-bind-timeout=1", s.to_str().unwrap(), "ls0", "lsp-x", &who, "--ipaddress=10.60.0.5/24"],
+    );
     assert_ne!(r.code, 0, "{r:?}");
     let err = r.all();
-    assert!(err.contains("ovn-installed") && err.contains("lsp-x") && err.contains("ovn-controller"), "{err}");
+    assert!(
+        err.contains("ovn-installed") && err.contains("lsp-x") && err.contains("ovn-controller"),
+        "{err}"
+    );
     assert!(err.contains("within 1.0 s"), "{err}");
     assert!(r.elapsed < Duration::from_secs(8), "took {:?}", r.elapsed);
     let after = (lab.nb_snapshot(), lab.hosts[0].vsctl(&["list-ports", "br-int"]));
@@ -498,19 +523,28 @@ fn router_joins_two_switches_across_hosts() {
     }
     let lrps = lab.nbctl(&["--bare", "--columns=name,networks", "list", "logical_router_port"]);
     assert!(lrps.contains("lr0-ls1") && lrps.contains("10.61.2.1/24"), "{lrps}");
-    let a = lab.attach(0, &["ls1", "lsp-a", &format!("netns:{}", ca.ns), "--ipaddress=10.61.1.10/24", "--gateway=10.61.1.1"]);
+    let a = lab.attach(
+        0,
+        &["ls1", "lsp-a", &format!("netns:{}", ca.ns), "--ipaddress=10.61.1.10/24", "--gateway=10.61.1.1"],
+    );
     assert_eq!(a.code, 0, "{a:?}");
-    let b = lab.attach(1, &["ls2", "lsp-b", &format!("netns:{}", cb.ns), "--ipaddress=10.61.2.10/24", "--gateway=10.61.2.1"]);
+    let b = lab.attach(
+        1,
+        &["ls2", "lsp-b", &format!("netns:{}", cb.ns), "--ipaddress=10.61.2.10/24", "--gateway=10.61.2.1"],
+    );
     assert_eq!(b.code, 0, "{b:?}");
     assert!(poll(Duration::from_secs(10), || ca.ping("10.61.2.10")), "A cannot reach B through the router");
     assert!(cb.ping("10.61.1.10"));
-    tcp_transfer(&ca, &cb, "10.61.2.10", common::TCP_CHECK_BYTES).unwrap_or_else(|e| panic!("TCP A->B routed: {e}"));
+    tcp_transfer(&ca, &cb, "10.61.2.10", common::TCP_CHECK_BYTES)
+        .unwrap_or_else(|e| panic!("TCP A->B routed: {e}"));
 
     // A router with ports is not deleted; without them it is.
     let r = lab.network(&["delete-router", "lr0"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.all().contains("still has ports"), "{}", r.all());
-    for args in [vec!["leave", "lr0", "lr0-ls1"], vec!["leave", "lr0", "lr0-ls2"], vec!["delete-router", "lr0"]] {
+    for args in
+        [vec!["leave", "lr0", "lr0-ls1"], vec!["leave", "lr0", "lr0-ls2"], vec!["delete-router", "lr0"]]
+    {
         let r = lab.network(&args);
         assert_eq!(r.code, 0, "{args:?}: {r:?}");
     }

@@ -60,7 +60,12 @@ pub fn mac_ip(mac: Mac, ip: impl std::fmt::Display) -> String {
 
 /// Adds logical port `name` to `switch` with `addresses` ("MAC IP...",
 /// "dynamic", "unknown") and `port_security` ("MAC IP..."; empty: none).
-pub fn add_switch_port(switch: &str, name: &str, addresses: &[String], port_security: &[String]) -> Result<(), Error> {
+pub fn add_switch_port(
+    switch: &str,
+    name: &str,
+    addresses: &[String],
+    port_security: &[String],
+) -> Result<(), Error> {
     Ok(wit::add_switch_port(switch, name, addresses, port_security)?)
 }
 
@@ -80,7 +85,13 @@ pub fn delete_router(name: &str) -> Result<bool, Error> {
 
 /// Joins `router` to `switch` through router port `name` (`mac`, `networks`
 /// such as "10.0.1.1/24": the router's address on the switch's subnet).
-pub fn add_router_port(router: &str, switch: &str, name: &str, mac: Mac, networks: &[String]) -> Result<(), Error> {
+pub fn add_router_port(
+    router: &str,
+    switch: &str,
+    name: &str,
+    mac: Mac,
+    networks: &[String],
+) -> Result<(), Error> {
     Ok(wit::add_router_port(router, switch, name, &mac.to_string(), networks)?)
 }
 

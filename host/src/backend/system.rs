@@ -293,7 +293,8 @@ impl SystemBackend {
         let reqs: Vec<PortReq> = ops
             .iter()
             .map(|op| {
-                let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, .. } = op
+                let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, .. } =
+                    op
                 else {
                     unreachable!("add_ports is called with AddPort ops only")
                 };

@@ -11,8 +11,8 @@ mod diagnostics;
 pub mod limits;
 mod links;
 mod log;
-mod ovn;
 pub mod output;
+mod ovn;
 mod ports;
 mod routes;
 

@@ -83,7 +83,9 @@ impl Host for Caps {
 
     async fn del_switch_port(&mut self, switch: String, name_: String) -> Trappable<bool> {
         self.tick()?;
-        let change = (|| Ok(OvnChange::DelSwitchPort { switch: name("switch", &switch)?, name: name("port", &name_)? }))();
+        let change = (|| {
+            Ok(OvnChange::DelSwitchPort { switch: name("switch", &switch)?, name: name("port", &name_)? })
+        })();
         let r = self.ovn_change(change).await;
         self.finish("del-switch-port", r)
     }
@@ -132,7 +134,9 @@ impl Host for Caps {
 
     async fn del_router_port(&mut self, router: String, name_: String) -> Trappable<bool> {
         self.tick()?;
-        let change = (|| Ok(OvnChange::DelRouterPort { router: name("router", &router)?, name: name("port", &name_)? }))();
+        let change = (|| {
+            Ok(OvnChange::DelRouterPort { router: name("router", &router)?, name: name("port", &name_)? })
+        })();
         let r = self.ovn_change(change).await;
         self.finish("del-router-port", r)
     }

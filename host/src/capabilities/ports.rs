@@ -285,7 +285,18 @@ impl PortReq {
         let PortReq { ifname, mtu, mac, vlan, trunks, iface_id, .. } = self;
         let port = host_port_name(&target, &ifname);
         let sw_checksum = userspace && target != Target::Host;
-        Op::AddPort { bridge: bridge.clone(), port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, iface_id }
+        Op::AddPort {
+            bridge: bridge.clone(),
+            port,
+            target,
+            ifname,
+            mtu,
+            mac,
+            vlan,
+            trunks,
+            sw_checksum,
+            iface_id,
+        }
     }
 }
 

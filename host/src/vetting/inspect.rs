@@ -24,6 +24,7 @@ const CAPABILITIES: &[(&str, &str)] = &[
     ("routes", "add and remove routes in the host, containers or netns"),
     ("containers", "look up Docker containers by name, id or labels (read-only)"),
     ("diagnostics", "ping from inside the host, a container or a netns"),
+    ("ovn", "create, delete and list OVN logical switches, their ports and logical routers in the northbound database"),
     ("log", "print messages for the user"),
     ("types", "shared type definitions only: grants nothing"),
 ];

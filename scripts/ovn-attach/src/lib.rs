@@ -74,7 +74,10 @@ fn main(args: Args) -> Result<(), Error> {
 
     let options = PortOptions::new().mtu(mtu).mac(mac).iface_id(port.clone());
     let p = ports::add(&bridge, &target, &iface, &options)?;
-    info!("port {} on {bridge} for {iface} in {target}, bound to {port} and installed by ovn-controller", p.name);
+    info!(
+        "port {} on {bridge} for {iface} in {target}, bound to {port} and installed by ovn-controller",
+        p.name
+    );
 
     if let Some(address) = address {
         links::set_address(&target, &iface, &address)?;

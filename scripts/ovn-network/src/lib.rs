@@ -70,13 +70,27 @@ fn main(args: Args) -> Result<(), Error> {
             let name = arg(1, "NAME")?;
             want(2)?;
             let gone = ovn::delete_switch(&name)?;
-            info!("{}", if gone { format!("deleted logical switch {name}") } else { format!("no logical switch {name}") });
+            info!(
+                "{}",
+                if gone {
+                    format!("deleted logical switch {name}")
+                } else {
+                    format!("no logical switch {name}")
+                }
+            );
         }
         "delete-router" => {
             let name = arg(1, "NAME")?;
             want(2)?;
             let gone = ovn::delete_router(&name)?;
-            info!("{}", if gone { format!("deleted logical router {name}") } else { format!("no logical router {name}") });
+            info!(
+                "{}",
+                if gone {
+                    format!("deleted logical router {name}")
+                } else {
+                    format!("no logical router {name}")
+                }
+            );
         }
         "leave" => {
             let (router, port) = (arg(1, "ROUTER")?, arg(2, "PORT")?);
@@ -86,11 +100,17 @@ fn main(args: Args) -> Result<(), Error> {
         "list" => {
             want(1)?;
             for s in ovn::list_switches()? {
-                println!("switch {} subnet={} mtu={}", s.name, s.subnet.unwrap_or_default(),
-                    s.mtu.map(|m| m.to_string()).unwrap_or_default());
+                println!(
+                    "switch {} subnet={} mtu={}",
+                    s.name,
+                    s.subnet.unwrap_or_default(),
+                    s.mtu.map(|m| m.to_string()).unwrap_or_default()
+                );
                 for p in s.ports {
-                    println!("  port {} type={} addresses={:?} port-security={:?} up={}", p.name,
-                        p.port_type, p.addresses, p.port_security, p.up);
+                    println!(
+                        "  port {} type={} addresses={:?} port-security={:?} up={}",
+                        p.name, p.port_type, p.addresses, p.port_security, p.up
+                    );
                 }
             }
             for r in ovn::list_routers()? {

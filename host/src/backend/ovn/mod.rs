@@ -133,19 +133,44 @@ pub struct SwitchPortSpec {
 pub enum OvnChange {
     /// `subnet`: other_config:subnet, from which ovn-northd hands out
     /// "dynamic" addresses; `mtu`: other_config:mtu (for DHCP's option).
-    CreateSwitch { name: OvnName, subnet: Option<Cidr>, mtu: Option<Mtu> },
+    CreateSwitch {
+        name: OvnName,
+        subnet: Option<Cidr>,
+        mtu: Option<Mtu>,
+    },
     /// The switch and its ports.
-    DeleteSwitch { name: OvnName },
-    AddSwitchPort { switch: OvnName, port: SwitchPortSpec },
-    DelSwitchPort { switch: OvnName, name: OvnName },
-    CreateRouter { name: OvnName },
+    DeleteSwitch {
+        name: OvnName,
+    },
+    AddSwitchPort {
+        switch: OvnName,
+        port: SwitchPortSpec,
+    },
+    DelSwitchPort {
+        switch: OvnName,
+        name: OvnName,
+    },
+    CreateRouter {
+        name: OvnName,
+    },
     /// Only a router without ports (remove them first: each joins a switch).
-    DeleteRouter { name: OvnName },
+    DeleteRouter {
+        name: OvnName,
+    },
     /// A router port `name` with `mac` and `networks` on `router`, and a
     /// switch port of the same name on `switch` (type router) joining them.
-    AddRouterPort { router: OvnName, switch: OvnName, name: OvnName, mac: MacAddr, networks: Vec<Cidr> },
+    AddRouterPort {
+        router: OvnName,
+        switch: OvnName,
+        name: OvnName,
+        mac: MacAddr,
+        networks: Vec<Cidr>,
+    },
     /// The router port and its switch port.
-    DelRouterPort { router: OvnName, name: OvnName },
+    DelRouterPort {
+        router: OvnName,
+        name: OvnName,
+    },
 }
 
 impl OvnChange {
@@ -226,7 +251,11 @@ impl fmt::Display for OvnChange {
             OvnChange::DeleteRouter { name } => write!(f, "delete OVN logical router {name}"),
             OvnChange::AddRouterPort { router, switch, name, mac, networks } => {
                 let n: Vec<String> = networks.iter().map(|c| c.to_string()).collect();
-                write!(f, "join OVN router {router} to switch {switch} through port {name} ({mac} {})", n.join(" "))
+                write!(
+                    f,
+                    "join OVN router {router} to switch {switch} through port {name} ({mac} {})",
+                    n.join(" ")
+                )
             }
             OvnChange::DelRouterPort { router, name } => {
                 write!(f, "remove port {name} of OVN router {router} (and its switch port)")
@@ -321,9 +350,15 @@ mod tests {
             let e = OvnName::parse(bad).unwrap_err();
             assert_eq!(e.kind, crate::error::ErrorKind::InvalidArgument, "{bad}");
         }
-        assert_eq!(parse_lsp_address("0A:00:00:00:00:01  10.0.0.5", false).unwrap(), "0a:00:00:00:00:01 10.0.0.5");
+        assert_eq!(
+            parse_lsp_address("0A:00:00:00:00:01  10.0.0.5", false).unwrap(),
+            "0a:00:00:00:00:01 10.0.0.5"
+        );
         assert_eq!(parse_lsp_address("dynamic", false).unwrap(), "dynamic");
-        assert_eq!(parse_lsp_address("0a:00:00:00:00:01 dynamic", false).unwrap(), "0a:00:00:00:00:01 dynamic");
+        assert_eq!(
+            parse_lsp_address("0a:00:00:00:00:01 dynamic", false).unwrap(),
+            "0a:00:00:00:00:01 dynamic"
+        );
         assert!(parse_lsp_address("dynamic", true).is_err());
         assert!(parse_lsp_address("0a:00:00:00:00:01 10.0.0.0/24", true).is_ok());
         let e = parse_lsp_address("0a:00:00:00:00:01 10.0.0.300", false).unwrap_err();

@@ -45,7 +45,10 @@ pub fn apply(t: &mut Topology, change: &OvnChange) -> CapResult<Applied> {
                 return Err(CapError::not_found(format!("OVN logical switch {switch} does not exist")));
             }
             if port_taken(t, port.name.as_str()) {
-                return Err(CapError::exists(format!("OVN logical switch port {} already exists", port.name)));
+                return Err(CapError::exists(format!(
+                    "OVN logical switch port {} already exists",
+                    port.name
+                )));
             }
             let s = t.switches.iter_mut().find(|s| s.name == switch.as_str()).expect("checked");
             s.ports.push(SwitchPortInfo {
@@ -148,7 +151,11 @@ pub fn apply(t: &mut Topology, change: &OvnChange) -> CapResult<Applied> {
                     switch: super::OvnName::parse(&switch?).ok()?,
                     name: name.clone(),
                     mac: crate::types::MacAddr::parse(&lrp.mac).ok()?,
-                    networks: lrp.networks.iter().map(|n| crate::types::Cidr::parse(n).ok()).collect::<Option<_>>()?,
+                    networks: lrp
+                        .networks
+                        .iter()
+                        .map(|n| crate::types::Cidr::parse(n).ok())
+                        .collect::<Option<_>>()?,
                 })
             })();
             Ok(again.map(undo).unwrap_or_else(Applied::irreversible))
@@ -171,7 +178,11 @@ mod tests {
         let create = OvnChange::CreateSwitch { name: n("ls0"), subnet: None, mtu: None };
         apply(&mut t, &create).unwrap();
         assert_eq!(apply(&mut t, &create).unwrap_err().kind, crate::error::ErrorKind::AlreadyExists);
-        let port = SwitchPortSpec { name: n("p1"), addresses: vec!["0a:00:00:00:00:01 10.0.0.1".into()], port_security: vec![] };
+        let port = SwitchPortSpec {
+            name: n("p1"),
+            addresses: vec!["0a:00:00:00:00:01 10.0.0.1".into()],
+            port_security: vec![],
+        };
         let add = OvnChange::AddSwitchPort { switch: n("nope"), port: port.clone() };
         assert_eq!(apply(&mut t, &add).unwrap_err().kind, crate::error::ErrorKind::NotFound);
         apply(&mut t, &OvnChange::AddSwitchPort { switch: n("ls0"), port }).unwrap();

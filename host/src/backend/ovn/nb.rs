@@ -16,7 +16,8 @@ use ovsdb_client::{
 };
 
 use super::{
-    recreate_switch_port, OvnChange, OvnName, RouterInfo, RouterPortInfo, SwitchInfo, SwitchPortInfo, Topology,
+    recreate_switch_port, OvnChange, OvnName, RouterInfo, RouterPortInfo, SwitchInfo, SwitchPortInfo,
+    Topology,
 };
 use crate::backend::ovsdb::{op_error, OvsdbUri};
 use crate::backend::Applied;
@@ -105,7 +106,11 @@ impl OvnNb {
                     .ports
                     .iter()
                     .filter_map(|u| lrps.get(u))
-                    .map(|p| RouterPortInfo { name: p.name.clone(), mac: p.mac.clone(), networks: p.networks.clone() })
+                    .map(|p| RouterPortInfo {
+                        name: p.name.clone(),
+                        mac: p.mac.clone(),
+                        networks: p.networks.clone(),
+                    })
                     .collect();
                 ports.sort_by(|a, b| a.name.cmp(&b.name));
                 RouterInfo { name: lr.name, ports }
@@ -133,7 +138,8 @@ impl OvnNb {
                     Operation::insert(LogicalSwitch::NAME, row, None),
                 ];
                 self.transact(&what, ops, |e| {
-                    (e.index == 0).then(|| CapError::exists(format!("OVN logical switch {name} already exists")))
+                    (e.index == 0)
+                        .then(|| CapError::exists(format!("OVN logical switch {name} already exists")))
                 })
                 .await?;
                 Ok(Applied::changed(vec![super::super::Op::Ovn {
@@ -165,7 +171,9 @@ impl OvnNb {
                 ];
                 self.transact(&what, ops, |e| {
                     (e.index == 0).then(|| {
-                        CapError::failed(format!("OVN logical switch {name} changed while being deleted; try again"))
+                        CapError::failed(format!(
+                            "OVN logical switch {name} changed while being deleted; try again"
+                        ))
                     })
                 })
                 .await?;
@@ -224,7 +232,8 @@ impl OvnNb {
                     Operation::insert(LogicalRouter::NAME, Row::new().with("name", name.as_str()), None),
                 ];
                 self.transact(&what, ops, |e| {
-                    (e.index == 0).then(|| CapError::exists(format!("OVN logical router {name} already exists")))
+                    (e.index == 0)
+                        .then(|| CapError::exists(format!("OVN logical router {name} already exists")))
                 })
                 .await?;
                 Ok(Applied::changed(vec![super::super::Op::Ovn {
@@ -301,7 +310,9 @@ impl OvnNb {
             }
             OvnChange::DelRouterPort { router, name } => {
                 let before = self.topology().await?;
-                let Some(lrp) = before.router(router.as_str()).and_then(|r| r.ports.iter().find(|p| p.name == name.as_str()))
+                let Some(lrp) = before
+                    .router(router.as_str())
+                    .and_then(|r| r.ports.iter().find(|p| p.name == name.as_str()))
                 else {
                     return Ok(Applied::unchanged());
                 };
@@ -336,7 +347,9 @@ impl OvnNb {
                     }
                 }
                 self.transact(&what, ops, |e| {
-                    (e.index == 0).then(|| CapError::not_found(format!("OVN logical router {router} has no port {name}")))
+                    (e.index == 0).then(|| {
+                        CapError::not_found(format!("OVN logical router {router} has no port {name}"))
+                    })
                 })
                 .await?;
                 let undo = match (peer, networks(lrp)) {
@@ -379,7 +392,10 @@ impl OvnNb {
         let ops = vec![
             Operation::wait_now(
                 LogicalSwitch::NAME,
-                vec![Condition::eq("name", switch.as_str()), Condition::includes("ports", Value::set([u.clone()]))],
+                vec![
+                    Condition::eq("name", switch.as_str()),
+                    Condition::includes("ports", Value::set([u.clone()])),
+                ],
                 &["name"],
                 vec![Row::new().with("name", switch.as_str())],
             ),
@@ -390,7 +406,8 @@ impl OvnNb {
             ),
         ];
         self.transact(what, ops, |e| {
-            (e.index == 0).then(|| CapError::not_found(format!("OVN logical switch {switch} has no port {name}")))
+            (e.index == 0)
+                .then(|| CapError::not_found(format!("OVN logical switch {switch} has no port {name}")))
         })
         .await?;
         Ok(())

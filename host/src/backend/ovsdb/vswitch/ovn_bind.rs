@@ -21,10 +21,17 @@ impl Vswitch {
     /// Wait until Interface `port` has `external_ids:ovn-installed=true`, at
     /// most `limit`. The timeout error names the port, its logical port and
     /// what is missing.
-    pub async fn wait_ovn_installed(&self, port: &IfName, iface_id: &str, limit: Duration) -> CapResult<Duration> {
+    pub async fn wait_ovn_installed(
+        &self,
+        port: &IfName,
+        iface_id: &str,
+        limit: Duration,
+    ) -> CapResult<Duration> {
         let started = Instant::now();
         loop {
-            let r = self.read(vec![Operation::select(Interface::NAME, where_name(port), &["external_ids"])]).await?;
+            let r = self
+                .read(vec![Operation::select(Interface::NAME, where_name(port), &["external_ids"])])
+                .await?;
             let Some(row) = r[0].first() else {
                 return Err(CapError::not_found(format!("port {port}: its Interface row is gone")));
             };
