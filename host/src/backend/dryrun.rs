@@ -53,6 +53,9 @@ pub struct DryRunBackend {
     model: Mutex<Model>,
     reader: Option<Arc<dyn Backend>>,
     assumed: Vec<ContainerInfo>,
+    /// Where the OVN model is read from when `reader` is not there (OVSDB
+    /// down does not mean the northbound database is).
+    ovn_reader: Option<Arc<dyn Backend>>,
 }
 
 /// Parse `NAME[,label=value...]` from `--assume-container`.
@@ -77,7 +80,13 @@ fn new_link(name: &str, mtu: u32, up: bool) -> LinkInfo {
 
 impl DryRunBackend {
     pub fn new(reader: Option<Arc<dyn Backend>>, assumed: Vec<ContainerInfo>) -> Self {
-        Self { model: Mutex::new(Model::default()), reader, assumed }
+        Self { model: Mutex::new(Model::default()), reader, assumed, ovn_reader: None }
+    }
+
+    /// Read the OVN model from `reader` (the real system), whatever `reader` is.
+    pub fn with_ovn_reader(mut self, reader: Arc<dyn Backend>) -> Self {
+        self.ovn_reader = Some(reader);
+        self
     }
 
     async fn bridges<'a>(&self, m: &'a mut Model) -> CapResult<&'a mut BTreeMap<String, BridgeModel>> {
@@ -99,7 +108,7 @@ impl DryRunBackend {
     /// reader reaches it, else empty (as for bridges without OVSDB).
     async fn ovn<'a>(&self, m: &'a mut Model) -> CapResult<&'a mut super::ovn::Topology> {
         if m.ovn.is_none() {
-            let t = match &self.reader {
+            let t = match self.ovn_reader.as_ref().or(self.reader.as_ref()) {
                 Some(r) => r.ovn_topology().await.unwrap_or_default(),
                 None => Default::default(),
             };

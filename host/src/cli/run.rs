@@ -232,7 +232,7 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
             }
         }
     };
-    Ok(Arc::new(DryRunBackend::new(reader, assumed)))
+    Ok(Arc::new(DryRunBackend::new(reader, assumed).with_ovn_reader(system())))
 }
 
 /// Print the outcome and what was done or undone; pick the exit status.
