@@ -523,6 +523,9 @@ fn router_joins_two_switches_across_hosts() {
     }
     let lrps = lab.nbctl(&["--bare", "--columns=name,networks", "list", "logical_router_port"]);
     assert!(lrps.contains("lr0-ls1") && lrps.contains("10.61.2.1/24"), "{lrps}");
+    let peer =
+        lab.nbctl(&["--bare", "--columns=type,options", "list", "logical_switch_port", "stor-lr0-ls2"]);
+    assert!(peer.contains("router") && peer.contains("router-port=lr0-ls2"), "{peer}");
     let a = lab.attach(
         0,
         &["ls1", "lsp-a", &format!("netns:{}", ca.ns), "--ipaddress=10.61.1.10/24", "--gateway=10.61.1.1"],
@@ -560,5 +563,5 @@ fn router_joins_two_switches_across_hosts() {
     }
     assert_eq!(lab.nbctl(&["lr-list"]).trim(), "");
     let ls1 = lab.nbctl(&["lsp-list", "ls1"]);
-    assert!(!ls1.contains("lr0-ls1") && ls1.contains("lsp-a"), "{ls1}");
+    assert!(!ls1.contains("stor-lr0-ls1") && ls1.contains("lsp-a"), "{ls1}");
 }

@@ -158,7 +158,7 @@ pub enum OvnChange {
         name: OvnName,
     },
     /// A router port `name` with `mac` and `networks` on `router`, and a
-    /// switch port of the same name on `switch` (type router) joining them.
+    /// switch port on `switch` (type router, named by [`peer_switch_port`]) joining them.
     AddRouterPort {
         router: OvnName,
         switch: OvnName,
@@ -262,6 +262,14 @@ impl fmt::Display for OvnChange {
             }
         }
     }
+}
+
+/// The switch port that joins router port `router_port` to its switch.
+/// Not the router port's own name: OVN's southbound Port_Binding names are
+/// one namespace for router and switch ports, and a clash leaves the router
+/// port unbound (it never answers ARP).
+pub fn peer_switch_port(router_port: &str) -> String {
+    format!("stor-{router_port}")
 }
 
 /// A logical switch as read.

@@ -109,8 +109,9 @@ pub fn apply(t: &mut Topology, change: &OvnChange) -> CapResult<Applied> {
             if t.routers.iter().any(|r| r.ports.iter().any(|p| p.name == name.as_str())) {
                 return Err(CapError::exists(format!("OVN logical router port {name} already exists")));
             }
-            if port_taken(t, name.as_str()) {
-                return Err(CapError::exists(format!("OVN logical switch port {name} already exists")));
+            let peer = super::peer_switch_port(name.as_str());
+            if port_taken(t, &peer) {
+                return Err(CapError::exists(format!("OVN logical switch port {peer} already exists")));
             }
             let r = t.routers.iter_mut().find(|r| r.name == router.as_str()).expect("checked");
             r.ports.push(RouterPortInfo {
@@ -120,7 +121,7 @@ pub fn apply(t: &mut Topology, change: &OvnChange) -> CapResult<Applied> {
             });
             let s = t.switches.iter_mut().find(|s| s.name == switch.as_str()).expect("checked");
             s.ports.push(SwitchPortInfo {
-                name: name.to_string(),
+                name: peer,
                 port_type: "router".into(),
                 addresses: vec!["router".into()],
                 port_security: vec![],
@@ -139,9 +140,10 @@ pub fn apply(t: &mut Topology, change: &OvnChange) -> CapResult<Applied> {
             };
             let lrp = r.ports.remove(i);
             let mut switch = None;
+            let peer = super::peer_switch_port(name.as_str());
             for s in &mut t.switches {
-                if s.ports.iter().any(|p| p.name == name.as_str() && p.port_type == "router") {
-                    s.ports.retain(|p| p.name != name.as_str());
+                if s.ports.iter().any(|p| p.name == peer && p.port_type == "router") {
+                    s.ports.retain(|p| p.name != peer);
                     switch = Some(s.name.clone());
                 }
             }

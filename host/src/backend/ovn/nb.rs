@@ -270,8 +270,9 @@ impl OvnNb {
                     .with("name", name.as_str())
                     .with("mac", mac.to_string())
                     .with("networks", Value::set(networks.iter().map(|c| c.to_string())));
+                let peer = super::peer_switch_port(name.as_str());
                 let lsp = Row::new()
-                    .with("name", name.as_str())
+                    .with("name", peer.as_str())
                     .with("type", "router")
                     .with("addresses", Value::set(["router"]))
                     .with("options", Value::map([("router-port", name.as_str())]));
@@ -279,7 +280,7 @@ impl OvnNb {
                     wait_named(LogicalRouter::NAME, router, true),
                     wait_named(LogicalSwitch::NAME, switch, true),
                     wait_named(LogicalRouterPort::NAME, name, false),
-                    wait_named(LogicalSwitchPort::NAME, name, false),
+                    wait_name(LogicalSwitchPort::NAME, &peer, false),
                     Operation::insert(LogicalRouterPort::NAME, lrp, Some("lrp")),
                     Operation::mutate(
                         LogicalRouter::NAME,
@@ -297,7 +298,7 @@ impl OvnNb {
                     0 => Some(CapError::not_found(format!("OVN logical router {router} does not exist"))),
                     1 => Some(CapError::not_found(format!("OVN logical switch {switch} does not exist"))),
                     2 => Some(CapError::exists(format!("OVN logical router port {name} already exists"))),
-                    3 => Some(CapError::exists(format!("OVN logical switch port {name} already exists"))),
+                    3 => Some(CapError::exists(format!("OVN logical switch port {peer} already exists"))),
                     _ if e.is_unique_index_violation() => {
                         Some(CapError::exists(format!("OVN router port {name} already exists")))
                     }
@@ -316,8 +317,9 @@ impl OvnNb {
                 else {
                     return Ok(Applied::unchanged());
                 };
-                let peer = before.switch_port(name.as_str()).filter(|(_, p)| p.port_type == "router");
-                let Some(lrp_uuid) = self.uuid_of(LogicalRouterPort::NAME, name).await? else {
+                let peer_name = super::peer_switch_port(name.as_str());
+                let peer = before.switch_port(&peer_name).filter(|(_, p)| p.port_type == "router");
+                let Some(lrp_uuid) = self.uuid_of(LogicalRouterPort::NAME, name.as_str()).await? else {
                     return Ok(Applied::unchanged());
                 };
                 let mut ops = vec![
@@ -338,7 +340,7 @@ impl OvnNb {
                     ),
                 ];
                 if let Some((s, _)) = peer {
-                    if let Some(u) = self.uuid_of(LogicalSwitchPort::NAME, name).await? {
+                    if let Some(u) = self.uuid_of(LogicalSwitchPort::NAME, &peer_name).await? {
                         ops.push(Operation::mutate(
                             LogicalSwitch::NAME,
                             vec![Condition::eq("name", s.name.as_str())],
@@ -377,16 +379,20 @@ impl OvnNb {
     }
 
     /// The `_uuid` of the row of `table` named `name`, if there is one.
-    async fn uuid_of(&self, table: &str, name: &OvnName) -> CapResult<Option<Uuid>> {
+    async fn uuid_of(&self, table: &str, name: &str) -> CapResult<Option<Uuid>> {
         let r = self
-            .transact("read", vec![Operation::select(table, where_name(name), &["_uuid"])], |_| None)
+            .transact(
+                "read",
+                vec![Operation::select(table, vec![Condition::eq("name", name)], &["_uuid"])],
+                |_| None,
+            )
             .await?;
         Ok(r[0].rows().first().and_then(|row| row.uuid().cloned()))
     }
 
     /// Take switch port `name` off `switch` (the row goes with its last reference).
     async fn remove_switch_port(&self, what: &str, switch: &OvnName, name: &OvnName) -> CapResult<()> {
-        let Some(u) = self.uuid_of(LogicalSwitchPort::NAME, name).await? else {
+        let Some(u) = self.uuid_of(LogicalSwitchPort::NAME, name.as_str()).await? else {
             return Ok(());
         };
         let ops = vec![
@@ -456,6 +462,10 @@ fn where_name(name: &OvnName) -> Vec<Condition> {
 
 /// Fails with "timed out" at once unless a row named `name` exists (`present`) or not.
 fn wait_named(table: &str, name: &OvnName, present: bool) -> Operation {
-    let rows = if present { vec![Row::new().with("name", name.as_str())] } else { vec![] };
-    Operation::wait_now(table, where_name(name), &["name"], rows)
+    wait_name(table, name.as_str(), present)
+}
+
+fn wait_name(table: &str, name: &str, present: bool) -> Operation {
+    let rows = if present { vec![Row::new().with("name", name)] } else { vec![] };
+    Operation::wait_now(table, vec![Condition::eq("name", name)], &["name"], rows)
 }
