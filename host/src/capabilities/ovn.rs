@@ -35,14 +35,7 @@ impl Caps {
 impl Host for Caps {
     async fn create_switch(&mut self, name_: String, options: SwitchOptions) -> Trappable<()> {
         self.tick()?;
-        let change = (|| {
-            Ok(OvnChange::CreateSwitch {
-                name: name("switch", &name_)?,
-                subnet: options.subnet.as_deref().map(Cidr::parse).transpose()?,
-                mtu: options.mtu.map(Mtu::new).transpose()?,
-            })
-        })();
-        let r = self.ovn_change(change).await.map(drop);
+        let r = self.ovn_change(create_switch(&name_, &options)).await.map(drop);
         self.finish("create-switch", r)
     }
 
@@ -67,25 +60,15 @@ impl Host for Caps {
         port_security: Vec<String>,
     ) -> Trappable<()> {
         self.tick()?;
-        let change = (|| {
-            Ok(OvnChange::AddSwitchPort {
-                switch: name("switch", &switch)?,
-                port: SwitchPortSpec {
-                    name: name("port", &name_)?,
-                    addresses: entries("addresses", &addresses, false)?,
-                    port_security: entries("port-security", &port_security, true)?,
-                },
-            })
-        })();
+        let change = add_switch_port(&switch, &name_, &addresses, &port_security);
         let r = self.ovn_change(change).await.map(drop);
         self.finish("add-switch-port", r)
     }
 
     async fn del_switch_port(&mut self, switch: String, name_: String) -> Trappable<bool> {
         self.tick()?;
-        let change = (|| {
-            Ok(OvnChange::DelSwitchPort { switch: name("switch", &switch)?, name: name("port", &name_)? })
-        })();
+        let change = name("switch", &switch)
+            .and_then(|switch| Ok(OvnChange::DelSwitchPort { switch, name: name("port", &name_)? }));
         let r = self.ovn_change(change).await;
         self.finish("del-switch-port", r)
     }
@@ -113,30 +96,15 @@ impl Host for Caps {
         networks: Vec<String>,
     ) -> Trappable<()> {
         self.tick()?;
-        let change = (|| {
-            limits::list("networks", networks.len(), MAX_ENTRIES)?;
-            if networks.is_empty() {
-                return Err(crate::error::CapError::invalid(format!(
-                    "router port {name_}: networks is empty (want the router's address on the switch, e.g. 10.0.1.1/24)"
-                )));
-            }
-            Ok(OvnChange::AddRouterPort {
-                router: name("router", &router)?,
-                switch: name("switch", &switch)?,
-                name: name("port", &name_)?,
-                mac: MacAddr::parse(&mac)?,
-                networks: networks.iter().map(|n| Cidr::parse(n)).collect::<Result<_, _>>()?,
-            })
-        })();
+        let change = add_router_port(&router, &switch, &name_, &mac, &networks);
         let r = self.ovn_change(change).await.map(drop);
         self.finish("add-router-port", r)
     }
 
     async fn del_router_port(&mut self, router: String, name_: String) -> Trappable<bool> {
         self.tick()?;
-        let change = (|| {
-            Ok(OvnChange::DelRouterPort { router: name("router", &router)?, name: name("port", &name_)? })
-        })();
+        let change = name("router", &router)
+            .and_then(|router| Ok(OvnChange::DelRouterPort { router, name: name("port", &name_)? }));
         let r = self.ovn_change(change).await;
         self.finish("del-router-port", r)
     }
@@ -146,6 +114,52 @@ impl Host for Caps {
         let r = self.gate.list_routers().await.map(|v| v.into_iter().map(router_to_wit).collect());
         self.finish("list-routers", r)
     }
+}
+
+fn create_switch(name_: &str, options: &SwitchOptions) -> CapResult<OvnChange> {
+    Ok(OvnChange::CreateSwitch {
+        name: name("switch", name_)?,
+        subnet: options.subnet.as_deref().map(Cidr::parse).transpose()?,
+        mtu: options.mtu.map(Mtu::new).transpose()?,
+    })
+}
+
+fn add_switch_port(
+    switch: &str,
+    name_: &str,
+    addresses: &[String],
+    port_security: &[String],
+) -> CapResult<OvnChange> {
+    Ok(OvnChange::AddSwitchPort {
+        switch: name("switch", switch)?,
+        port: SwitchPortSpec {
+            name: name("port", name_)?,
+            addresses: entries("addresses", addresses, false)?,
+            port_security: entries("port-security", port_security, true)?,
+        },
+    })
+}
+
+fn add_router_port(
+    router: &str,
+    switch: &str,
+    name_: &str,
+    mac: &str,
+    networks: &[String],
+) -> CapResult<OvnChange> {
+    limits::list("networks", networks.len(), MAX_ENTRIES)?;
+    if networks.is_empty() {
+        return Err(crate::error::CapError::invalid(format!(
+            "router port {name_}: networks is empty (want the router's address on the switch, e.g. 10.0.1.1/24)"
+        )));
+    }
+    Ok(OvnChange::AddRouterPort {
+        router: name("router", router)?,
+        switch: name("switch", switch)?,
+        name: name("port", name_)?,
+        mac: MacAddr::parse(mac)?,
+        networks: networks.iter().map(|n| Cidr::parse(n)).collect::<Result<_, _>>()?,
+    })
 }
 
 fn switch_to_wit(s: SwitchInfo) -> WitSwitch {

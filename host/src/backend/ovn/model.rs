@@ -147,22 +147,26 @@ pub fn apply(t: &mut Topology, change: &OvnChange) -> CapResult<Applied> {
                     switch = Some(s.name.clone());
                 }
             }
-            let again = (|| {
-                Some(OvnChange::AddRouterPort {
-                    router: router.clone(),
-                    switch: super::OvnName::parse(&switch?).ok()?,
-                    name: name.clone(),
-                    mac: crate::types::MacAddr::parse(&lrp.mac).ok()?,
-                    networks: lrp
-                        .networks
-                        .iter()
-                        .map(|n| crate::types::Cidr::parse(n).ok())
-                        .collect::<Option<_>>()?,
-                })
-            })();
+            let again = rejoin(router, name, switch, &lrp);
             Ok(again.map(undo).unwrap_or_else(Applied::irreversible))
         }
     }
+}
+
+/// The change that puts back router port `lrp` of `router` on `switch`.
+fn rejoin(
+    router: &super::OvnName,
+    name: &super::OvnName,
+    switch: Option<String>,
+    lrp: &RouterPortInfo,
+) -> Option<OvnChange> {
+    Some(OvnChange::AddRouterPort {
+        router: router.clone(),
+        switch: super::OvnName::parse(&switch?).ok()?,
+        name: name.clone(),
+        mac: crate::types::MacAddr::parse(&lrp.mac).ok()?,
+        networks: lrp.networks.iter().map(|n| crate::types::Cidr::parse(n).ok()).collect::<Option<_>>()?,
+    })
 }
 
 #[cfg(test)]
