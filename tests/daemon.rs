@@ -833,6 +833,8 @@ fn the_warm_daemon_reconnects_when_ovsdb_restarted_between_runs() {
     let ports = ovs.vsctl(&["list-ports", "br-a"]);
     assert_eq!(ports.lines().count(), 2, "{ports}");
     assert!(ca.ip(&["-o", "addr", "show", "eth2"]).contains("10.1.0.6/24"));
+}
+
 /// The daemon's per-request log lines (logfmt) with `event`.
 fn log_lines(d: &Daemon, event: &str) -> Vec<String> {
     let want = format!("ovs-run serve: event={event} ");

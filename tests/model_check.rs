@@ -89,6 +89,7 @@ impl World {
                 trunks: vec![],
                 // The bridge is netdev: as the ports capability decides.
                 sw_checksum: true,
+                iface_id: None,
             },
             Step::DelPort { ns, ifname: i } => {
                 Op::DelPort { bridge: self.bridge.clone(), port: host_port_name(&t(ns), &ifname(i)) }

@@ -598,6 +598,7 @@ fn corrupt_journals_are_recovered_as_far_as_readable_and_kept() {
             vlan: None,
             trunks: vec![],
             sw_checksum: false,
+            iface_id: None,
         };
         let mut begin = rec(&Record::Begin { idx: i, op: add });
         if i == 2 {
@@ -771,6 +772,7 @@ async fn add_port_cleanup_reconnects_after_the_ovsdb_connection_died() {
         vlan: None,
         trunks: vec![],
         sw_checksum: true,
+        iface_id: None,
     };
     let r = std::thread::scope(|s| {
         s.spawn(|| {

@@ -10,7 +10,8 @@ if [ "$(id -u)" != 0 ]; then
     echo "make test needs root (network namespaces, veth, Open vSwitch)" >&2
     exit 1
 fi
-for t in ovsdb-server ovs-vswitchd ovs-vsctl ovs-docker dockerd ip nsenter unshare; do
+for t in ovsdb-server ovs-vswitchd ovs-vsctl ovs-docker dockerd ip nsenter unshare \
+         ovn-northd ovn-controller ovn-nbctl ovn-sbctl; do
     command -v $t >/dev/null || { echo "missing $t: run 'make deps'" >&2; exit 1; }
 done
 

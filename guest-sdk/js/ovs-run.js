@@ -425,10 +425,11 @@ export const bridges = {
   list: () => call(witBridges.listBridges),
 };
 
-/** Ports on bridges; `add` options: { mtu, mac, vlan, trunks }. */
+/** Ports on bridges; `add` options: { mtu, mac, vlan, trunks, ifaceId }. */
 export const ports = {
-  add: (bridge, target, ifname, { mtu = null, mac = null, vlan = null, trunks = [] } = {}) =>
-    call(witPorts.addPort, String(bridge), target.wit, String(ifname), { mtu, mac: optStr(mac), vlan, trunks }),
+  add: (bridge, target, ifname, { mtu = null, mac = null, vlan = null, trunks = [], ifaceId = null } = {}) =>
+    call(witPorts.addPort, String(bridge), target.wit, String(ifname),
+      { mtu, mac: optStr(mac), vlan, trunks, ifaceId: optStr(ifaceId) }),
   delete: (bridge, target, ifname) => call(witPorts.delPort, String(bridge), target.wit, String(ifname)),
   deleteAll: (bridge, container) => call(witPorts.delPorts, String(bridge), String(container)),
   setVlan: (bridge, target, ifname, vlan) => call(witPorts.setVlan, String(bridge), target.wit, String(ifname), vlan),

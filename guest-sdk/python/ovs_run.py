@@ -417,9 +417,10 @@ class ports:
     """Ports on bridges: a veth pair per container or netns interface."""
 
     @staticmethod
-    def add(bridge, target, ifname, mtu=None, mac=None, vlan=None, trunks=()):
+    def add(bridge, target, ifname, mtu=None, mac=None, vlan=None, trunks=(), iface_id=None):
         """Attach ``target``'s ``ifname`` to ``bridge``; returns the port's info (``.name``, ``.error``...)."""
-        options = _ports.PortOptions(mtu=mtu, mac=_opt_str(mac), vlan=vlan, trunks=[int(t) for t in trunks])
+        options = _ports.PortOptions(mtu=mtu, mac=_opt_str(mac), vlan=vlan, trunks=[int(t) for t in trunks],
+                                     iface_id=_opt_str(iface_id))
         return _call(_ports.add_port, str(bridge), target.wit, str(ifname), options)
 
     @staticmethod

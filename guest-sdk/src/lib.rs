@@ -57,6 +57,7 @@ mod error;
 pub mod links;
 pub mod log;
 pub mod net;
+pub mod ovn;
 pub mod ports;
 pub mod routes;
 mod target;

@@ -10,7 +10,7 @@ pub use wit::{PortInfo, PortOptions, PortRef, PortRequest};
 impl PortOptions {
     /// No MTU, MAC or VLAN set; trunk list empty (all VLANs, as OVS does).
     pub fn new() -> Self {
-        PortOptions { mtu: None, mac: None, vlan: None, trunks: Vec::new() }
+        PortOptions { mtu: None, mac: None, vlan: None, trunks: Vec::new(), iface_id: None }
     }
 
     /// MTU of both veth ends. Takes `Mtu` or `Option<Mtu>` (none: leave default).
@@ -28,6 +28,14 @@ impl PortOptions {
     /// Access VLAN tag. Takes `VlanId` or `Option<VlanId>`.
     pub fn vlan(mut self, vlan: impl Into<Option<VlanId>>) -> Self {
         self.vlan = vlan.into().map(VlanId::get);
+        self
+    }
+
+    /// Bind the port to OVN logical switch port `lsp` (Interface
+    /// external_ids:iface-id): add-port then returns only once this host's
+    /// ovn-controller has installed it, so traffic flows.
+    pub fn iface_id(mut self, lsp: impl Into<Option<String>>) -> Self {
+        self.iface_id = lsp.into();
         self
     }
 

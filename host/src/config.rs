@@ -25,6 +25,14 @@ pub struct SystemOpts {
     #[arg(long, value_name = "URI")]
     pub docker: Option<String>,
 
+    /// OVN northbound database for the ovn capability: unix:PATH or tcp:HOST:PORT [default: $OVN_NB_DB, else unix:/var/run/ovn/ovnnb_db.sock]
+    #[arg(long, value_name = "URI")]
+    pub ovn_nb: Option<String>,
+
+    /// Seconds add-port with an iface-id waits for ovn-controller to install the port
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::config::apply_timeout_secs)]
+    pub ovn_bind_timeout: f64,
+
     /// Seconds to wait for ovs-vswitchd to apply each OVSDB change
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = apply_timeout_secs)]
     pub apply_timeout: f64,
@@ -42,6 +50,20 @@ impl SystemOpts {
             docker: self.docker.clone().unwrap_or_else(docker::default_uri),
             apply_timeout: Duration::from_secs_f64(self.apply_timeout),
         })
+    }
+}
+
+/// `--ovn-nb`, parsed (None: the default, $OVN_NB_DB or ovn-nbctl's socket).
+pub fn ovn_nb_uri(given: Option<&str>) -> Result<Option<OvsdbUri>, String> {
+    given.map(|u| u.parse().map_err(|e| format!("--ovn-nb: {e}"))).transpose()
+}
+
+impl SystemOpts {
+    /// The real system with these options, the OVN ones included.
+    pub fn backend(&self) -> Result<crate::backend::system::SystemBackend, String> {
+        Ok(crate::backend::system::SystemBackend::new(self.config()?)
+            .with_ovn_nb(ovn_nb_uri(self.ovn_nb.as_deref())?)
+            .with_ovn_bind_timeout(Duration::from_secs_f64(self.ovn_bind_timeout)))
     }
 }
 

@@ -373,6 +373,28 @@ impl Gate {
         .await
     }
 
+    /// The OVN logical switches (with their ports); only those the run may see.
+    pub async fn list_switches(&self) -> CapResult<Vec<crate::backend::ovn::SwitchInfo>> {
+        let started = Instant::now();
+        let all = self.backend.ovn_topology().await.map(|t| t.switches);
+        self.filtered("list-switches", json!({}), all, started, |s| Request::OvnRead {
+            action: "list-switches",
+            switch: Some(&s.name),
+            router: None,
+        })
+    }
+
+    /// The OVN logical routers (with their ports); only those the run may see.
+    pub async fn list_routers(&self) -> CapResult<Vec<crate::backend::ovn::RouterInfo>> {
+        let started = Instant::now();
+        let all = self.backend.ovn_topology().await.map(|t| t.routers);
+        self.filtered("list-routers", json!({}), all, started, |r| Request::OvnRead {
+            action: "list-routers",
+            switch: None,
+            router: Some(&r.name),
+        })
+    }
+
     /// Ask the policy; a denial is audited and becomes the `denied` error.
     fn authorize(&self, request: &Request<'_>) -> CapResult<Decision> {
         let decision = self.policy.decide(request);

@@ -13,7 +13,8 @@
 //! - [`error`]: one [`Error`] enum; a failed operation keeps the server's
 //!   `error` and `details` and a typed [`OpErrorKind`].
 //! - [`row`] and [`vswitch`]: rows, the [`Table`] trait, and row structs for
-//!   the `Open_vSwitch` database.
+//!   the `Open_vSwitch` database; [`ovn_nb`]: the same for `OVN_Northbound`
+//!   (logical switches, their ports, logical routers and router ports).
 //!
 //! ```no_run
 //! use ovsdb_client::{vswitch, Condition, Connection, Operation, Table, Transaction};
@@ -39,6 +40,7 @@ pub mod error;
 pub mod jsonrpc;
 pub mod monitor;
 pub mod operation;
+pub mod ovn_nb;
 pub mod row;
 pub mod schema;
 pub mod value;

@@ -27,6 +27,9 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # The registry tests: a real OCI registry (Distribution) and htpasswd for its basic auth.
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+# OVN (tests/ovn.rs): the tests run private NB/SB, ovn-northd and ovn-controller in namespaces.
+command -v ovn-northd >/dev/null || need+=(ovn-central)
+command -v ovn-controller >/dev/null || need+=(ovn-host)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing packages: ${need[*]} (run as root, or: apt-get install ${need[*]})" >&2
@@ -35,4 +38,15 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# The OVN packages start their own daemons on the host where systemd (or the init scripts) runs:
+# stop and disable them, they would otherwise hold /var/run/ovn and bind port 6641/6642.
+if [ "$(id -u)" = 0 ]; then
+    for u in ovn-central ovn-host ovn-northd ovn-controller ovn-ovsdb-server-nb ovn-ovsdb-server-sb; do
+        if [ -d /run/systemd/system ]; then
+            systemctl disable --now "$u" >/dev/null 2>&1 || true
+        elif [ -x /etc/init.d/$u ]; then
+            /etc/init.d/$u stop >/dev/null 2>&1 || true
+        fi
+    done
 fi

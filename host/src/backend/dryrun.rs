@@ -47,12 +47,17 @@ struct Model {
     namespaces: HashMap<String, NsModel>,
     /// Host end of a veth the model made -> (namespace key, inner name).
     veth_peers: HashMap<String, (String, String)>,
+    /// The OVN northbound database, read on first use (see super::ovn::model).
+    ovn: Option<super::ovn::Topology>,
 }
 
 pub struct DryRunBackend {
     model: Mutex<Model>,
     reader: Option<Arc<dyn Backend>>,
     assumed: Vec<ContainerInfo>,
+    /// Where the OVN model is read from when `reader` is not there (OVSDB
+    /// down does not mean the northbound database is).
+    ovn_reader: Option<Arc<dyn Backend>>,
 }
 
 /// Parse `NAME[,label=value...]` from `--assume-container`.
@@ -77,7 +82,13 @@ fn new_link(name: &str, mtu: u32, up: bool) -> LinkInfo {
 
 impl DryRunBackend {
     pub fn new(reader: Option<Arc<dyn Backend>>, assumed: Vec<ContainerInfo>) -> Self {
-        Self { model: Mutex::new(Model::default()), reader, assumed }
+        Self { model: Mutex::new(Model::default()), reader, assumed, ovn_reader: None }
+    }
+
+    /// Read the OVN model from `reader` (the real system), whatever `reader` is.
+    pub fn with_ovn_reader(mut self, reader: Arc<dyn Backend>) -> Self {
+        self.ovn_reader = Some(reader);
+        self
     }
 
     async fn bridges<'a>(&self, m: &'a mut Model) -> CapResult<&'a mut BTreeMap<String, BridgeModel>> {
@@ -99,6 +110,19 @@ impl DryRunBackend {
             m.bridges = Some(bridges);
         }
         Ok(m.bridges.as_mut().expect("just set"))
+    }
+
+    /// The OVN model: the real northbound database's topology when the
+    /// reader reaches it, else empty (as for bridges without OVSDB).
+    async fn ovn<'a>(&self, m: &'a mut Model) -> CapResult<&'a mut super::ovn::Topology> {
+        if m.ovn.is_none() {
+            let t = match self.ovn_reader.as_ref().or(self.reader.as_ref()) {
+                Some(r) => r.ovn_topology().await.unwrap_or_default(),
+                None => Default::default(),
+            };
+            m.ovn = Some(t);
+        }
+        Ok(m.ovn.as_mut().expect("just set"))
     }
 
     async fn ns<'a>(&self, m: &'a mut Model, target: &Target) -> CapResult<&'a mut NsModel> {
@@ -203,7 +227,7 @@ impl DryRunBackend {
                 self.ns(m, &Target::Host).await?.links.remove(name.as_str());
                 Ok(Applied::irreversible())
             }
-            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, .. } => {
+            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, iface_id, .. } => {
                 // In the system's order: an existing port, then (for a veth)
                 // an existing host end, and only then the bridge.
                 let bridges = self.bridges(m).await?;
@@ -219,7 +243,11 @@ impl DryRunBackend {
                 if !self.bridges(m).await?.contains_key(bridge.as_str()) {
                     return Err(CapError::not_found(format!("bridge {bridge} does not exist")));
                 }
-                let info = modelled_port(bridge, port, vlan, trunks, port_external_ids(target, ifname));
+                let mut external_ids = port_external_ids(target, ifname);
+                if let Some(id) = iface_id {
+                    external_ids.insert(super::ovn::ext::IFACE_ID.into(), id.to_string());
+                }
+                let info = modelled_port(bridge, port, vlan, trunks, external_ids);
                 if *target == Target::Host {
                     self.link(m, target, ifname).await?;
                 } else {
@@ -477,6 +505,10 @@ impl DryRunBackend {
                 b.ports.remove(name.as_str());
                 Ok(Applied::changed(vec![Op::AddTunnel { bridge: bridge.clone(), tunnel }]))
             }
+            Op::Ovn { change } => {
+                let t = self.ovn(m).await?;
+                super::ovn::model::apply(t, change)
+            }
             // Undo steps of the real system; the model's own undos never
             // need them, but a rollback may replay any undo.
             Op::Restore { value } => match value {
@@ -550,6 +582,11 @@ impl Backend for DryRunBackend {
         }
         *m = trial;
         Ok(applied)
+    }
+
+    async fn ovn_topology(&self) -> CapResult<super::ovn::Topology> {
+        let mut m = self.model.lock().await;
+        Ok(self.ovn(&mut m).await?.clone())
     }
 
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {

@@ -9,6 +9,7 @@
 pub mod docker;
 pub mod dryrun;
 pub mod netlink;
+pub mod ovn;
 pub mod ovsdb;
 pub mod ping;
 pub mod restore;
@@ -67,6 +68,11 @@ pub enum Op {
         /// from the bridge's datapath; always false for host interfaces.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         sw_checksum: bool,
+        /// Bind the port to this OVN logical switch port (Interface
+        /// external_ids:iface-id) and wait until the local ovn-controller
+        /// marks it ovn-installed (see [`ovn`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iface_id: Option<ovn::OvnName>,
     },
     /// A veth pair made whole in the HOST namespace, `port` added to
     /// `bridge`, and `peer` left in the host namespace for another program
@@ -154,6 +160,10 @@ pub enum Op {
     Restore {
         value: restore::Restore,
     },
+    /// A change to the OVN northbound database (see [`ovn`]).
+    Ovn {
+        change: ovn::OvnChange,
+    },
 }
 
 impl Op {
@@ -173,6 +183,7 @@ impl Op {
                 | Op::AddTunnel { .. }
                 | Op::DelTunnel { .. }
                 | Op::Restore { value: restore::Restore::Vlan { .. } }
+                | Op::Ovn { .. }
         )
     }
 
@@ -197,6 +208,7 @@ impl Op {
             Op::AddTunnel { .. } => "add-tunnel",
             Op::DelTunnel { .. } => "remove-tunnel",
             Op::Restore { .. } => "restore",
+            Op::Ovn { change } => change.action(),
         }
     }
 }
@@ -208,7 +220,7 @@ impl fmt::Display for Op {
                 write!(f, "create bridge {name} (datapath {datapath})")
             }
             Op::DeleteBridge { name, .. } => write!(f, "delete bridge {name}"),
-            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum } => {
+            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, iface_id } => {
                 match target {
                     Target::Host => write!(f, "add host interface {ifname} to bridge {bridge}")?,
                     _ => write!(
@@ -219,6 +231,9 @@ impl fmt::Display for Op {
                 port_settings(f, mtu, mac, vlan, trunks)?;
                 if *sw_checksum {
                     write!(f, ", tx-checksum offload off on {ifname} (userspace datapath)")?;
+                }
+                if let Some(id) = iface_id {
+                    write!(f, ", bound to OVN logical port {id}")?;
                 }
                 Ok(())
             }
@@ -252,6 +267,7 @@ impl fmt::Display for Op {
             Op::AddTunnel { bridge, tunnel } => write!(f, "add {tunnel} on bridge {bridge}"),
             Op::DelTunnel { bridge, name } => write!(f, "remove tunnel {name} from bridge {bridge}"),
             Op::Restore { value } => write!(f, "{value}"),
+            Op::Ovn { change } => write!(f, "{change}"),
         }
     }
 }
@@ -435,6 +451,10 @@ pub trait Backend: Send + Sync {
 
     /// The tunnel ports of `bridge` (not-found when the bridge does not exist).
     async fn list_tunnels(&self, bridge: &IfName) -> CapResult<Vec<crate::tunnel::TunnelInfo>>;
+    /// The OVN northbound database's switches, routers and their ports.
+    async fn ovn_topology(&self) -> CapResult<ovn::Topology> {
+        Err(CapError::unavailable(format!("the {} backend has no OVN northbound database", self.name())))
+    }
 }
 
 /// [`Backend::apply_many`] one op at a time: apply in order and, at the first

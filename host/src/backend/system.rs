@@ -26,6 +26,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::docker::Docker;
 use super::netlink::Netlink;
+use super::ovn::{nb::OvnNb, OvnName, Topology};
 use super::ovsdb::{OvsdbUri, PortSpec, Vswitch};
 use super::restore::{Restore, RouteRecord};
 use super::{
@@ -58,12 +59,76 @@ pub struct SystemBackend {
     ovs: Mutex<Option<Vswitch>>,
     netlink: OnceCell<Netlink>,
     docker: Docker,
+    /// The OVN northbound database (None: ovn-nbctl's default), connected
+    /// on first use only, and reconnected like `ovs`.
+    ovn_nb: Option<OvsdbUri>,
+    ovn: Mutex<Option<OvnNb>>,
+    /// How long add-port with an iface-id waits for ovn-controller.
+    ovn_bind_timeout: Duration,
 }
+
+/// Default of `--ovn-bind-timeout`: ovn-controller takes 70-160 ms here.
+pub const DEFAULT_OVN_BIND_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SystemBackend {
     pub fn new(cfg: SystemConfig) -> Self {
         let docker = Docker::new(&cfg.docker);
-        Self { cfg, ovs: Mutex::new(None), netlink: OnceCell::new(), docker }
+        Self {
+            cfg,
+            ovs: Mutex::new(None),
+            netlink: OnceCell::new(),
+            docker,
+            ovn_nb: None,
+            ovn: Mutex::new(None),
+            ovn_bind_timeout: DEFAULT_OVN_BIND_TIMEOUT,
+        }
+    }
+
+    /// Use the OVN northbound database at `uri` (`--ovn-nb`; None: the default).
+    pub fn with_ovn_nb(mut self, uri: Option<OvsdbUri>) -> Self {
+        self.ovn_nb = uri;
+        self
+    }
+
+    /// How long add-port with an iface-id waits for ovn-controller (`--ovn-bind-timeout`).
+    pub fn with_ovn_bind_timeout(mut self, limit: Duration) -> Self {
+        self.ovn_bind_timeout = limit;
+        self
+    }
+
+    async fn ovn(&self) -> CapResult<OvnNb> {
+        let mut ovn = self.ovn.lock().await;
+        match &*ovn {
+            Some(c) if !c.is_closed() => Ok(c.clone()),
+            _ => {
+                let uri = match &self.ovn_nb {
+                    Some(u) => u.clone(),
+                    None => super::ovn::default_nb_uri()?,
+                };
+                let c = OvnNb::connect(&uri).await?;
+                *ovn = Some(c.clone());
+                Ok(c)
+            }
+        }
+    }
+
+    /// Bound to OVN: wait until ovn-controller installed the port's flows,
+    /// so "attached" means traffic flows. When it does not in time, the
+    /// port and its veth are removed again (the add-port did not happen).
+    async fn wait_bound(&self, bridge: &IfName, port: &IfName, iface_id: &OvnName) -> CapResult<()> {
+        let ovs = self.ovs().await?;
+        match ovs.wait_ovn_installed(port, iface_id.as_str(), self.ovn_bind_timeout).await {
+            Ok(took) => {
+                verbose!(2, "port {port}: ovn-installed {} ms after it was added", took.as_millis());
+                Ok(())
+            }
+            Err(mut e) => {
+                if let Err(d) = self.del_port(bridge, port).await {
+                    e.message.push_str(&format!(" (and removing port {port} again failed: {d})"));
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Start opening the OVSDB connection and the host's netlink socket in
@@ -109,11 +174,12 @@ impl SystemBackend {
     }
 
     async fn add_port(&self, op: &Op) -> CapResult<Applied> {
-        let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum } = op else {
+        let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, iface_id } = op
+        else {
             unreachable!("add_port is called with AddPort")
         };
         let ovs = self.ovs().await?;
-        let spec = port_spec(port, target, ifname, *vlan, trunks);
+        let spec = port_spec(port, target, ifname, *vlan, trunks, iface_id.as_ref());
         let info = if *target == Target::Host {
             if let Some(p) = ovs.port(port).await? {
                 return Err(already_attached(target, ifname, port, &p.bridge));
@@ -151,6 +217,9 @@ impl SystemBackend {
                 }
             }
         };
+        if let Some(id) = iface_id {
+            self.wait_bound(bridge, port, id).await?;
+        }
         let mut a = Applied::changed(vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }]);
         a.port = Some(info);
         Ok(a)
@@ -224,7 +293,8 @@ impl SystemBackend {
         let reqs: Vec<PortReq> = ops
             .iter()
             .map(|op| {
-                let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum } = op
+                let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, .. } =
+                    op
                 else {
                     unreachable!("add_ports is called with AddPort ops only")
                 };
@@ -281,7 +351,7 @@ impl SystemBackend {
         let links_done = Instant::now();
         let specs: Vec<(IfName, PortSpec)> = reqs
             .iter()
-            .map(|r| (r.bridge.clone(), port_spec(r.port, r.target, r.ifname, r.vlan, r.trunks)))
+            .map(|r| (r.bridge.clone(), port_spec(r.port, r.target, r.ifname, r.vlan, r.trunks, None)))
             .collect();
         let added = ovs.add_ports(&specs).await;
         verbose!(
@@ -469,21 +539,20 @@ struct PortReq<'a> {
 }
 
 /// The OVS side of a port for `target`'s `ifname`: ovs-docker's external_ids
-/// (and ours) on the Interface row.
+/// (and ours) on the Interface row, and OVN's iface-id when it is bound.
 fn port_spec(
     port: &IfName,
     target: &Target,
     ifname: &IfName,
     vlan: Option<VlanId>,
     trunks: &[VlanId],
+    iface_id: Option<&OvnName>,
 ) -> PortSpec {
-    PortSpec {
-        name: port.clone(),
-        iface_type: None,
-        tag: vlan,
-        trunks: trunks.to_vec(),
-        external_ids: port_external_ids(target, ifname),
+    let mut external_ids = port_external_ids(target, ifname);
+    if let Some(id) = iface_id {
+        external_ids.insert(super::ovn::ext::IFACE_ID.into(), id.to_string());
     }
+    PortSpec { name: port.clone(), iface_type: None, tag: vlan, trunks: trunks.to_vec(), external_ids }
 }
 
 /// Whether `name` has the shape of [`super::host_port_name`]'s names, so a
@@ -514,7 +583,8 @@ impl Backend for SystemBackend {
 
     async fn apply_many(&self, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
         let all = |f: fn(&Op) -> bool| ops.len() > 1 && ops.iter().all(f);
-        if all(|op| matches!(op, Op::AddPort { .. })) {
+        // A port bound to OVN waits for ovn-controller on its own (see add_port).
+        if all(|op| matches!(op, Op::AddPort { iface_id: None, .. })) {
             self.add_ports(ops).await
         } else if all(|op| matches!(op, Op::DelPort { .. })) {
             self.del_ports(ops).await
@@ -671,7 +741,12 @@ impl Backend for SystemBackend {
             }
             Op::DelTunnel { bridge, name } => super::tunnels::remove(&self.ovs().await?, bridge, name).await,
             Op::Restore { value } => self.restore(value).await,
+            Op::Ovn { change } => self.ovn().await?.apply(change).await,
         }
+    }
+
+    async fn ovn_topology(&self) -> CapResult<Topology> {
+        self.ovn().await?.topology().await
     }
 
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {

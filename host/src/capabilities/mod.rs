@@ -12,6 +12,7 @@ pub mod limits;
 mod links;
 mod log;
 pub mod output;
+mod ovn;
 mod ports;
 mod routes;
 mod tunnels;
@@ -47,6 +48,7 @@ pub const GRANTED: &[&str] = &[
     "ovs-run:net/diagnostics@0.1.0",
     "ovs-run:net/tunnels@0.1.0",
     "ovs-run:net/log@0.1.0",
+    "ovs-run:net/ovn@0.1.0",
 ];
 
 /// Per-run state of the capability interfaces.
@@ -139,6 +141,7 @@ pub fn add_to_linker<T: Send + 'static>(
     ovs_run::net::diagnostics::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     ovs_run::net::tunnels::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     ovs_run::net::log::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
+    ovs_run::net::ovn::add_to_linker::<T, HasSelf<Caps>>(linker, get)?;
     Ok(())
 }
 

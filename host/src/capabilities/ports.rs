@@ -240,6 +240,7 @@ struct PortReq {
     mac: Option<MacAddr>,
     vlan: Option<VlanId>,
     trunks: Vec<VlanId>,
+    iface_id: Option<crate::backend::ovn::OvnName>,
 }
 
 /// An `add-ports` batch within its limits: the number of requests, and the
@@ -268,17 +269,34 @@ fn parse_request(target: WitTarget, ifname_: &str, options: PortOptions) -> CapR
             "add-port {ifname} (host): mtu and mac options apply to veth ports; use links.set-mtu/set-mac for host interfaces"
         )));
     }
-    Ok(PortReq { target, ifname, mtu, mac, vlan, trunks })
+    let iface_id = options.iface_id.as_deref().map(crate::backend::ovn::OvnName::parse).transpose()?;
+    if target == TargetRef::Host && iface_id.is_some() {
+        return Err(CapError::invalid(format!(
+            "add-port {ifname} (host): iface-id binds a container's or netns's veth port to OVN, not a host interface"
+        )));
+    }
+    Ok(PortReq { target, ifname, mtu, mac, vlan, trunks, iface_id })
 }
 
 impl PortReq {
     /// `userspace`: the bridge uses ovs-vswitchd's userspace datapath, so a
     /// veth's container end gets TX checksum offload off (see [`Op::AddPort`]).
     fn into_op(self, bridge: &IfName, target: Target, userspace: bool) -> Op {
-        let PortReq { ifname, mtu, mac, vlan, trunks, .. } = self;
+        let PortReq { ifname, mtu, mac, vlan, trunks, iface_id, .. } = self;
         let port = host_port_name(&target, &ifname);
         let sw_checksum = userspace && target != Target::Host;
-        Op::AddPort { bridge: bridge.clone(), port, target, ifname, mtu, mac, vlan, trunks, sw_checksum }
+        Op::AddPort {
+            bridge: bridge.clone(),
+            port,
+            target,
+            ifname,
+            mtu,
+            mac,
+            vlan,
+            trunks,
+            sw_checksum,
+            iface_id,
+        }
     }
 }
 

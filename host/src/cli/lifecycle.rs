@@ -205,7 +205,7 @@ fn failed(msg: impl std::fmt::Display) -> i32 {
 }
 
 fn system(opts: &SystemOpts) -> Result<Arc<SystemBackend>, String> {
-    Ok(Arc::new(SystemBackend::new(opts.config()?)))
+    Ok(Arc::new(opts.backend()?))
 }
 
 fn script_settings(opts: &ScriptOpts) -> Result<ScriptSettings, String> {

@@ -91,6 +91,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "URI")]
     pub docker: Option<String>,
 
+    /// OVN northbound database for the ovn capability: unix:PATH or tcp:HOST:PORT [default: $OVN_NB_DB, else unix:/var/run/ovn/ovnnb_db.sock]
+    #[arg(long, value_name = "URI")]
+    pub ovn_nb: Option<String>,
+
+    /// Seconds add-port with an iface-id waits for ovn-controller to install the port
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::config::apply_timeout_secs)]
+    pub ovn_bind_timeout: f64,
+
     /// Datapath for bridges a script creates with the host default [default: system if the openvswitch kernel module is loaded, else netdev]
     #[arg(long, value_name = "TYPE", value_parser = ["system", "netdev"])]
     pub datapath: Option<String>,

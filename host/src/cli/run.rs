@@ -246,12 +246,17 @@ fn ovsdb_uri(opts: &RunArgs) -> Result<OvsdbUri, String> {
 
 async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
     let ovsdb = ovsdb_uri(opts)?;
+    let ovn_nb = crate::config::ovn_nb_uri(opts.ovn_nb.as_deref())?;
     let system = || {
-        Arc::new(SystemBackend::new(SystemConfig {
-            ovsdb: ovsdb.clone(),
-            docker: opts.docker.clone().unwrap_or_else(docker::default_uri),
-            apply_timeout: Duration::from_secs_f64(opts.apply_timeout),
-        }))
+        Arc::new(
+            SystemBackend::new(SystemConfig {
+                ovsdb: ovsdb.clone(),
+                docker: opts.docker.clone().unwrap_or_else(docker::default_uri),
+                apply_timeout: Duration::from_secs_f64(opts.apply_timeout),
+            })
+            .with_ovn_nb(ovn_nb.clone())
+            .with_ovn_bind_timeout(Duration::from_secs_f64(opts.ovn_bind_timeout)),
+        )
     };
     if !opts.dry_run {
         if !opts.assume_container.is_empty() {
@@ -288,7 +293,7 @@ async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
         Some(r) => adopt_real_ids(r.as_ref(), assumed).await,
         None => assumed,
     };
-    Ok(Arc::new(DryRunBackend::new(reader, assumed)))
+    Ok(Arc::new(DryRunBackend::new(reader, assumed).with_ovn_reader(system())))
 }
 
 /// An assumed container that Docker knows takes its real id: the plan then

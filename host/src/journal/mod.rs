@@ -66,7 +66,8 @@ pub fn target_of(op: &Op) -> Option<&Target> {
         | Op::DeleteBridge { .. }
         | Op::AddVethPort { .. }
         | Op::DelPort { .. }
-        | Op::SetVlan { .. } => None,
+        | Op::SetVlan { .. }
+        | Op::Ovn { .. } => None,
         Op::AddTunnel { .. } | Op::DelTunnel { .. } => None,
     }
 }

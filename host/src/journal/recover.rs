@@ -426,6 +426,7 @@ mod tests {
             vlan: None,
             trunks: vec![],
             sw_checksum: false,
+            iface_id: None,
         };
         let del = Op::DelPort { bridge: n("br0"), port: n("ovrx_l") };
         let addr = Op::AddAddress {

@@ -487,6 +487,38 @@ impl Ctx {
         self.long("prefix", cidr.prefix);
         self.ip("subnet", cidr.network());
     }
+    /// An OVN change: the switch or router a tenant must own, the logical
+    /// port, and what it carries (subnet, mtu; a router port's mac and networks).
+    fn ovn(&mut self, change: &crate::backend::ovn::OvnChange) {
+        use crate::backend::ovn::OvnChange;
+        if let Some(s) = change.switch() {
+            self.string("switch", s);
+        }
+        if let Some(r) = change.router() {
+            self.string("router", r);
+        }
+        if let Some(p) = change.port() {
+            self.string("logical_port", p);
+        }
+        match change {
+            OvnChange::CreateSwitch { subnet, mtu, .. } => {
+                if let Some(s) = subnet {
+                    self.ip("subnet", s.network());
+                }
+                if let Some(m) = mtu {
+                    self.long("mtu", m.get());
+                }
+            }
+            OvnChange::AddRouterPort { mac, networks, .. } => {
+                self.string("mac", mac);
+                if let Some(n) = networks.first() {
+                    self.ip("subnet", n.network());
+                    self.ip("address", n.addr);
+                }
+            }
+            _ => {}
+        }
+    }
     fn route(&mut self, r: &RouteSpec) {
         self.ip("destination", r.normalized_destination());
         if let Some(v) = r.via {
@@ -506,11 +538,14 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 c.string("datapath", datapath);
             }
             Op::DeleteBridge { name, .. } => c.string("bridge", name),
-            Op::AddPort { bridge, target, ifname, mtu, mac, vlan, trunks, .. } => {
+            Op::AddPort { bridge, target, ifname, mtu, mac, vlan, trunks, iface_id, .. } => {
                 c.string("bridge", bridge);
                 c.target(target, entities)?;
                 c.string("ifname", ifname);
                 c.port_settings(*mtu, *mac, *vlan, trunks);
+                if let Some(id) = iface_id {
+                    c.string("iface_id", id);
+                }
             }
             Op::AddVethPort { bridge, peer, mtu, mac, vlan, trunks, .. } => {
                 c.string("bridge", bridge);
@@ -571,6 +606,7 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
             Op::DelTunnel { bridge, .. } => c.string("bridge", bridge),
             // Undo steps only: never authorized (they do not pass the gate).
             Op::Restore { .. } => {}
+            Op::Ovn { change } => c.ovn(change),
         },
         Request::ListBridges { bridge } => c.string("bridge", bridge),
         Request::ListPorts { bridge } => c.string("bridge", bridge),
@@ -580,6 +616,14 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
         Request::Ping { target, address } | Request::TcpCheck { target, address } => {
             c.target(target, entities)?;
             c.ip("address", address);
+        }
+        Request::OvnRead { switch, router, .. } => {
+            if let Some(s) = switch {
+                c.string("switch", s);
+            }
+            if let Some(r) = router {
+                c.string("router", r);
+            }
         }
     }
     Ok(())

@@ -60,6 +60,13 @@ pub enum Request<'a> {
         target: &'a Target,
         address: IpAddr,
     },
+    /// A read of the OVN northbound database (list-switches, list-routers):
+    /// asked once per switch or router named, like list-bridges.
+    OvnRead {
+        action: &'static str,
+        switch: Option<&'a str>,
+        router: Option<&'a str>,
+    },
 }
 
 impl Request<'_> {
@@ -76,6 +83,7 @@ impl Request<'_> {
             Request::ListContainers { .. } => "list-containers",
             Request::Ping { .. } => "ping",
             Request::TcpCheck { .. } => "tcp-check",
+            Request::OvnRead { action, .. } => action,
         }
     }
 
@@ -115,6 +123,8 @@ impl Request<'_> {
                         crate::backend::restore::Restore::Mtu { target, .. }
                         | crate::backend::restore::Restore::Route { target, .. },
                 } => Resource::of_target(target),
+                // The northbound database is the deployment's, seen from this host.
+                Op::Ovn { .. } => Resource::Host,
             },
             Request::ListBridges { bridge } => Resource::Bridge(bridge),
             Request::ListPorts { bridge } => Resource::Bridge(bridge.as_str()),
@@ -126,6 +136,7 @@ impl Request<'_> {
             Request::LookupContainer { container } | Request::ListContainers { container } => {
                 Resource::Container { id: &container.id, name: &container.name, labels: &container.labels }
             }
+            Request::OvnRead { .. } => Resource::Host,
         }
     }
 
@@ -143,6 +154,7 @@ impl Request<'_> {
             Request::Ping { target, address } | Request::TcpCheck { target, address } => {
                 json!({ "target": target, "address": address })
             }
+            Request::OvnRead { switch, router, .. } => json!({ "switch": switch, "router": router }),
         }
     }
 }
@@ -256,6 +268,21 @@ pub const INTERFACE_ACTIONS: &[(&str, &[&str])] = &[
     ("containers", &["lookup-container", "list-containers"]),
     ("diagnostics", &["ping", "tcp-check"]),
     ("tunnels", &["add-tunnel", "remove-tunnel", "list-tunnels"]),
+    (
+        "ovn",
+        &[
+            "create-switch",
+            "delete-switch",
+            "list-switches",
+            "add-switch-port",
+            "del-switch-port",
+            "create-router",
+            "delete-router",
+            "add-router-port",
+            "del-router-port",
+            "list-routers",
+        ],
+    ),
 ];
 
 /// The imported capability interfaces (`ovs-run:net/routes@0.1.0`) of which

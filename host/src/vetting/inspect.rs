@@ -25,6 +25,7 @@ const CAPABILITIES: &[(&str, &str)] = &[
     ("containers", "look up Docker containers by name, id or labels (read-only)"),
     ("diagnostics", "ping from inside the host, a container or a netns"),
     ("tunnels", "add and remove GRE, VXLAN and Geneve tunnel ports to other hosts, list them"),
+    ("ovn", "create, delete and list OVN logical switches, their ports and logical routers in the northbound database"),
     ("log", "print messages for the user"),
     ("types", "shared type definitions only: grants nothing"),
 ];
