@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["audit"],
     &["policy", "journal"],
     &["backend"],
-    &["types", "error", "verbose", "rundir"],
+    &["types", "tunnel", "error", "verbose", "rundir"],
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -15,7 +15,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    bin, cache_dir, journal_dir, require_root, script, sh, tcp_transfer, try_sh, unique, NsFile, Run,
+    bin, cache_dir, journal_dir, require_root, run_timed, script, sh, tcp_transfer, try_sh, unique, NsFile,
+    Run,
 };
 
 /// One simulated host.
@@ -280,14 +281,7 @@ impl Lab {
         cmd.arg(format!("--net=/run/netns/{}", host.ns)).arg("--").arg(bin());
         cmd.arg("--cache-dir").arg(cache_dir()).arg(&nb).args(args);
         cmd.env("OVS_RUNDIR", &host.dir).env("OVS_RUN_JOURNAL_DIR", journal_dir()).env_remove("OVN_NB_DB");
-        let t = Instant::now();
-        let out = cmd.output().expect("run ovs-run");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            elapsed: t.elapsed(),
-        }
+        run_timed(&mut cmd)
     }
 
     fn network(&self, args: &[&str]) -> Run {

@@ -90,14 +90,7 @@ impl Host {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let t = Instant::now();
-        let out = cmd.output().expect("run ovs-run");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            elapsed: t.elapsed(),
-        }
+        run_timed(&mut cmd)
     }
 
     /// `mesh.wasm br-int --kind=KIND [extra] PEERS...` on this host.

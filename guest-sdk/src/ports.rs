@@ -7,6 +7,20 @@ use crate::{Error, Target};
 
 pub use wit::{PortInfo, PortOptions, PortRef, PortRequest};
 
+impl PortInfo {
+    /// Whether this port is container `found`'s (looked up by the name or
+    /// id `given`), by the external ids ovs-run and ovs-docker set:
+    /// ovs-docker records the name it was given, ovs-run the full id too.
+    pub fn belongs_to(&self, given: &str, found: &crate::containers::ContainerInfo) -> bool {
+        let id = |k: &str| self.external_ids.iter().find(|e| e.key == k).map(|e| e.value.as_str());
+        match (id("container_full_id"), id("container_id")) {
+            (Some(full), _) => full == found.id,
+            (None, Some(g)) => g == given || g == found.name || (g.len() >= 4 && found.id.starts_with(g)),
+            (None, None) => false,
+        }
+    }
+}
+
 impl PortOptions {
     /// No MTU, MAC or VLAN set; trunk list empty (all VLANs, as OVS does).
     pub fn new() -> Self {

@@ -67,6 +67,13 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// Run `cmd` to its end: exit code, output and how long it took.
+pub fn run_timed(cmd: &mut Command) -> Run {
+    let t = Instant::now();
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()));
+    to_run(out, t.elapsed())
+}
+
 fn to_run(out: Output, elapsed: Duration) -> Run {
     Run {
         code: out.status.code().unwrap_or(-1),

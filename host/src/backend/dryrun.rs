@@ -473,15 +473,8 @@ impl DryRunBackend {
                 if bridges.values().any(|b| b.ports.contains_key(name.as_str())) {
                     return Err(CapError::exists(format!("port {name} already exists")));
                 }
-                let info = PortInfo {
-                    name: name.to_string(),
-                    bridge: bridge.to_string(),
-                    tag: None,
-                    trunks: vec![],
-                    external_ids: [(super::ext::CREATED_BY.to_string(), "ovs-run".to_string())].into(),
-                    ofport: Some(1),
-                    error: None,
-                };
+                let created_by = [(super::ext::CREATED_BY.to_string(), "ovs-run".to_string())];
+                let info = modelled_port(bridge, name, &None, &[], created_by.into());
                 let b = bridges.get_mut(bridge.as_str()).expect("checked");
                 b.ports.insert(name.to_string(), info.clone());
                 b.tunnels.insert(name.to_string(), tunnel.clone());

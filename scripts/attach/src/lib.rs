@@ -6,7 +6,6 @@
 
 use ovs_run_sdk::containers::ContainerInfo;
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, IpAddr, Mac, Mtu, VlanId};
-use ovs_run_sdk::ports::PortInfo;
 use ovs_run_sdk::{bridges, containers, info, links, ports, routes, Args, Error, PortOptions, Route, Target};
 
 const USAGE: &str = "\
@@ -88,8 +87,9 @@ fn already_there(given: &ContainerName, found: &ContainerInfo, iface: &IfName) -
     // Which port: every bridge's, as far as this run may read them.
     let held = bridges::list().unwrap_or_default().into_iter().find_map(|b| {
         let ports = ports::list(&b.name).ok()?;
-        let p =
-            ports.into_iter().find(|p| p.container_iface == iface.as_str() && belongs_to(p, given, found))?;
+        let p = ports
+            .into_iter()
+            .find(|p| p.container_iface == iface.as_str() && p.belongs_to(given.as_str(), found))?;
         Some((b.name, p))
     });
     let Some((bridge, port)) = held else {
@@ -109,19 +109,6 @@ fn already_there(given: &ContainerName, found: &ContainerInfo, iface: &IfName) -
          --ipaddress=... (see ovs-run modify --help); to attach it anew, remove it first: {remove}",
         port.name
     )))
-}
-
-/// Whether port `p` is `found`'s, by the external ids attach and ovs-docker
-/// set: ovs-docker records the name it was given, ovs-run the full id too.
-fn belongs_to(p: &PortInfo, given: &ContainerName, found: &ContainerInfo) -> bool {
-    let id = |k: &str| p.external_ids.iter().find(|e| e.key == k).map(|e| e.value.as_str());
-    match (id("container_full_id"), id("container_id")) {
-        (Some(full), _) => full == found.id,
-        (None, Some(g)) => {
-            g == given.as_str() || g == found.name || (g.len() >= 4 && found.id.starts_with(g))
-        }
-        (None, None) => false,
-    }
 }
 
 ovs_run_sdk::script!(

@@ -192,25 +192,15 @@ fn find_port(
     found: &containers::ContainerInfo,
 ) -> Result<PortInfo, Error> {
     let ports = ports::list(bridge)?;
-    ports.into_iter().find(|p| p.container_iface == iface.as_str() && belongs_to(p, given, found)).ok_or_else(
-        || {
+    ports
+        .into_iter()
+        .find(|p| p.container_iface == iface.as_str() && p.belongs_to(given.as_str(), found))
+        .ok_or_else(|| {
             Error::msg(format!(
                 "{iface} of container {given} is not attached to {bridge}: attach it first \
              (ovs-run attach {bridge} {iface} {given} ...)"
             ))
-        },
-    )
-}
-
-fn belongs_to(p: &PortInfo, given: &ContainerName, found: &containers::ContainerInfo) -> bool {
-    let id = |k: &str| p.external_ids.iter().find(|e| e.key == k).map(|e| e.value.as_str());
-    match (id("container_full_id"), id("container_id")) {
-        (Some(full), _) => full == found.id,
-        (None, Some(g)) => {
-            g == given.as_str() || g == found.name || (g.len() >= 4 && found.id.starts_with(g))
-        }
-        (None, None) => false,
-    }
+        })
 }
 
 /// Makes `address` the interface's only address of its family (IPv6

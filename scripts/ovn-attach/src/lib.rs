@@ -69,7 +69,7 @@ fn main(args: Args) -> Result<(), Error> {
         Some(a) => format!("{mac} {}", a.addr),
         None => mac.to_string(),
     };
-    ovn::add_switch_port(&switch, &port, &[entry.clone()], &[entry.clone()])?;
+    ovn::add_switch_port(&switch, &port, std::slice::from_ref(&entry), std::slice::from_ref(&entry))?;
     info!("logical port {port} on switch {switch}: addresses and port security \"{entry}\"");
 
     let options = PortOptions::new().mtu(mtu).mac(mac).iface_id(port.clone());

@@ -91,24 +91,37 @@ impl Vswitch {
             })
             .await?;
 
-        let iface_uuid = inserted_uuid(&r[2])?;
+        let ofport = self.attached_or_removed(bridge, name, &inserted_uuid(&r[2])?, "port").await?;
+        Ok(new_port_info(bridge, spec, ofport))
+    }
+
+    /// After the insert of port `name`'s Interface row `iface_uuid`: its
+    /// ofport once ovs-vswitchd attached it; when it could not (an error,
+    /// ofport -1), the port is removed again and the error names it as `what`.
+    pub(super) async fn attached_or_removed(
+        &self,
+        bridge: &IfName,
+        name: &IfName,
+        iface_uuid: &Uuid,
+        what: &str,
+    ) -> CapResult<Option<i64>> {
         let r = self
             .read(vec![Operation::select(
                 Interface::NAME,
-                vec![Condition::uuid(&iface_uuid)],
+                vec![Condition::uuid(iface_uuid)],
                 &["ofport", "error"],
             )])
             .await?;
         let iface = r[0].first().map(Interface::from_row);
         let (ofport, problem) = attach_problem(bridge, iface.as_ref());
         if let Some(problem) = problem {
-            let mut msg = format!("port {name}: {problem}");
+            let mut msg = format!("{what} {name}: {problem}");
             if let Err(e) = self.del_port(bridge, name).await {
                 msg.push_str(&format!("; removing the port again failed too: {e}"));
             }
             return Err(CapError::failed(msg));
         }
-        Ok(new_port_info(bridge, spec, ofport))
+        Ok(ofport)
     }
 
     /// Add many ports, possibly on several bridges, in ONE transaction, and
@@ -446,7 +459,7 @@ fn new_port_info(bridge: &IfName, spec: &PortSpec, ofport: Option<i64>) -> PortI
 }
 
 /// The uuid an `insert` operation's result reports.
-fn inserted_uuid(result: &OpResult) -> CapResult<Uuid> {
+pub(super) fn inserted_uuid(result: &OpResult) -> CapResult<Uuid> {
     result.uuid().cloned().ok_or_else(|| CapError::failed("OVSDB insert returned no uuid"))
 }
 

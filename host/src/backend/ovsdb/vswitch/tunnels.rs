@@ -6,9 +6,9 @@
 use std::collections::{HashMap, HashSet};
 
 use ovsdb_client::vswitch::{Bridge, Interface, Port};
-use ovsdb_client::{Atom, Condition, Mutation, Mutator, Operation, Row, Table, Uuid, Value};
+use ovsdb_client::{Atom, Mutation, Mutator, Operation, Row, Table, Uuid, Value};
 
-use super::ports::attach_problem;
+use super::ports::inserted_uuid;
 use super::{wait_rows, where_name, Vswitch};
 use crate::backend::ext;
 use crate::error::{CapError, CapResult};
@@ -83,24 +83,7 @@ impl Vswitch {
                 _ => None,
             })
             .await?;
-        let iface_uuid =
-            r[2].uuid().cloned().ok_or_else(|| CapError::failed("OVSDB insert returned no uuid"))?;
-        let r = self
-            .read(vec![Operation::select(
-                Interface::NAME,
-                vec![Condition::uuid(&iface_uuid)],
-                &["ofport", "error"],
-            )])
-            .await?;
-        let row = r[0].first().map(Interface::from_row);
-        let (ofport, problem) = attach_problem(bridge, row.as_ref());
-        if let Some(problem) = problem {
-            let mut msg = format!("tunnel {name}: {problem}");
-            if let Err(e) = self.del_port(bridge, name).await {
-                msg.push_str(&format!("; removing the port again failed too: {e}"));
-            }
-            return Err(CapError::failed(msg));
-        }
+        let ofport = self.attached_or_removed(bridge, name, &inserted_uuid(&r[2])?, "tunnel").await?;
         Ok(TunnelInfo {
             spec: spec.clone(),
             bridge: bridge.to_string(),
