@@ -705,3 +705,38 @@ fn a_compile_that_takes_a_while_says_so_on_a_terminal_only() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.all().contains("compiling"), "{r:?}");
 }
+
+#[test]
+fn a_batch_shows_its_progress_on_a_terminal_only() {
+    let (ovs, br) = Ovs::with_bridge("d2p");
+    let cs: Vec<Container> = (0..20).map(|_| Container::start()).collect();
+    let s = script("attach-many");
+    let names: Vec<&str> = cs.iter().map(|c| c.name.as_str()).collect();
+    let mut args = vec!["--datapath", "netdev", s.to_str().unwrap(), &br, "eth0"];
+    args.extend(&names);
+    // On a terminal (script(1) gives it one), with the test's OVS.
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let cmd = format!("{} {}", bin(), quoted.join(" "));
+    let mut script_cmd = Command::new("script");
+    script_cmd.args(["-qec", &cmd, "/dev/null"]);
+    for (k, v) in ovs.env() {
+        script_cmd.env(k, v);
+    }
+    let out = script_cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ovs-run: veth pairs made: 20/20"), "{text}");
+    assert!(
+        text.contains("ovs-run: 20 ports added in one OVSDB transaction and applied by ovs-vswitchd: 20/20"),
+        "{text}"
+    );
+    assert_eq!(ovs.vsctl(&["list-ports", &br]).lines().count(), 20);
+    // Not on a pipe: the same batch again (detached first) says nothing of it.
+    let d = script("detach-many");
+    let mut dargs = vec![d.to_str().unwrap(), br.as_str(), "eth0"];
+    dargs.extend(&names);
+    assert_eq!(ovs.run(&dargs).code, 0);
+    let r = ovs.run(&args);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.all().contains("veth pairs made"), "{r:?}");
+}

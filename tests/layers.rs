@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["audit"],
     &["policy", "journal"],
     &["backend"],
-    &["types", "tunnel", "error", "verbose", "rundir"],
+    &["types", "tunnel", "error", "verbose", "rundir", "progress"],
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -37,6 +37,7 @@ pub mod inventory;
 pub mod journal;
 pub mod lifecycle;
 pub mod policy;
+pub mod progress;
 pub mod registry;
 pub mod rundir;
 pub mod runner;

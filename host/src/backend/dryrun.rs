@@ -149,7 +149,7 @@ impl DryRunBackend {
                         [("lo".to_string(), new_link("lo", 65536, true))].into();
                     if let Target::Container { id, name, .. } = target {
                         for p in self.bridges(m).await?.values().flat_map(|b| b.ports.values()) {
-                            let Some(cp) = crate::lifecycle::ports::ContainerPort::of(p.clone()) else {
+                            let Some(cp) = super::container_port::ContainerPort::of(p.clone()) else {
                                 continue;
                             };
                             if cp.may_belong_to(id, name) {

@@ -6,6 +6,7 @@
 //! dry-run model ([`dryrun`]) and the real system ([`system`]) are two
 //! implementations of the same [`Backend`] trait.
 
+pub mod container_port;
 pub mod docker;
 pub mod dryrun;
 pub mod netlink;

@@ -323,6 +323,9 @@ impl SystemBackend {
         // do not depend on each other); then ONE transaction for all ports,
         // so that ovs-vswitchd sees the links settled (see the module doc).
         let started = Instant::now();
+        let total = reqs.len();
+        let finished = std::sync::atomic::AtomicUsize::new(0);
+        let finished = &finished;
         let made: Vec<CapResult<()>> = stream::iter(0..reqs.len())
             .map(|i| async move {
                 let r = &reqs[i];
@@ -333,6 +336,10 @@ impl SystemBackend {
                 }
             })
             .buffered(LINK_CONCURRENCY)
+            .inspect(|_| {
+                let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                crate::progress::step("veth pairs made", n, total);
+            })
             .collect()
             .await;
         let made_veths: Vec<IfName> = reqs
@@ -353,7 +360,10 @@ impl SystemBackend {
             .iter()
             .map(|r| (r.bridge.clone(), port_spec(r.port, r.target, r.ifname, r.vlan, r.trunks, None)))
             .collect();
+        let applying = format!("{total} ports added in one OVSDB transaction and applied by ovs-vswitchd");
+        crate::progress::step(&applying, 0, total);
         let added = ovs.add_ports(&specs).await;
+        crate::progress::step(&applying, total, total);
         verbose!(
             2,
             "add-ports: {} links in {} ms, then one OVSDB transaction and ovs-vswitchd in {} ms",

@@ -23,8 +23,6 @@ use clap::{Parser, Subcommand};
 use crate::verbose;
 
 pub use crate::runner::exit::{EXIT_SCRIPT_ERROR, EXIT_TRAP, EXIT_UNAVAILABLE, EXIT_USAGE};
-/// What `--json` and `--dry-run` print, for the daemon to print the same for `submit`.
-pub(crate) use run::{outcome_json as run_outcome_json, plan_text as run_plan_text};
 
 const AFTER_HELP: &str = "\
 Everything after SCRIPT is passed to the script unchanged, hyphens included:

@@ -4,9 +4,9 @@
 //! terminal, only on stderr, never with `--json` or `-q`: stdout stays the
 //! script's (or the JSON document's).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Quiet work below this needs no word ($OVS_RUN_PROGRESS_AFTER_MS
@@ -55,4 +55,30 @@ impl Drop for Notice {
             }
         }
     }
+}
+
+/// Show the stages of long batches ([`crate::progress`]: 1000 containers'
+/// veth pairs, then their one OVSDB transaction) on a terminal: one line per
+/// stage, rewritten in place at most ten times a second. `enabled`: not
+/// --json, not -q.
+pub fn show_batches(enabled: bool) {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return;
+    }
+    let last: Mutex<Option<Instant>> = Mutex::new(None);
+    crate::progress::set_sink(Box::new(move |what, done, total| {
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let end = done == total;
+        if !end && done != 0 && last.is_some_and(|t| now - t < Duration::from_millis(100)) {
+            return;
+        }
+        *last = Some(now);
+        let mut err = std::io::stderr().lock();
+        // Carriage return and erase-line: the stage's line is rewritten in place.
+        let _ = write!(err, "\r\x1b[Kovs-run: {what}: {done}/{total}");
+        if end {
+            let _ = writeln!(err);
+        }
+    }));
 }

@@ -14,7 +14,7 @@ use crate::backend::dryrun::{parse_assumed_container, DryRunBackend};
 use crate::backend::ovsdb::{self, OvsdbUri};
 use crate::backend::stats::{self, Stats};
 use crate::backend::system::{SystemBackend, SystemConfig};
-use crate::backend::{docker, Backend, Op};
+use crate::backend::{docker, Backend};
 use crate::capabilities::LogLevel;
 use crate::engine::{cache, CompileCache, Engine, Limits};
 use crate::journal::store::{self, Header, JournalFile};
@@ -62,6 +62,7 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         Ok(e) => e,
         Err(e) => return usage(format!("cannot start the Wasm engine: {e:#}")),
     };
+    super::progress::show_batches(!opts.json && !opts.quiet);
     // Compiling is bounded by --timeout too (apart from the run's own).
     let notice = super::progress::Notice::after_a_moment(
         !opts.json && !opts.quiet,
@@ -330,11 +331,11 @@ fn report(result: &RunResult, opts: &RunArgs, stats: &Stats) -> i32 {
     let changes = &result.changes;
 
     if opts.json {
-        let mut out = outcome_json(result, opts.dry_run, opts.no_rollback);
+        let mut out = runner::outcome_json(result, opts.dry_run, opts.no_rollback);
         out["stats"] = json!(stats);
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else if opts.dry_run {
-        print!("{}", plan_text(changes, code == 0));
+        print!("{}", runner::plan_text(changes, code == 0));
     } else if verbose::level() > 0 {
         for (i, op) in changes.iter().enumerate() {
             eprintln!("ovs-run: done {}. {op}", i + 1);
@@ -353,34 +354,4 @@ fn report(result: &RunResult, opts: &RunArgs, stats: &Stats) -> i32 {
         eprintln!("{line}");
     }
     code
-}
-
-/// The outcome of a run as `--json` prints it (`ovs-run --json`, and
-/// `ovs-run submit --json` through the daemon).
-pub(crate) fn outcome_json(result: &RunResult, dry_run: bool, no_rollback: bool) -> serde_json::Value {
-    let rollback = &result.rollback;
-    let code = result.exit_code();
-    json!({
-        "status": result.status(),
-        "code": code,
-        "dry_run": dry_run,
-        "error": result.message(),
-        "changes": result.changes,
-        "rolled_back": rollback.as_ref().map(|r| &r.undone),
-        "rollback_failed": rollback.as_ref().map(|r| r.failed.iter().map(|(op, e)| json!({"op": op, "error": e})).collect::<Vec<_>>()),
-        "kept": code != 0 && no_rollback && !result.changes.is_empty(),
-    })
-}
-
-/// A dry-run's plan, as printed on stdout (lines ending in newlines).
-pub(crate) fn plan_text(plan: &[Op], ok: bool) -> String {
-    let verdict = if ok { "" } else { " (the script failed: the plan stops where it did)" };
-    let mut s = format!("Plan (dry-run: nothing was changed){verdict}:\n");
-    if plan.is_empty() {
-        s += "  nothing to do\n";
-    }
-    for (i, op) in plan.iter().enumerate() {
-        s += &format!("  {:>2}. {op}\n", i + 1);
-    }
-    s
 }

@@ -573,12 +573,11 @@ impl Daemon {
         // What `ovs-run --json` / `--dry-run` print, on the client's stdout.
         let (dry_run, ok) = (p.request.dry_run, !result.failed());
         if p.request.json {
-            let doc = crate::cli::run_outcome_json(&result, dry_run, false);
+            let doc = crate::runner::outcome_json(&result, dry_run, false);
             let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
             let _ = send_text(&mut w, protocol::STDOUT, &text).await;
         } else if dry_run {
-            let _ =
-                send_text(&mut w, protocol::STDOUT, &crate::cli::run_plan_text(&result.changes, ok)).await;
+            let _ = send_text(&mut w, protocol::STDOUT, &crate::runner::plan_text(&result.changes, ok)).await;
         }
         for line in result.report_lines(false) {
             let _ = send_text(&mut w, protocol::STDERR, &format!("{line}\n")).await;

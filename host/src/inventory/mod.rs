@@ -26,12 +26,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::backend::container_port::ContainerPort;
 use crate::backend::ovsdb::OvsdbUri;
 use crate::backend::system::SystemBackend;
 use crate::backend::{ext, PortInfo};
 use crate::error::{CapResult, ErrorKind};
 use crate::lifecycle::bindings::{Binding, BindingStore};
-use crate::lifecycle::ports::ContainerPort;
 use crate::types::{ContainerInfo, ContainerRef, IfName, Target};
 
 /// The external id the Docker network driver gives the ports it makes.

@@ -247,3 +247,33 @@ async fn signal() -> &'static str {
         _ = hup.recv() => "SIGHUP",
     }
 }
+
+/// The outcome of a run as `--json` prints it (`ovs-run --json`, and
+/// `ovs-run submit --json` through the daemon).
+pub fn outcome_json(result: &RunResult, dry_run: bool, no_rollback: bool) -> serde_json::Value {
+    let rollback = &result.rollback;
+    let code = result.exit_code();
+    json!({
+        "status": result.status(),
+        "code": code,
+        "dry_run": dry_run,
+        "error": result.message(),
+        "changes": result.changes,
+        "rolled_back": rollback.as_ref().map(|r| &r.undone),
+        "rollback_failed": rollback.as_ref().map(|r| r.failed.iter().map(|(op, e)| json!({"op": op, "error": e})).collect::<Vec<_>>()),
+        "kept": code != 0 && no_rollback && !result.changes.is_empty(),
+    })
+}
+
+/// A dry-run's plan, as printed on stdout (lines ending in newlines).
+pub fn plan_text(plan: &[Op], ok: bool) -> String {
+    let verdict = if ok { "" } else { " (the script failed: the plan stops where it did)" };
+    let mut s = format!("Plan (dry-run: nothing was changed){verdict}:\n");
+    if plan.is_empty() {
+        s += "  nothing to do\n";
+    }
+    for (i, op) in plan.iter().enumerate() {
+        s += &format!("  {:>2}. {op}\n", i + 1);
+    }
+    s
+}
