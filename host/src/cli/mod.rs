@@ -183,6 +183,20 @@ pub struct RunArgs {
     pub insecure: bool,
 }
 
+impl RunArgs {
+    /// The system options among these (the same as the other commands'
+    /// [`SystemOpts`], whose parsing and backend they then share).
+    pub fn system_opts(&self) -> crate::config::SystemOpts {
+        crate::config::SystemOpts {
+            ovsdb: self.ovsdb.clone(),
+            docker: self.docker.clone(),
+            ovn_nb: self.ovn_nb.clone(),
+            ovn_bind_timeout: self.ovn_bind_timeout,
+            apply_timeout: self.apply_timeout,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Review a script without running it: digest, metadata, capabilities it imports, WIT world, signatures

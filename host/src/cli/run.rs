@@ -11,10 +11,8 @@ use sha2::{Digest, Sha256};
 use super::{RunArgs, EXIT_USAGE};
 use crate::audit::{AuditLog, RunAudit};
 use crate::backend::dryrun::{parse_assumed_container, DryRunBackend};
-use crate::backend::ovsdb::{self, OvsdbUri};
 use crate::backend::stats::{self, Stats};
-use crate::backend::system::{SystemBackend, SystemConfig};
-use crate::backend::{docker, Backend};
+use crate::backend::Backend;
 use crate::capabilities::LogLevel;
 use crate::engine::{cache, CompileCache, Engine, Limits};
 use crate::journal::store::{self, Header, JournalFile};
@@ -130,11 +128,13 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         let dir = opts.journal_dir.clone().unwrap_or_else(store::default_dir);
         // A run that died earlier is rolled back before this one starts.
         super::recover::recover_all(&dir, false, true).await;
+        // make_backend checked the options already.
+        let system = opts.system_opts().config().expect("checked by make_backend");
         let header = Header::new(
             &script.display().to_string(),
-            ovsdb_uri(&opts).map(|u| u.to_string()).unwrap_or_default(),
-            opts.docker.clone().unwrap_or_else(docker::default_uri),
-            Duration::from_secs_f64(opts.apply_timeout),
+            system.ovsdb.to_string(),
+            system.docker,
+            system.apply_timeout,
         );
         match JournalFile::create(&dir, &header) {
             Ok(f) => Journal::on_disk(f),
@@ -238,27 +238,12 @@ fn tenant_policy(opts: &RunArgs) -> Result<Option<CedarPolicy>, String> {
 }
 
 /// The dry-run model (starting from the real system when OVSDB answers) or the real system.
-fn ovsdb_uri(opts: &RunArgs) -> Result<OvsdbUri, String> {
-    match &opts.ovsdb {
-        Some(u) => u.parse().map_err(|e| format!("--ovsdb: {e}")),
-        None => Ok(ovsdb::default_uri()),
-    }
-}
-
 async fn make_backend(opts: &RunArgs) -> Result<Arc<dyn Backend>, String> {
-    let ovsdb = ovsdb_uri(opts)?;
-    let ovn_nb = crate::config::ovn_nb_uri(opts.ovn_nb.as_deref())?;
-    let system = || {
-        Arc::new(
-            SystemBackend::new(SystemConfig {
-                ovsdb: ovsdb.clone(),
-                docker: opts.docker.clone().unwrap_or_else(docker::default_uri),
-                apply_timeout: Duration::from_secs_f64(opts.apply_timeout),
-            })
-            .with_ovn_nb(ovn_nb.clone())
-            .with_ovn_bind_timeout(Duration::from_secs_f64(opts.ovn_bind_timeout)),
-        )
-    };
+    let sys_opts = opts.system_opts();
+    // Parsed once here: a bad --ovsdb or --ovn-nb is an error before anything runs.
+    let ovsdb = sys_opts.config()?.ovsdb;
+    sys_opts.backend()?;
+    let system = || Arc::new(sys_opts.backend().expect("checked above"));
     if !opts.dry_run {
         if !opts.assume_container.is_empty() {
             return Err("--assume-container only makes sense with --dry-run".into());
