@@ -212,25 +212,31 @@ fn attach_ping_detach(lang: &str, subnet: u8) {
     assert!(ovs.port_of(&c.name, "eth1").is_none());
 }
 
+/// seed-demo, then seed-demo again for a second container on the same
+/// bridge: the second gets the next address, not the first one again.
 fn seed_demo(lang: &str, subnet: u8) {
     let ovs = Ovs::start();
-    let c = Container::start();
+    let (c, d) = (Container::start(), Container::start());
     let br = unique("td");
-    let r = run_in(
-        &ovs,
-        lang,
-        "seed-demo",
-        &[
-            &format!("--bridge={br}"),
-            &format!("--container={}", c.name),
-            &format!("--subnet=10.{subnet}.0.0/24"),
-        ],
-    );
-    assert_eq!(r.code, 0, "{lang} seed-demo: {r:?}");
-    assert!(r.stdout.contains("seed-demo report") && r.stdout.contains("3 received"), "{r:?}");
-    assert!(c.ip(&["addr", "show", "eth0"]).contains(&format!("10.{subnet}.0.2/24")), "{r:?}");
+    for (i, who) in [&c, &d].into_iter().enumerate() {
+        let r = run_in(
+            &ovs,
+            lang,
+            "seed-demo",
+            &[
+                &format!("--bridge={br}"),
+                &format!("--container={}", who.name),
+                &format!("--subnet=10.{subnet}.0.0/24"),
+            ],
+        );
+        assert_eq!(r.code, 0, "{lang} seed-demo #{}: {r:?}", i + 1);
+        assert!(r.stdout.contains("seed-demo report") && r.stdout.contains("3 received"), "{r:?}");
+        let mine = format!("10.{subnet}.0.{}/24", i + 2);
+        assert!(who.ip(&["addr", "show", "eth0"]).contains(&mine), "{lang} #{}: {mine}: {r:?}", i + 1);
+    }
     assert!(sh("ip", &["addr", "show", &br]).contains(&format!("10.{subnet}.0.1/24")));
     assert!(c.ping(&format!("10.{subnet}.0.1")), "{lang}: independent ping after the demo");
+    assert!(d.ping(&format!("10.{subnet}.0.2")), "{lang}: the second container reaches the first");
     assert_tcp(&format!("{lang}: independent TCP after the demo"), &c, &HereNs, &format!("10.{subnet}.0.1"));
 }
 
@@ -371,4 +377,35 @@ fn python_second_run_hits_the_cache_and_starts_fast() {
     // tests running beside this one.
     assert!(best.1 < Duration::from_millis(100), "a cached Python run took {} ms of CPU", best.1.as_millis());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------ projects anywhere
+
+/// `ovs-run new --lang js|c` makes a project outside the repository that
+/// `guest-sdk/build-guest` builds from there (JavaScript used to fail:
+/// "JS entry path ... is not under module root") and that runs.
+#[test]
+fn new_makes_js_and_c_projects_that_build_outside_the_repository() {
+    let work = tempfile::tempdir().unwrap();
+    for (lang, file) in [("js", "port-check.js"), ("c", "port-check.c")] {
+        let dir = work.path().join(lang);
+        let r = ovs_run(&["new", "--lang", lang, "--dir", dir.to_str().unwrap(), "port-check"], &[]);
+        assert_eq!(r.code, 0, "{lang}: {r:?}");
+        assert!(r.stdout.contains(&format!("build-guest {lang} ")), "{lang}: {r:?}");
+        let out = Command::new(root().join("guest-sdk/build-guest"))
+            .args([lang, file])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{lang} build-guest: {}", String::from_utf8_lossy(&out.stderr));
+        let wasm = dir.join("port-check.wasm");
+        let r = ovs_run(
+            &["--dry-run", "--assume-container", "web", wasm.to_str().unwrap(), "br0", "web", "--mtu=1400"],
+            &[],
+        );
+        assert_eq!(r.code, 0, "{lang}: {r:?}");
+        assert!(r.stdout.contains("add port") && r.stdout.contains("1400"), "{lang}: {r:?}");
+        let r = ovs_run(&["--dry-run", wasm.to_str().unwrap(), "--help"], &[]);
+        assert!(r.stdout.contains("Usage: port-check BRIDGE CONTAINER"), "{lang}: {r:?}");
+    }
 }

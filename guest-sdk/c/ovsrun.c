@@ -248,6 +248,12 @@ static void apply_mask(uint8_t *addr, unsigned bytes, unsigned prefix) {
     }
 }
 
+ovsrun_cidr ovsrun_cidr_network(const ovsrun_cidr *cidr) {
+    ovsrun_cidr net = *cidr;
+    apply_mask(net.ip.addr, cidr->ip.family == AF_INET ? 4 : 16, cidr->prefix);
+    return net;
+}
+
 bool ovsrun_cidr_host(const ovsrun_cidr *cidr, uint64_t n, ovsrun_cidr *out, ovsrun_error *err) {
     bool v4 = cidr->ip.family == AF_INET;
     unsigned bytes = v4 ? 4 : 16, host_bits = (v4 ? 32u : 128u) - cidr->prefix;
@@ -563,6 +569,57 @@ bool ovsrun_link_set_address(ovsrun_target target, const char *ifname, const ovs
 bool ovsrun_link_del_address(ovsrun_target target, const char *ifname, const ovsrun_cidr *cidr, bool *removed,
                              ovsrun_error *err) {
     return address_call(false, target, ifname, cidr, removed, err);
+}
+
+/* The container a port belongs to: container_full_id when ovs-run made it, else ovs-docker's container_id. */
+static char *port_owner(const ovs_run_net_ports_port_info_t *p) {
+    const char *keys[] = {"container_full_id", "container_id"};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < p->external_ids.len; i++) {
+            const script_string_t *key = &p->external_ids.ptr[i].key;
+            if (key->len == strlen(keys[k]) && memcmp(key->ptr, keys[k], key->len) == 0)
+                return from_wit(&p->external_ids.ptr[i].value);
+        }
+    return NULL;
+}
+
+bool ovsrun_bridge_container_addresses(const char *bridge, ovsrun_cidr *out, size_t cap, size_t *n,
+                                       ovsrun_error *err) {
+    script_string_t b = to_wit(bridge);
+    ovs_run_net_ports_list_port_info_t list;
+    ovs_run_net_types_error_t e;
+    OVSRUN_TRY(HOST_CALL(ovs_run_net_ports_list_ports(&b, &list, &e), e));
+    *n = 0;
+    for (size_t i = 0; i < list.len; i++) {
+        const ovs_run_net_ports_port_info_t *p = &list.ptr[i];
+        char *owner = port_owner(p);
+        if (!owner || p->container_iface.len == 0) {
+            free(owner);
+            continue;
+        }
+        ovs_run_net_types_target_t t = wit_target(ovsrun_container(owner));
+        script_string_t iface = p->container_iface;
+        ovs_run_net_links_list_link_info_t links;
+        ovs_run_net_types_error_t le;
+        if (!ovs_run_net_links_list_links(&t, &iface, &links, &le)) {
+            ovs_run_net_types_error_free(&le); /* not readable: holds nothing */
+            free(owner);
+            continue;
+        }
+        for (size_t l = 0; l < links.len; l++)
+            for (size_t a = 0; a < links.ptr[l].addresses.len && *n < cap; a++) {
+                char *text = from_wit(&links.ptr[l].addresses.ptr[a]);
+                ovsrun_error ignored = {0};
+                if (ovsrun_parse_cidr(text, &out[*n], &ignored))
+                    (*n)++;
+                free(ignored.message);
+                free(text);
+            }
+        ovs_run_net_links_list_link_info_free(&links);
+        free(owner);
+    }
+    ovs_run_net_ports_list_port_info_free(&list);
+    return true;
 }
 
 bool ovsrun_link_set_mtu(ovsrun_target target, const char *ifname, uint32_t mtu, ovsrun_error *err) {

@@ -95,6 +95,8 @@ typedef struct { char s[52]; } ovsrun_cidr_text;
 
 ovsrun_ip_text ovsrun_ip_str(const ovsrun_ip *ip);
 ovsrun_cidr_text ovsrun_cidr_str(const ovsrun_cidr *cidr);
+/* The network address with the same prefix (10.1.0.7/24 -> 10.1.0.0/24). */
+ovsrun_cidr ovsrun_cidr_network(const ovsrun_cidr *cidr);
 /* The subnet's n-th host address with the same prefix (10.1.0.0/24: 1 -> 10.1.0.1/24). */
 bool ovsrun_cidr_host(const ovsrun_cidr *cidr, uint64_t n, ovsrun_cidr *out, ovsrun_error *err);
 
@@ -182,6 +184,12 @@ bool ovsrun_link_set_address(ovsrun_target target, const char *ifname, const ovs
                              ovsrun_error *err);
 bool ovsrun_link_del_address(ovsrun_target target, const char *ifname, const ovsrun_cidr *cidr, bool *removed,
                              ovsrun_error *err);
+/* The addresses on the container interfaces of `bridge`'s ports, as each
+ * container sees them (a container that cannot be read, e.g. stopped, has
+ * none): at most `cap` into `out`, how many in `*n`. What the Rust SDK's
+ * ports::list plus links::list give; seed-demo picks a free address with it. */
+bool ovsrun_bridge_container_addresses(const char *bridge, ovsrun_cidr *out, size_t cap, size_t *n,
+                                       ovsrun_error *err);
 bool ovsrun_link_set_mtu(ovsrun_target target, const char *ifname, uint32_t mtu, ovsrun_error *err);
 bool ovsrun_link_set_up(ovsrun_target target, const char *ifname, ovsrun_error *err);
 bool ovsrun_link_set_down(ovsrun_target target, const char *ifname, ovsrun_error *err);

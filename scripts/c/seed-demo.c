@@ -6,6 +6,9 @@
  * pings the host from the container.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "ovsrun.h"
 
@@ -30,6 +33,31 @@ static const char *const OPTIONS[] = {"bridge", "container", "subnet", "interfac
 
 enum { PING_COUNT = 3, PING_TIMEOUT_MS = 1000 };
 
+static bool same_ip(const ovsrun_ip *a, const ovsrun_ip *b) {
+    return a->family == b->family && memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+/* The first address of `subnet` from .2 on that no container on `bridge` has. */
+static bool free_address(const char *bridge, const ovsrun_cidr *subnet, ovsrun_cidr *out, ovsrun_error *err) {
+    enum { MAX_USED = 1024 };
+    static ovsrun_cidr used[MAX_USED];
+    size_t n_used;
+    OVSRUN_TRY(ovsrun_bridge_container_addresses(bridge, used, MAX_USED, &n_used, err));
+    for (uint64_t n = 2;; n++) {
+        ovsrun_error none = {0};
+        if (!ovsrun_cidr_host(subnet, n, out, &none)) {
+            free(none.message);
+            ovsrun_cidr net = ovsrun_cidr_network(subnet);
+            return ovsrun_fail(err, "no free address left in %s on bridge %s", ovsrun_cidr_str(&net).s, bridge);
+        }
+        bool taken = false;
+        for (size_t i = 0; i < n_used && !taken; i++)
+            taken = same_ip(&used[i].ip, &out->ip);
+        if (!taken)
+            return true;
+    }
+}
+
 static bool seed_demo(const ovsrun_args *args, ovsrun_error *err) {
     const char *bridge, *container, *iface;
     ovsrun_cidr subnet, host_addr, container_addr;
@@ -40,6 +68,8 @@ static bool seed_demo(const ovsrun_args *args, ovsrun_error *err) {
     OVSRUN_TRY(ovsrun_opt_or(args, "subnet", "10.10.0.0/24", ovsrun_parse_cidr, &subnet, err));
     OVSRUN_TRY(ovsrun_opt_or(args, "interface", "eth0", ovsrun_parse_ifname, &iface, err));
     OVSRUN_TRY(ovsrun_opt_or(args, "mtu", "1500", ovsrun_parse_mtu, &mtu, err));
+    /* Checked before any change; the address actually used is the first
+     * free one from .2 on (see free_address). */
     if (!ovsrun_cidr_host(&subnet, 1, &host_addr, err) || !ovsrun_cidr_host(&subnet, 2, &container_addr, err))
         return ovsrun_context(err, "--subnet");
 
@@ -59,6 +89,9 @@ static bool seed_demo(const ovsrun_args *args, ovsrun_error *err) {
     OVSRUN_TRY(ovsrun_link_set_up(host, bridge, err));
     ovsrun_info("host: %s on %s, up", ovsrun_cidr_str(&host_addr).s, bridge);
 
+    /* Run again for another container, the demo must not hand out an
+     * address a container on the bridge already has. */
+    OVSRUN_TRY(free_address(bridge, &subnet, &container_addr, err));
     ovsrun_target target = ovsrun_container(container);
     ovsrun_port port;
     OVSRUN_TRY(ovsrun_port_add(bridge, target, iface, &(ovsrun_port_options){.mtu = mtu}, &port, err));

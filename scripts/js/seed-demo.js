@@ -37,9 +37,11 @@ function main(args) {
   const subnet = args.optOr("subnet", "10.10.0.0/24", parse.cidr);
   const iface = args.optOr("interface", "eth0", parse.ifname);
   const mtu = args.optOr("mtu", "1500", parse.mtu);
-  let hostAddr, containerAddr;
+  let hostAddr;
   try {
-    [hostAddr, containerAddr] = [subnet.host(1), subnet.host(2)];
+    // Checked before any change; the address actually used is the first
+    // free one from .2 on (see freeAddress).
+    [hostAddr] = [subnet.host(1), subnet.host(2)];
   } catch (e) {
     throw e instanceof OvsRunError ? e.context("--subnet") : e;
   }
@@ -57,6 +59,9 @@ function main(args) {
   links.setUp(host, bridge);
   info(`host: ${hostAddr} on ${bridge}, up`);
 
+  // Run again for another container, the demo must not hand out an
+  // address a container on the bridge already has.
+  const containerAddr = freeAddress(bridge, subnet);
   const target = Target.container(container);
   const port = ports.add(bridge, target, iface, { mtu });
   info(`${target}: ${iface} on ${bridge} through port ${port.name}`);
@@ -79,6 +84,38 @@ function main(args) {
   }
   if (tcp.received !== tcp.sent) {
     throw new OvsRunError(`TCP from container ${container} to ${gateway}: only ${diagnostics.transferText(tcp)}`);
+  }
+}
+
+// The first address of `subnet` from .2 on that no container on `bridge`
+// has: each container port's interface is read inside its container (one
+// that cannot be read, e.g. stopped, holds nothing).
+function freeAddress(bridge, subnet) {
+  const used = new Set();
+  for (const p of ports.list(bridge)) {
+    const id = (k) => p.externalIds.find((e) => e.key === k)?.value;
+    const owner = id("container_full_id") ?? id("container_id");
+    if (!owner || !p.containerIface) continue;
+    let found;
+    try {
+      found = links.list(Target.container(owner), p.containerIface);
+    } catch (e) {
+      if (e instanceof OvsRunError) continue;
+      throw e;
+    }
+    for (const link of found) for (const a of link.addresses) used.add(String(parse.cidr(a).addr));
+  }
+  for (let n = 2; ; n++) {
+    let c;
+    try {
+      c = subnet.host(n);
+    } catch (e) {
+      if (e instanceof OvsRunError) {
+        throw new OvsRunError(`no free address left in ${subnet.network} on bridge ${bridge}`);
+      }
+      throw e;
+    }
+    if (!used.has(String(c.addr))) return c;
   }
 }
 

@@ -3,6 +3,9 @@ script, the Python twin of scripts/seed-demo (Rust). It creates a bridge,
 gives the host an address on the bridge's internal port, plugs a container
 in with an address in the same subnet and a default route via the host,
 then pings the host from the container and sends it 1 MiB over TCP.
+
+The container's address is the subnet's second, or the next one that no
+container on the bridge has (the usage text speaks of the first run).
 """
 
 import ovs_run
@@ -40,7 +43,9 @@ def main(args):
     iface = args.opt_or("interface", "eth0", ovs_run.ifname)
     mtu = args.opt_or("mtu", "1500", ovs_run.mtu)
     try:
-        host_addr, container_addr = subnet.host(1), subnet.host(2)
+        # Checked before any change; the address actually used is the first
+        # free one from .2 on (see below).
+        host_addr, _ = subnet.host(1), subnet.host(2)
     except Error as e:
         raise e.context("--subnet") from None
 
@@ -58,6 +63,9 @@ def main(args):
     links.set_up(host, bridge)
     info(f"host: {host_addr} on {bridge}, up")
 
+    # Run again for another container, the demo must not hand out an
+    # address a container on the bridge already has.
+    container_addr = free_address(bridge, subnet)
     target = Target.container(container)
     port = ports.add(bridge, target, iface, mtu=mtu)
     info(f"{target}: {iface} on {bridge} through port {port.name}")
@@ -79,6 +87,32 @@ def main(args):
         raise Error(f"no reply from {gateway} to {stats.sent} ping(s) from container {container}")
     if tcp.received != tcp.sent:
         raise Error(f"TCP from container {container} to {gateway}: only {diagnostics.transfer_text(tcp)}")
+
+
+def free_address(bridge, subnet):
+    """The first address of ``subnet`` from .2 on that no container on ``bridge``
+    has: each container port's interface is read inside its container (one that
+    cannot be read, e.g. stopped, holds nothing)."""
+    used = set()
+    for p in ports.list(bridge):
+        ids = {e.key: e.value for e in p.external_ids}
+        owner = ids.get("container_full_id") or ids.get("container_id")
+        if not owner or not p.container_iface:
+            continue
+        try:
+            found = links.list(Target.container(owner), p.container_iface)
+        except Error:
+            continue
+        used.update(ovs_run.cidr(a).addr for link in found for a in link.addresses)
+    n = 2
+    while True:
+        try:
+            c = subnet.host(n)
+        except Error:
+            raise Error(f"no free address left in {subnet.network} on bridge {bridge}") from None
+        if c.addr not in used:
+            return c
+        n += 1
 
 
 WitWorld = ovs_run.script(main, usage=USAGE, options=["bridge", "container", "subnet", "interface", "mtu"])

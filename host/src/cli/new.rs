@@ -1,8 +1,9 @@
 //! `ovs-run new NAME`: a script project anywhere, ready to build against
 //! the SDKs of the ovs-run checkout this binary was built from (or the one
 //! `--sdk` names): for Rust a Cargo project of its own (its own workspace,
-//! the SDK by path), for Python a script beside a README that says how to
-//! build it with `guest-sdk/build-guest`.
+//! the SDK by path), for Python, JavaScript and C the SDK's template script
+//! beside a README that says how to build it with `guest-sdk/build-guest`
+//! (which builds a script from any directory).
 
 use std::path::{Path, PathBuf};
 
@@ -16,10 +17,12 @@ it. Nothing is created when DIR exists.
 Rust:    cargo build --release --target wasm32-wasip2 (rustup target add
          wasm32-wasip2 once), then ovs-run target/wasm32-wasip2/release/NAME.wasm
 Python:  SDK/build-guest python NAME.py, then ovs-run NAME.wasm
+JS, C:   SDK/build-guest js NAME.js (c NAME.c), then ovs-run NAME.wasm
 
 Examples:
   ovs-run new my-attach
-  ovs-run new --lang python --dir ~/net/vlan-check vlan-check";
+  ovs-run new --lang python --dir ~/net/vlan-check vlan-check
+  ovs-run new --lang c port-audit";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = NEW_HELP)]
@@ -29,7 +32,7 @@ pub struct NewArgs {
     pub name: String,
 
     /// The language
-    #[arg(long, value_name = "LANG", default_value = "rust", value_parser = ["rust", "python"])]
+    #[arg(long, value_name = "LANG", default_value = "rust", value_parser = ["rust", "python", "js", "c"])]
     pub lang: String,
 
     /// Where to make the project [default: ./NAME]
@@ -70,26 +73,27 @@ fn make(a: &NewArgs) -> Result<String, String> {
     if dir.exists() {
         return Err(format!("{} exists; not touching it", dir.display()));
     }
-    let files = match a.lang.as_str() {
-        "rust" => rust(&a.name, &sdk),
-        _ => python(&a.name, &sdk)?,
-    };
-    write_all(&dir, &files)?;
-    let shown = dir.display();
-    Ok(match a.lang.as_str() {
-        "rust" => format!(
+    if a.lang == "rust" {
+        write_all(&dir, &rust(&a.name, &sdk))?;
+        let shown = dir.display();
+        return Ok(format!(
             "made {shown} (Rust). Build and try it:\n  cd {shown} && cargo build --release --target wasm32-wasip2\n  \
              ovs-run --dry-run --assume-container web target/wasm32-wasip2/release/{}.wasm br0 web",
             a.name.replace('-', "_")
-        ),
-        _ => format!(
-            "made {shown} (Python). Build and try it:\n  {}/build-guest python {shown}/{}.py\n  \
-             ovs-run --dry-run --assume-container web {shown}/{}.wasm br0 web",
-            sdk.display(),
-            a.name.replace('-', "_"),
-            a.name
-        ),
-    })
+        ));
+    }
+    let t = Template::of(&a.lang, &a.name);
+    write_all(&dir, &t.files(&a.name, &sdk)?)?;
+    let shown = dir.display();
+    Ok(format!(
+        "made {shown} ({}). Build and try it:\n  {}/build-guest {} {shown}/{}\n  \
+         ovs-run --dry-run --assume-container web {shown}/{}.wasm br0 web",
+        t.language,
+        sdk.display(),
+        a.lang,
+        t.file,
+        a.name
+    ))
 }
 
 /// A name that is a crate name, a Python module (with '_') and a file name.
@@ -200,20 +204,61 @@ ovs_run_sdk::script!(main, usage: USAGE, options: ["interface", "mtu"]);
     ]
 }
 
-fn python(name: &str, sdk: &Path) -> Result<Vec<(String, String)>, String> {
-    let template = sdk.join("python/template/script.py");
-    let text = std::fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
-    let module = name.replace('-', "_");
-    let text = text.replace("my-script", name).replace(
-        "Copy this file to scripts/python/NAME.py and build it with\n`make guests` (or `guest-sdk/build-guest python scripts/python/NAME.py`).",
-        &format!("Build it with `{}/build-guest python {module}.py` (-> {name}.wasm).", sdk.display()),
-    );
-    let readme = format!(
-        "# {name}\n\nAn ovs-run script in Python.\n\n    {}/build-guest python {module}.py\n    \
-         ovs-run --dry-run --assume-container web {name}.wasm br0 web\n",
-        sdk.display()
-    );
-    Ok(vec![(format!("{module}.py"), text), ("README.md".into(), readme)])
+/// A script made from the SDK's template for Python, JavaScript or C.
+struct Template {
+    /// `python`, `js` or `c`: the SDK's directory and build-guest's argument.
+    lang: String,
+    language: &'static str,
+    /// The script's file: a Python module name ('_'), else NAME.js / NAME.c
+    /// (build-guest names the component NAME.wasm either way).
+    file: String,
+}
+
+impl Template {
+    fn of(lang: &str, name: &str) -> Template {
+        let (language, file) = match lang {
+            "python" => ("Python", format!("{}.py", name.replace('-', "_"))),
+            "js" => ("JavaScript", format!("{name}.js")),
+            _ => ("C", format!("{name}.c")),
+        };
+        Template { lang: lang.to_string(), language, file }
+    }
+
+    fn files(&self, name: &str, sdk: &Path) -> Result<Vec<(String, String)>, String> {
+        let ext = self.file.rsplit('.').next().unwrap_or_default();
+        let template = sdk.join(&self.lang).join(format!("template/script.{ext}"));
+        let text = std::fs::read_to_string(&template).map_err(|e| format!("{}: {e}", template.display()))?;
+        let build = format!("{}/build-guest {} {}", sdk.display(), self.lang, self.file);
+        let text = retarget_build_note(&text, &build, name)
+            .replace("my-script", name)
+            .replace("my_script", &name.replace('-', "_"));
+        let readme = format!(
+            "# {name}\n\nAn ovs-run script in {}.\n\n    {build}\n    \
+             ovs-run --dry-run --assume-container web {name}.wasm br0 web\n",
+            self.language
+        );
+        Ok(vec![(self.file.clone(), text), ("README.md".into(), readme)])
+    }
+}
+
+/// The templates say how to build them inside the repository ("Copy this
+/// file to scripts/LANG/NAME.EXT and build it with `make guests` (or ...)",
+/// two comment lines); a project elsewhere builds with build-guest directly.
+/// The comment's own prefix (`// `, ` * ` or none) is kept.
+fn retarget_build_note(text: &str, build: &str, name: &str) -> String {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        match line.find("Copy this file to") {
+            Some(at) => {
+                let prefix = &line[..at];
+                out.push(format!("{prefix}Build it with `{build}` (-> {name}.wasm)."));
+                lines.next(); // the note's second line
+            }
+            None => out.push(line.to_string()),
+        }
+    }
+    out.join("\n") + "\n"
 }
 
 #[cfg(test)]
@@ -227,6 +272,18 @@ mod tests {
         }
         for bad in ["", "My", "1x", "a_b", "a-", "../x", "a b"] {
             assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_template_is_retargeted_to_build_guest() {
+        let sdk = Path::new(BUILT_SDK);
+        for lang in ["python", "js", "c"] {
+            let t = Template::of(lang, "vlan-check");
+            let files = t.files("vlan-check", sdk).unwrap();
+            let text = &files[0].1;
+            assert!(!text.contains("Copy this file") && !text.contains("my-script"), "{lang}: {text}");
+            assert!(text.contains(&format!("build-guest {lang} {} (-> vlan-check.wasm)", t.file)), "{lang}: {text}");
         }
     }
 }
