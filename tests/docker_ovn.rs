@@ -54,7 +54,8 @@ impl Host {
             .env("DOCKER_HOST", self.docker_host())
             .output()
             .unwrap_or_else(|e| panic!("docker {args:?}: {e}"));
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)
     }
 
@@ -157,8 +158,14 @@ impl Lab {
         let tag = unique("do");
         let dir = std::env::temp_dir().join(format!("ovs-run-t-{tag}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut lab =
-            Lab { tag: tag.clone(), dir: dir.clone(), hosts: vec![], namespaces: vec![], dockerds: vec![], plugins: vec![] };
+        let mut lab = Lab {
+            tag: tag.clone(),
+            dir: dir.clone(),
+            hosts: vec![],
+            namespaces: vec![],
+            dockerds: vec![],
+            plugins: vec![],
+        };
         let sw = lab.netns("sw");
         sh("ip", &["-n", &sw, "link", "add", "ul0", "type", "bridge"]);
         sh("ip", &["-n", &sw, "link", "set", "ul0", "up"]);
@@ -171,7 +178,10 @@ impl Lab {
             sh("ip", &["-n", &sw, "link", "add", &ul, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
             sh("ip", &["-n", &sw, "link", "set", &ul, "master", "ul0", "up"]);
             sh("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
-            sh("ovsdb-tool", &["create", &format!("{ds}/conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"]);
+            sh(
+                "ovsdb-tool",
+                &["create", &format!("{ds}/conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"],
+            );
             in_ns(
                 &ns,
                 &[("OVS_RUNDIR", ds)],
@@ -348,7 +358,13 @@ impl Lab {
         for a in ["sh", "ip", "ping", "sleep", "cat", "ls"] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
         }
-        let tar = Command::new("tar").arg("-C").arg(&root).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let out = Command::new("docker")
             .args(["import", "-", IMAGE])
             .env("DOCKER_HOST", h.docker_host())
@@ -421,7 +437,8 @@ impl Lab {
     /// `docker network create` of a mode=ovn network on host `h` through plugin `p`.
     fn try_network(&self, h: usize, p: usize, net: &str, opts: &[&str]) -> (bool, String) {
         let name = &self.plugins[p].name;
-        let mut args = vec!["network", "create", "-d", name, "--ipam-driver", name, "--subnet", "10.90.0.0/24"];
+        let mut args =
+            vec!["network", "create", "-d", name, "--ipam-driver", name, "--subnet", "10.90.0.0/24"];
         for o in opts {
             args.extend(["-o", o]);
         }
@@ -443,7 +460,8 @@ impl Lab {
     fn ctr(&self, h: usize, id: &str) -> Ctr {
         let host = &self.hosts[h];
         let pid = host.docker(&["inspect", "-f", "{{.State.Pid}}", id]).trim().to_string();
-        let name = host.docker(&["inspect", "-f", "{{.Name}}", id]).trim().trim_start_matches('/').to_string();
+        let name =
+            host.docker(&["inspect", "-f", "{{.Name}}", id]).trim().trim_start_matches('/').to_string();
         Ctr { name, pid }
     }
 
@@ -499,7 +517,8 @@ impl Drop for Lab {
         for sub in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
             for f in std::fs::read_dir(sub.path()).into_iter().flatten().flatten() {
                 if f.path().extension().is_some_and(|e| e == "pid") {
-                    if let Ok(p) = std::fs::read_to_string(f.path()).unwrap_or_default().trim().parse::<i32>() {
+                    if let Ok(p) = std::fs::read_to_string(f.path()).unwrap_or_default().trim().parse::<i32>()
+                    {
                         // SAFETY: kill(2) on a daemon this lab started.
                         unsafe { libc::kill(p, libc::SIGTERM) };
                         pids.push(p);
@@ -509,7 +528,9 @@ impl Drop for Lab {
         }
         let start = Instant::now();
         // SAFETY: signal 0 only checks the process exists.
-        while pids.iter().any(|p| unsafe { libc::kill(*p, 0) } == 0) && start.elapsed() < Duration::from_secs(3) {
+        while pids.iter().any(|p| unsafe { libc::kill(*p, 0) } == 0)
+            && start.elapsed() < Duration::from_secs(3)
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         for p in &pids {
@@ -577,7 +598,10 @@ fn one_docker_network_across_two_hosts() {
     let lsps = lab.lsps(&ls);
     assert_eq!(lsps.len(), 4, "{lsps:?}");
     for ((h, c), ip) in ctrs.iter().zip(&ips) {
-        let lsp = lsps.iter().find(|n| n.ends_with(&format!("-{ip}"))).unwrap_or_else(|| panic!("no LSP for {ip}: {lsps:?}"));
+        let lsp = lsps
+            .iter()
+            .find(|n| n.ends_with(&format!("-{ip}")))
+            .unwrap_or_else(|| panic!("no LSP for {ip}: {lsps:?}"));
         let addr = lab.nbctl(&["lsp-get-addresses", lsp]);
         let sec = lab.nbctl(&["lsp-get-port-security", lsp]);
         assert!(addr.trim().ends_with(&format!(" {ip}")) && addr.trim() == sec.trim(), "{addr} / {sec}");

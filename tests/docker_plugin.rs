@@ -947,7 +947,10 @@ fn ports_name_their_container_for_ovs_vsctl_and_ps() {
         ids.contains("container_iface=eth0")
     });
     eprintln!("container named on its port {} ms after docker run returned", started.elapsed().as_millis());
-    assert!(ids.contains(&format!("container_name={}", c.name)) && ids.contains("docker_endpoint_id"), "{ids}");
+    assert!(
+        ids.contains(&format!("container_name={}", c.name)) && ids.contains("docker_endpoint_id"),
+        "{ids}"
+    );
     let r = ovs.run(&["ps"]);
     assert_eq!(r.code, 0, "{r:?}");
     let line = r.stdout.lines().find(|l| l.contains(&c.name));

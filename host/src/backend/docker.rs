@@ -112,7 +112,8 @@ impl Docker {
 
     /// The id of the container whose endpoint on Docker network `network`
     /// is `endpoint` (`GET /networks/ID`); None while Docker lists none
-    /// (it does shortly after a network driver's Join).
+    /// (it does shortly after a network driver's Join; before, the key is
+    /// "ep-" and the endpoint id, not a container's).
     pub async fn endpoint_container(&self, network: &str, endpoint: &str) -> CapResult<Option<String>> {
         let c = self.client().await?;
         crate::backend::stats::docker_request();
@@ -130,7 +131,9 @@ impl Docker {
             .unwrap_or_default()
             .into_iter()
             .find(|(_, e)| e.endpoint_id.as_deref() == Some(endpoint))
-            .map(|(id, _)| id))
+            .map(|(id, _)| id)
+            // Until the container's sandbox has the endpoint, Docker lists it as "ep-ENDPOINT".
+            .filter(|id| !id.starts_with("ep-")))
     }
 
     pub async fn lookup(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {

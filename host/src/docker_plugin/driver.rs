@@ -440,7 +440,10 @@ impl Driver {
         let eid = r.endpoint_id;
         let (port, peer) = veth_names(&eid);
         let net = self.state.lock().await.networks.get(&r.network_id).cloned().ok_or_else(|| {
-            CapError::not_found(format!("no network {} (created before this plugin's state?)", short(&r.network_id)))
+            CapError::not_found(format!(
+                "no network {} (created before this plugin's state?)",
+                short(&r.network_id)
+            ))
         })?;
         let (ovn, mac, ovn_ops) = match &net.ovn {
             Some(_) => {

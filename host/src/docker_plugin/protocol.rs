@@ -446,8 +446,12 @@ mod tests {
 
     #[test]
     fn ovn_mode_options_are_checked() {
-        let o = NetworkOptions::parse(&generic(json!({"mode":"ovn","ovn_switch":"ls-x","mtu":"1400"}))).unwrap();
-        assert_eq!((o.mode, o.ovn_switch.unwrap().as_str(), o.bridge.is_none()), (NetworkMode::Ovn, "ls-x", true));
+        let o =
+            NetworkOptions::parse(&generic(json!({"mode":"ovn","ovn_switch":"ls-x","mtu":"1400"}))).unwrap();
+        assert_eq!(
+            (o.mode, o.ovn_switch.unwrap().as_str(), o.bridge.is_none()),
+            (NetworkMode::Ovn, "ls-x", true)
+        );
         let o = NetworkOptions::parse(&generic(json!({"mode":"ovn"}))).unwrap();
         assert_eq!(o.bridge().as_str(), "br-int");
         for (opts, words) in [

@@ -30,7 +30,10 @@ impl Driver {
         let me = self.clone();
         tokio::spawn(async move {
             if let Err(e) = me.name_container(&r.network_id, &r.endpoint_id).await {
-                eprintln!("ovs-run docker-plugin: endpoint {}: container not named on its port: {e}", short(&r.endpoint_id));
+                eprintln!(
+                    "ovs-run docker-plugin: endpoint {}: container not named on its port: {e}",
+                    short(&r.endpoint_id)
+                );
             }
         });
     }
@@ -55,13 +58,8 @@ impl Driver {
         let Some(ep) = self.state.lock().await.endpoints.get(eid).cloned() else {
             return Ok(()); // gone meanwhile (Leave, DeleteEndpoint)
         };
-        let target = Target::Container {
-            given,
-            id: c.id.clone(),
-            name: c.name.clone(),
-            pid: c.pid,
-            labels: vec![],
-        };
+        let target =
+            Target::Container { given, id: c.id.clone(), name: c.name.clone(), pid: c.pid, labels: vec![] };
         // The name Docker gave the peer inside (eth0, eth1...): the link with the endpoint's MAC.
         let mut iface = None;
         for _ in 0..20 {

@@ -60,10 +60,8 @@ pub fn default_switch(network_id: &str) -> OvnName {
 /// A MAC for a reservation: locally administered, unicast, random (so a
 /// port of this host's is told from another host's port of the same name).
 fn reservation_mac(pool_id: &str, ip: IpAddr) -> MacAddr {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let h = Sha256::digest(format!("ovn-mac/{pool_id}/{ip}/{nanos}/{}", std::process::id()).as_bytes());
     MacAddr([0x0a, h[0], h[1], h[2], h[3], h[4]])
 }
@@ -277,7 +275,10 @@ impl Driver {
         } else {
             let a = crate::types::parse_ip(&r.address).map_err(|e| CapError::from(e).context("Address"))?;
             if !pool.pool.contains(a) || !ipam::is_host(pool.pool, a) {
-                return Err(CapError::invalid(format!("address {a} is not a host address of pool {}", pool.pool)));
+                return Err(CapError::invalid(format!(
+                    "address {a} is not a host address of pool {}",
+                    pool.pool
+                )));
             }
             if taken.contains(&a) {
                 let what = if gateway { "the gateway address" } else { "address" };
@@ -416,7 +417,10 @@ impl Driver {
         let mac = mac.unwrap_or(fallback_mac);
         let topo = self.topology().await?;
         let sw = topo.switch(ovn.switch.as_str()).ok_or_else(|| {
-            CapError::not_found(format!("OVN logical switch {} is gone from the northbound database", ovn.switch))
+            CapError::not_found(format!(
+                "OVN logical switch {} is gone from the northbound database",
+                ovn.switch
+            ))
         })?;
         if taken_addresses(&topo, sw).contains(&ip) {
             return Err(CapError::exists(format!(
@@ -425,8 +429,9 @@ impl Driver {
                 ovn.switch, self.name
             )));
         }
-        let op =
-            Op::Ovn { change: OvnChange::AddSwitchPort { switch: ovn.switch.clone(), port: lsp_spec(name, mac, ip) } };
+        let op = Op::Ovn {
+            change: OvnChange::AddSwitchPort { switch: ovn.switch.clone(), port: lsp_spec(name, mac, ip) },
+        };
         Ok((ep, mac, vec![op]))
     }
 
