@@ -701,6 +701,11 @@ fn restart_dockerd(dir: &std::path::Path) {
     // SAFETY: signal 0 only checks the process exists.
     wait_until("dockerd to stop", Duration::from_secs(60), || unsafe { libc::kill(pid, 0) } != 0);
     let _ = std::fs::remove_file(dir.join("docker.pid"));
+    start_dockerd(dir);
+}
+
+/// Start the private dockerd again, as dockerd.sh does, and wait until it answers.
+fn start_dockerd(dir: &std::path::Path) {
     let host = std::env::var("DOCKER_HOST").unwrap();
     let log = std::fs::OpenOptions::new().append(true).create(true).open(dir.join("dockerd.log")).unwrap();
     // It outlives the test, as the dockerd it replaces did: docker_down stops it.
@@ -920,4 +925,84 @@ fn a_network_script_runs_at_join_and_leave_and_one_that_fails_fails_docker_run_l
     assert!(!ovs.try_vsctl(&["br-exists", &mark2]).0, "the failed script's bridge was not rolled back");
     wait_until("no port of the failed run", Duration::from_secs(10), || driver_ports(&ovs, &br).is_empty());
     assert_eq!(driver_veths(), before, "veth left by the failed run");
+}
+
+/// The driver's ports carry ovs-docker's container_id and container_iface
+/// (and ovs-run's container_full_id, container_name) once Docker names the
+/// container, shortly after Join: set through the gate (audited); `ovs-run
+/// ps` lists the port with the container's name; gc still leaves it alone.
+#[test]
+fn ports_name_their_container_for_ovs_vsctl_and_ps() {
+    let ovs = Ovs::start();
+    let plugin = Plugin::start(&ovs);
+    let br = unique("brdp");
+    let net = Net::create(&plugin, "10.74.0.0/24", &[&format!("bridge={br}")]);
+    let c = Ctr::run(&net.name, &[]);
+    let id = sh("docker", &["inspect", "-f", "{{.Id}}", &c.name]).trim().to_string();
+    let started = Instant::now();
+    let mut ids = String::new();
+    wait_until("the port to name its container", Duration::from_secs(15), || {
+        let find = format!("external_ids:container_id=\"{id}\"");
+        ids = ovs.vsctl(&["--columns=external_ids", "find", "Interface", &find]);
+        ids.contains("container_iface=eth0")
+    });
+    eprintln!("container named on its port {} ms after docker run returned", started.elapsed().as_millis());
+    assert!(
+        ids.contains(&format!("container_name={}", c.name)) && ids.contains("docker_endpoint_id"),
+        "{ids}"
+    );
+    let r = ovs.run(&["ps"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let line = r.stdout.lines().find(|l| l.contains(&c.name));
+    let line = line.unwrap_or_else(|| panic!("ovs-run ps does not name {}:\n{}", c.name, r.all()));
+    assert!(line.contains(&br) && line.contains("eth0") && line.contains("docker network"), "{line}");
+    let r = ovs.run(&["gc"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(driver_ports(&ovs, &br).len(), 1, "gc removed the named driver port: {r:?}");
+    let audit = std::fs::read_to_string(plugin.audit()).unwrap();
+    assert!(audit.lines().any(|l| l.contains("set-external-ids") && l.contains("allow")), "{audit}");
+}
+
+/// dockerd killed with -9 (a crash: no Leave, no DeleteEndpoint) and
+/// started again: Docker re-activates the plugin and deletes the endpoints
+/// of the containers that died with it; no port and no veth is left, and
+/// their addresses are handed out again. Its containerd is killed too (a
+/// managed containerd left running would keep the new dockerd from
+/// starting here, see restart_dockerd), by the pid in its own pid file.
+#[test]
+fn dockerd_killed_9_then_restarted_cleans_dead_endpoints() {
+    let ovs = Ovs::start();
+    let plugin = Plugin::start(&ovs);
+    let dir = private_dockerd_dir();
+    let br = unique("brdp");
+    // A /29: 5 addresses for containers, so a leaked one shows at once.
+    let net = Net::create(&plugin, "10.75.0.0/29", &[&format!("bridge={br}"), "gateway_on_bridge=true"]);
+    let before = driver_veths();
+    let ctrs: Vec<Ctr> = (0..2).map(|_| Ctr::run(&net.name, &[])).collect();
+    let ips: BTreeSet<String> = ctrs.iter().map(|c| c.ip(&net.name)).collect();
+    assert_eq!(driver_ports(&ovs, &br).len(), 2);
+    let pid: i32 = std::fs::read_to_string(dir.join("docker.pid")).unwrap().trim().parse().unwrap();
+    let ctrd = dir.join("exec/containerd/containerd.pid");
+    let ctrd: Option<i32> = std::fs::read_to_string(&ctrd).ok().and_then(|p| p.trim().parse().ok());
+    for p in std::iter::once(pid).chain(ctrd) {
+        // SAFETY: kill(2) on the test's private dockerd and its containerd.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+        // SAFETY: signal 0 only checks the process exists.
+        wait_until("the kill", Duration::from_secs(10), || unsafe { libc::kill(p, 0) } != 0);
+    }
+    // Crashed: the plugin was told nothing, the ports are still there.
+    assert_eq!(driver_ports(&ovs, &br).len(), 2);
+    let _ = std::fs::remove_file(dir.join("exec/containerd/containerd.pid"));
+    start_dockerd(&dir);
+    wait_until("the dead containers' ports removed", Duration::from_secs(60), || {
+        driver_ports(&ovs, &br).is_empty()
+    });
+    assert_eq!(driver_veths(), before, "veth left after the dockerd crash");
+    assert_eq!(plugin.status()["endpoints"].as_object().unwrap().len(), 0);
+    // The addresses are free again: 5 containers fit in the /29, the two old addresses among them.
+    let again: Vec<Ctr> = (0..5).map(|_| Ctr::run(&net.name, &[])).collect();
+    let now: BTreeSet<String> = again.iter().map(|c| c.ip(&net.name)).collect();
+    assert!(ips.is_subset(&now), "addresses of the dead containers not handed out again: {ips:?} {now:?}");
+    assert!(again[0].ping("10.75.0.1"));
+    drop(ctrs);
 }

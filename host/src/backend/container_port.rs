@@ -25,11 +25,17 @@ impl ContainerPort {
     /// None for ports without container metadata (host and netns ports,
     /// ports someone else made): those are never touched.
     pub fn of(info: PortInfo) -> Option<Self> {
-        let ids = &info.external_ids;
         // Docker's own network driver (docker-plugin) made it: Docker removes it.
-        if ids.contains_key(crate::types::external_ids::DOCKER_ENDPOINT_ID) {
+        if info.external_ids.contains_key(crate::types::external_ids::DOCKER_ENDPOINT_ID) {
             return None;
         }
+        Self::listed(info)
+    }
+
+    /// [`ContainerPort::of`], the Docker driver's ports included (once it
+    /// named their container): what `ps` lists, which removes nothing.
+    pub fn listed(info: PortInfo) -> Option<Self> {
+        let ids = &info.external_ids;
         let iface = IfName::parse(ids.get(ext::CONTAINER_IFACE)?).ok()?;
         let full_id = ids.get(ext::CONTAINER_FULL_ID).filter(|s| !s.is_empty()).cloned();
         let given = ids.get(ext::CONTAINER_ID).filter(|s| !s.is_empty()).cloned();

@@ -110,6 +110,32 @@ impl Docker {
         CapError::unavailable(format!("cannot reach Docker at {}: {e} (is dockerd running?)", self.uri))
     }
 
+    /// The id of the container whose endpoint on Docker network `network`
+    /// is `endpoint` (`GET /networks/ID`); None while Docker lists none
+    /// (it does shortly after a network driver's Join; before, the key is
+    /// "ep-" and the endpoint id, not a container's).
+    pub async fn endpoint_container(&self, network: &str, endpoint: &str) -> CapResult<Option<String>> {
+        let c = self.client().await?;
+        crate::backend::stats::docker_request();
+        let r = match c.inspect_network(network, None).await {
+            Ok(r) => r,
+            Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {
+                return Err(CapError::not_found(format!("Docker network {network} not found")))
+            }
+            Err(e @ DockerError::DockerResponseServerError { .. }) => {
+                return Err(CapError::failed(format!("Docker refused to inspect network {network}: {e}")))
+            }
+            Err(e) => return Err(self.unreachable(e)),
+        };
+        Ok(r.containers
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(_, e)| e.endpoint_id.as_deref() == Some(endpoint))
+            .map(|(id, _)| id)
+            // Until the container's sandbox has the endpoint, Docker lists it as "ep-ENDPOINT".
+            .filter(|id| !id.starts_with("ep-")))
+    }
+
     pub async fn lookup(&self, name: &ContainerRef) -> CapResult<ContainerInfo> {
         Ok(self.inspect(name).await?.info)
     }

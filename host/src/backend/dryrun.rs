@@ -363,6 +363,31 @@ impl DryRunBackend {
                     vlan: old,
                 }]))
             }
+            Op::SetExternalIds { bridge, port, ids } => {
+                let bridges = self.bridges(m).await?;
+                let p = bridges
+                    .get_mut(bridge.as_str())
+                    .and_then(|b| b.ports.get_mut(port.as_str()))
+                    .ok_or_else(|| {
+                        CapError::not_found(format!("port {port} not found on bridge {bridge}"))
+                    })?;
+                let old: BTreeMap<String, Option<String>> =
+                    ids.keys().map(|k| (k.clone(), p.external_ids.get(k).cloned())).collect();
+                if &old == ids {
+                    return Ok(Applied::unchanged());
+                }
+                for (k, v) in ids {
+                    match v {
+                        Some(v) => p.external_ids.insert(k.clone(), v.clone()),
+                        None => p.external_ids.remove(k),
+                    };
+                }
+                Ok(Applied::changed(vec![Op::SetExternalIds {
+                    bridge: bridge.clone(),
+                    port: port.clone(),
+                    ids: old,
+                }]))
+            }
             Op::AddAddress { target, ifname, cidr } => {
                 let l = self.link(m, target, ifname).await?;
                 if l.addresses.contains(cidr) {

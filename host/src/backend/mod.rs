@@ -165,6 +165,15 @@ pub enum Op {
     Ovn {
         change: ovn::OvnChange,
     },
+    /// Set (Some) or remove (None) keys of port `port`'s Interface
+    /// external_ids, the other keys untouched. The Docker driver names the
+    /// container on its ports this way once Docker does (after Join). The
+    /// undo puts the keys' old values back.
+    SetExternalIds {
+        bridge: IfName,
+        port: IfName,
+        ids: BTreeMap<String, Option<String>>,
+    },
 }
 
 impl Op {
@@ -185,6 +194,7 @@ impl Op {
                 | Op::DelTunnel { .. }
                 | Op::Restore { value: restore::Restore::Vlan { .. } }
                 | Op::Ovn { .. }
+                | Op::SetExternalIds { .. }
         )
     }
 
@@ -210,6 +220,7 @@ impl Op {
             Op::DelTunnel { .. } => "remove-tunnel",
             Op::Restore { .. } => "restore",
             Op::Ovn { change } => change.action(),
+            Op::SetExternalIds { .. } => "set-external-ids",
         }
     }
 }
@@ -269,6 +280,16 @@ impl fmt::Display for Op {
             Op::DelTunnel { bridge, name } => write!(f, "remove tunnel {name} from bridge {bridge}"),
             Op::Restore { value } => write!(f, "{value}"),
             Op::Ovn { change } => write!(f, "{change}"),
+            Op::SetExternalIds { bridge, port, ids } => {
+                let kv: Vec<String> = ids
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(v) => format!("{k}={v}"),
+                        None => format!("-{k}"),
+                    })
+                    .collect();
+                write!(f, "set external_ids {} on port {port} of bridge {bridge}", kv.join(","))
+            }
         }
     }
 }

@@ -131,6 +131,13 @@ impl SystemBackend {
         }
     }
 
+    /// Wait until ovn-controller marked `port` (external_ids:iface-id
+    /// `iface_id`) ovn-installed, within `--ovn-bind-timeout`: the Docker
+    /// driver's Join of a mode=ovn endpoint. How long it took.
+    pub async fn wait_ovn_installed(&self, port: &IfName, iface_id: &OvnName) -> CapResult<Duration> {
+        self.ovs().await?.wait_ovn_installed(port, iface_id.as_str(), self.ovn_bind_timeout).await
+    }
+
     /// Start opening the OVSDB connection and the host's netlink socket in
     /// the background, so that they are ready when the script, still being
     /// loaded, first needs them. A failure here is not reported: the first
@@ -752,6 +759,17 @@ impl Backend for SystemBackend {
             Op::DelTunnel { bridge, name } => super::tunnels::remove(&self.ovs().await?, bridge, name).await,
             Op::Restore { value } => self.restore(value).await,
             Op::Ovn { change } => self.ovn().await?.apply(change).await,
+            Op::SetExternalIds { bridge, port, ids } => {
+                let old = self.ovs().await?.set_interface_ids(port, ids).await?;
+                if &old == ids {
+                    return Ok(Applied::unchanged());
+                }
+                Ok(Applied::changed(vec![Op::SetExternalIds {
+                    bridge: bridge.clone(),
+                    port: port.clone(),
+                    ids: old,
+                }]))
+            }
         }
     }
 

@@ -20,9 +20,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+mod naming;
+mod ovn;
+
 use super::hooks::{Hooks, RunPlace};
 use super::ipam;
-use super::protocol::{self as p, EndpointOptions, NetworkOptions};
+use super::protocol::{self as p, EndpointOptions, NetworkMode, NetworkOptions};
 use super::state::{Endpoint, Network, State, Store};
 use crate::audit::{AuditLog, RunAudit};
 use crate::backend::system::{SystemBackend, SystemConfig};
@@ -50,6 +53,8 @@ pub struct Driver {
     audit: Option<Arc<AuditLog>>,
     /// Networks' scripts (`-o script=`).
     hooks: Hooks,
+    /// mode=ovn address allocations, one at a time on this host.
+    ovn_ipam: Mutex<()>,
 }
 
 /// The host end (an OVS port, named like ovs-run's other ports so that a
@@ -97,10 +102,12 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> CapResult<T> {
 }
 
 impl Driver {
+    /// `backend` is the real system `system` describes, with its OVN
+    /// settings (`--ovn-nb`, `--ovn-bind-timeout`) for mode=ovn networks.
     pub fn new(
         name: &str,
         store: Store,
-        system: SystemConfig,
+        (system, backend): (SystemConfig, SystemBackend),
         journal_dir: PathBuf,
         datapath: Datapath,
         hooks: Hooks,
@@ -110,12 +117,13 @@ impl Driver {
             name: name.to_string(),
             store,
             state: Mutex::new(state),
-            backend: Arc::new(SystemBackend::new(system.clone())),
+            backend: Arc::new(backend),
             system,
             journal_dir,
             datapath,
             audit: None,
             hooks,
+            ovn_ipam: Mutex::new(()),
         })
     }
 
@@ -148,12 +156,11 @@ impl Driver {
             st.endpoints.iter().filter(|(_, e)| !e.ready).map(|(k, e)| (k.clone(), e.clone())).collect()
         };
         for (id, e) in unfinished {
-            self.change(
-                &format!("recover endpoint {}", short(&id)),
-                vec![Op::DelPort { bridge: e.bridge, port: e.port }],
-            )
-            .await?;
+            let mut ops = vec![Op::DelPort { bridge: e.bridge.clone(), port: e.port.clone() }];
+            ops.extend(self.ovn_teardown_ops(&e).await?);
+            self.change(&format!("recover endpoint {}", short(&id)), ops).await?;
             self.update(|s| {
+                Self::forget_held(s, &e);
                 s.endpoints.remove(&id);
                 Ok(())
             })
@@ -293,11 +300,17 @@ impl Driver {
             }
             "/IpamDriver.RequestAddress" => {
                 let r: p::RequestAddress = parse(body)?;
-                let a = self.update(|s| ipam::request_address(s, &r)).await?;
+                let a = match self.ovn_pool(&r.pool_id).await {
+                    Some(_) => self.ovn_request_address(&r).await?,
+                    None => self.update(|s| ipam::request_address(s, &r)).await?,
+                };
                 Ok(json!({ "Address": a.to_string(), "Data": {} }))
             }
             "/IpamDriver.ReleaseAddress" => {
                 let r: p::ReleaseAddress = parse(body)?;
+                if self.ovn_pool(&r.pool_id).await.is_some() {
+                    self.ovn_release_address(&r.pool_id, &r.address).await?;
+                }
                 self.update(|s| ipam::release_address(s, &r.pool_id, &r.address)).await?;
                 Ok(json!({}))
             }
@@ -318,6 +331,9 @@ impl Driver {
         // A script that cannot run would fail every Join: refuse the network now.
         if let Some(script) = &options.script {
             self.hooks.load(script)?;
+        }
+        if options.mode == NetworkMode::Ovn {
+            return self.create_ovn_network(&r, options, gateway).await;
         }
         let bridge = options.bridge();
         {
@@ -359,6 +375,7 @@ impl Driver {
             bridge_address: gateway.filter(|_| applied.get(1).is_some_and(|a| a.changed)),
             bridge_vlan: applied.get(3).is_some_and(|a| a.changed),
             options,
+            ovn: None,
         };
         self.update(|s| {
             s.networks.insert(r.network_id.clone(), network);
@@ -374,6 +391,15 @@ impl Driver {
             let shared = st.networks.iter().any(|(k, n)| k != id && n.bridge == net.bridge);
             (net, shared)
         };
+        if let Some(ovn) = &net.ovn {
+            self.delete_ovn_network(id, ovn).await;
+            return self
+                .update(|s| {
+                    s.networks.remove(id);
+                    Ok(())
+                })
+                .await;
+        }
         let mut ops = Vec::new();
         if net.bridge_vlan {
             ops.push(Op::SetVlan { bridge: net.bridge.clone(), port: net.bridge.clone(), vlan: None });
@@ -413,7 +439,20 @@ impl Driver {
         };
         let eid = r.endpoint_id;
         let (port, peer) = veth_names(&eid);
-        let mac = docker_mac.or(options.mac).unwrap_or_else(|| endpoint_mac(&eid));
+        let net = self.state.lock().await.networks.get(&r.network_id).cloned().ok_or_else(|| {
+            CapError::not_found(format!(
+                "no network {} (created before this plugin's state?)",
+                short(&r.network_id)
+            ))
+        })?;
+        let (ovn, mac, ovn_ops) = match &net.ovn {
+            Some(_) => {
+                let (o, mac, ops) =
+                    self.ovn_endpoint(&net, address, docker_mac.or(options.mac), endpoint_mac(&eid)).await?;
+                (Some(o), mac, ops)
+            }
+            None => (None, docker_mac.or(options.mac).unwrap_or_else(|| endpoint_mac(&eid)), vec![]),
+        };
         let endpoint = self
             .update(|s| {
                 let net = s.networks.get(&r.network_id).ok_or_else(|| {
@@ -435,13 +474,14 @@ impl Driver {
                     mac: Some(mac),
                     ready: false,
                     sandbox: None,
+                    ovn: ovn.clone(),
                 };
                 s.endpoints.insert(eid.clone(), e.clone());
                 Ok((e, net.clone()))
             })
             .await;
         let (ep, net) = endpoint?;
-        let made = self.add_endpoint_port(&r.network_id, &eid, &ep, &net).await;
+        let made = self.add_endpoint_port(&r.network_id, &eid, &ep, &net, ovn_ops).await;
         match made {
             Ok(()) => {
                 test_pause("CreateEndpoint").await;
@@ -470,7 +510,15 @@ impl Driver {
         })
     }
 
-    async fn add_endpoint_port(&self, nid: &str, eid: &str, ep: &Endpoint, net: &Network) -> CapResult<()> {
+    /// The endpoint's OVS port, after `first` (a mode=ovn endpoint's logical port), all or none.
+    async fn add_endpoint_port(
+        &self,
+        nid: &str,
+        eid: &str,
+        ep: &Endpoint,
+        net: &Network,
+        first: Vec<Op>,
+    ) -> CapResult<()> {
         let vlan = ep.options.vlan.or(net.options.vlan);
         // An access VLAN of the endpoint's own replaces the network's trunks.
         let trunks = if ep.options.vlan.is_some() { vec![] } else { net.options.trunks.clone() };
@@ -487,6 +535,10 @@ impl Driver {
         if let Some(a) = ep.address {
             ids.insert("ip_address".to_string(), a.to_string());
         }
+        if let Some(o) = &ep.ovn {
+            // ovn-controller binds the port to the logical port by this.
+            ids.insert(crate::backend::ovn::ext::IFACE_ID.to_string(), o.port.to_string());
+        }
         let op = Op::AddVethPort {
             bridge: ep.bridge.clone(),
             port: ep.port.clone(),
@@ -498,24 +550,34 @@ impl Driver {
             sw_checksum: userspace,
             external_ids: ids,
         };
-        self.change(&format!("CreateEndpoint {}", short(eid)), vec![op]).await.map(drop)
+        let mut ops = first;
+        ops.push(op);
+        self.change(&format!("CreateEndpoint {}", short(eid)), ops).await.map(drop)
     }
 
     /// Succeeds for an endpoint that is gone already (Docker retries after crashes).
     async fn delete_endpoint(&self, nid: &str, eid: &str) -> CapResult<()> {
-        let target = {
+        let (target, known) = {
             let st = self.state.lock().await;
-            match (st.endpoints.get(eid), st.networks.get(nid)) {
+            let known = st.endpoints.get(eid).cloned();
+            let target = match (&known, st.networks.get(nid)) {
                 (Some(e), _) => Some((e.bridge.clone(), e.port.clone())),
                 (None, Some(n)) => Some((n.bridge.clone(), veth_names(eid).0)),
                 (None, None) => None,
-            }
+            };
+            (target, known)
         };
         if let Some((bridge, port)) = target {
-            self.change(&format!("DeleteEndpoint {}", short(eid)), vec![Op::DelPort { bridge, port }])
-                .await?;
+            let mut ops = vec![Op::DelPort { bridge, port }];
+            if let Some(e) = &known {
+                ops.extend(self.ovn_teardown_ops(e).await?);
+            }
+            self.change(&format!("DeleteEndpoint {}", short(eid)), ops).await?;
         }
         self.update(|s| {
+            if let Some(e) = &known {
+                Self::forget_held(s, e);
+            }
             s.endpoints.remove(eid);
             Ok(())
         })
@@ -539,6 +601,11 @@ impl Driver {
             };
         if let Some(script) = &net.options.script {
             self.run_script(script, "join", &r.endpoint_id, &ep, &net).await?;
+        }
+        if let Some(o) = &ep.ovn {
+            // "Joined" means traffic flows: ovn-controller installed the port's flows.
+            let took = self.backend.wait_ovn_installed(&ep.port, &o.port).await?;
+            crate::verbose!(1, "Join {}: ovn-installed after {} ms", short(&r.endpoint_id), took.as_millis());
         }
         let key = r.sandbox_key;
         self.update(|s| {

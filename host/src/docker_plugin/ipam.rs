@@ -54,7 +54,7 @@ pub fn request_pool(state: &mut State, r: &RequestPool) -> CapResult<(String, Ci
         return Err(CapError::exists(format!("pool {pool} overlaps pool {id}, in use by another network")));
     }
     let id = format!("{}/{pool}", if r.address_space.is_empty() { LOCAL_SPACE } else { &r.address_space });
-    state.pools.insert(id.clone(), Pool { pool, sub_pool, allocated: Default::default() });
+    state.pools.insert(id.clone(), Pool { pool, sub_pool, allocated: Default::default(), ovn: None });
     Ok((id, pool))
 }
 
@@ -127,7 +127,7 @@ pub fn release_address(state: &mut State, pool_id: &str, address: &str) -> CapRe
 }
 
 /// The usable host addresses of an IPv4 prefix (a /31 or /32 has all of its).
-fn hosts(c: Cidr) -> impl Iterator<Item = IpAddr> {
+pub(super) fn hosts(c: Cidr) -> impl Iterator<Item = IpAddr> {
     let IpAddr::V4(net) = c.network().addr else { unreachable!("IPv4 pools only") };
     let n = u32::from(net) as u64;
     let size = 1u64 << (32 - c.prefix);
@@ -140,7 +140,7 @@ fn first_free(pool: &Pool, range: Cidr) -> Option<IpAddr> {
 }
 
 /// Whether `a` (inside `c`) is one of its host addresses.
-fn is_host(c: Cidr, a: IpAddr) -> bool {
+pub(super) fn is_host(c: Cidr, a: IpAddr) -> bool {
     let (IpAddr::V4(net), IpAddr::V4(a)) = (c.network().addr, a) else { return false };
     let size = 1u64 << (32 - c.prefix);
     let off = u32::from(a) as u64 - u32::from(net) as u64;

@@ -148,7 +148,9 @@ async fn run(args: &Args) -> CapResult<()> {
     };
     let cache = args.cache_dir.clone().unwrap_or_else(crate::engine::cache::default_dir);
     let hooks = hooks::Hooks::new(&cache, trust)?;
-    let mut driver = driver::Driver::new(&args.name, store, system, dir.join("journal"), datapath, hooks)?;
+    let backend = args.system.backend().map_err(CapError::invalid)?;
+    let mut driver =
+        driver::Driver::new(&args.name, store, (system, backend), dir.join("journal"), datapath, hooks)?;
     if let Some(path) = &args.audit {
         let log = crate::audit::AuditLog::open(path)
             .map_err(|e| CapError::invalid(format!("--audit {}: {e}", path.display())))?;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::backend::ovn::OvnName;
 use crate::error::{CapError, CapResult};
 use crate::types::{shorten, Cidr, Datapath, IfName, MacAddr, Mtu, VlanId};
 
@@ -168,11 +169,48 @@ pub struct NetworkOptions {
     /// `script.KEY=VALUE`: passed to the script as `--KEY=VALUE`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub script_options: BTreeMap<String, String>,
+    /// `mode`: what a network is (an OVS bridge, or an OVN logical switch).
+    #[serde(default, skip_serializing_if = "NetworkMode::is_bridge")]
+    pub mode: NetworkMode,
+    /// `ovn_switch`: the logical switch of a mode=ovn network (default
+    /// `docker-` and the network id's first 12 digits: one host's network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovn_switch: Option<OvnName>,
 }
 
+/// `-o mode=`: `bridge` (the default: ports on an OVS bridge, this host
+/// only) or `ovn` (an OVN logical switch: one network across every host
+/// whose networks name the same switch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    #[default]
+    Bridge,
+    Ovn,
+}
+
+impl NetworkMode {
+    pub fn is_bridge(&self) -> bool {
+        *self == NetworkMode::Bridge
+    }
+}
+
+/// The integration bridge ovn-controller manages (ovn-bridge's default).
+pub const DEFAULT_OVN_BRIDGE: &str = "br-int";
+
 /// The network options ovs-run knows (the error for an unknown one lists them).
-pub const NETWORK_OPTIONS: &[&str] =
-    &["bridge", "datapath", "vlan", "trunks", "mtu", "gateway_on_bridge", "script", "script.KEY"];
+pub const NETWORK_OPTIONS: &[&str] = &[
+    "bridge",
+    "datapath",
+    "vlan",
+    "trunks",
+    "mtu",
+    "gateway_on_bridge",
+    "script",
+    "script.KEY",
+    "mode",
+    "ovn_switch",
+];
 /// The endpoint options (`--driver-opt`) ovs-run knows.
 pub const ENDPOINT_OPTIONS: &[&str] = &["vlan", "mtu", "mac"];
 
@@ -239,6 +277,19 @@ impl NetworkOptions {
                         }
                     }
                 }
+                "mode" => {
+                    o.mode = match s.as_ref() {
+                        "bridge" => NetworkMode::Bridge,
+                        "ovn" => NetworkMode::Ovn,
+                        _ => {
+                            return Err(CapError::invalid(format!(
+                                "option {k}={}: not bridge or ovn",
+                                shorten(&s)
+                            )))
+                        }
+                    }
+                }
+                "ovn_switch" => o.ovn_switch = Some(OvnName::parse(&s).map_err(|e| bad(k, &s, e))?),
                 "script" => {
                     super::hooks::Hooks::parse(&s)?;
                     o.script = Some(s.into_owned());
@@ -276,11 +327,42 @@ impl NetworkOptions {
                 "options vlan and trunks exclude each other (an access port has no trunks)",
             ));
         }
+        o.check_mode()?;
         Ok(o)
     }
 
+    /// Options that mean nothing for the network's mode are refused by name.
+    fn check_mode(&self) -> CapResult<()> {
+        match self.mode {
+            NetworkMode::Bridge if self.ovn_switch.is_some() => {
+                Err(CapError::invalid("option ovn_switch needs mode=ovn"))
+            }
+            NetworkMode::Bridge => Ok(()),
+            NetworkMode::Ovn => {
+                // The logical switch is the network: OVN does VLANs, the
+                // gateway and the integration bridge itself.
+                let given = [
+                    ("vlan", self.vlan.is_some()),
+                    ("trunks", !self.trunks.is_empty()),
+                    ("gateway_on_bridge", self.gateway_on_bridge),
+                    ("datapath", self.datapath.is_some()),
+                ];
+                match given.iter().find(|(_, set)| *set) {
+                    Some((name, _)) => Err(CapError::invalid(format!(
+                        "option {name} does not apply with mode=ovn (the network is an OVN logical switch)"
+                    ))),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
     pub fn bridge(&self) -> IfName {
-        self.bridge.clone().unwrap_or_else(|| IfName::parse(DEFAULT_BRIDGE).expect("valid name"))
+        let default = match self.mode {
+            NetworkMode::Bridge => DEFAULT_BRIDGE,
+            NetworkMode::Ovn => DEFAULT_OVN_BRIDGE,
+        };
+        self.bridge.clone().unwrap_or_else(|| IfName::parse(default).expect("valid name"))
     }
 }
 
@@ -356,6 +438,28 @@ mod tests {
             (json!({"bridge":"this-name-is-far-too-long"}), "bridge="),
             (json!({"colour":"red"}), "colour=red"),
             (json!({"datapath":"fast"}), "datapath=fast"),
+        ] {
+            let e = NetworkOptions::parse(&generic(opts)).unwrap_err();
+            assert!(e.message.contains(words), "{e}");
+        }
+    }
+
+    #[test]
+    fn ovn_mode_options_are_checked() {
+        let o =
+            NetworkOptions::parse(&generic(json!({"mode":"ovn","ovn_switch":"ls-x","mtu":"1400"}))).unwrap();
+        assert_eq!(
+            (o.mode, o.ovn_switch.unwrap().as_str(), o.bridge.is_none()),
+            (NetworkMode::Ovn, "ls-x", true)
+        );
+        let o = NetworkOptions::parse(&generic(json!({"mode":"ovn"}))).unwrap();
+        assert_eq!(o.bridge().as_str(), "br-int");
+        for (opts, words) in [
+            (json!({"mode":"ovn","vlan":"10"}), "vlan does not apply with mode=ovn"),
+            (json!({"mode":"ovn","gateway_on_bridge":"true"}), "gateway_on_bridge does not apply"),
+            (json!({"ovn_switch":"ls-x"}), "ovn_switch needs mode=ovn"),
+            (json!({"mode":"ovn","ovn_switch":"a b"}), "ovn_switch=a b"),
+            (json!({"mode":"vxlan"}), "mode=vxlan"),
         ] {
             let e = NetworkOptions::parse(&generic(opts)).unwrap_err();
             assert!(e.message.contains(words), "{e}");

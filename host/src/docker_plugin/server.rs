@@ -85,7 +85,15 @@ async fn handle(driver: Arc<Driver>, req: Request<Incoming>) -> Result<Response<
     let started = Instant::now();
     let path = req.uri().path().to_string();
     let result = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(body) => driver.call(&path, &body.to_bytes()).await,
+        Ok(body) => {
+            let body = body.to_bytes();
+            let r = driver.call(&path, &body).await;
+            if r.is_ok() && path == "/NetworkDriver.Join" {
+                // Docker names the container only after this answer.
+                driver.after_join(&body);
+            }
+            r
+        }
         Err(e) => Err(CapError::invalid(format!("cannot read the request body: {e}"))),
     };
     crate::verbose!(

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::protocol::{EndpointOptions, NetworkOptions};
+use crate::backend::ovn::OvnName;
 use crate::error::{CapError, CapResult};
 use crate::types::{Cidr, IfName, MacAddr};
 
@@ -42,6 +43,27 @@ pub struct Network {
     /// This network put the bridge's own port in its VLAN (gateway_on_bridge with vlan).
     #[serde(default)]
     pub bridge_vlan: bool,
+    /// A mode=ovn network: its logical switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovn: Option<OvnNetwork>,
+}
+
+/// The logical switch of a mode=ovn network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OvnNetwork {
+    pub switch: OvnName,
+    /// The switch did not exist and this network created it (network rm
+    /// deletes it again when no host has a port on it any more).
+    #[serde(default)]
+    pub created_switch: bool,
+}
+
+/// An endpoint of a mode=ovn network: its logical switch port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OvnEndpoint {
+    pub switch: OvnName,
+    /// The logical switch port, the OVS port's external_ids:iface-id.
+    pub port: OvnName,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +84,9 @@ pub struct Endpoint {
     /// Docker's SandboxKey once joined.
     #[serde(default)]
     pub sandbox: Option<String>,
+    /// A mode=ovn network's endpoint: the logical switch port it is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovn: Option<OvnEndpoint>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +99,20 @@ pub struct Pool {
     /// Taken addresses, the gateway's included.
     #[serde(default)]
     pub allocated: BTreeSet<IpAddr>,
+    /// The pool of a mode=ovn network: addresses come from its logical
+    /// switch (the northbound database is the truth, across hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovn: Option<OvnPool>,
+}
+
+/// A pool whose addresses are reserved in the northbound database (see driver/ovn.rs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OvnPool {
+    pub switch: OvnName,
+    /// Addresses this plugin reserved with a logical switch port of its
+    /// own, and that port's MAC (what tells our port from another host's).
+    #[serde(default)]
+    pub held: BTreeMap<IpAddr, MacAddr>,
 }
 
 /// The state file and its directory.

@@ -210,7 +210,7 @@ pub async fn gather(
             continue;
         }
         let (mtu_ovs, link_state) = (p.mtu, p.link_state.clone());
-        let Some(cp) = ContainerPort::of(p.info) else { continue };
+        let Some(cp) = ContainerPort::listed(p.info) else { continue };
         if let Some(want) = &filter.container {
             let hit = match &wanted {
                 Some(c) => cp.may_belong_to(&c.id, &c.name),

@@ -67,7 +67,8 @@ pub fn target_of(op: &Op) -> Option<&Target> {
         | Op::AddVethPort { .. }
         | Op::DelPort { .. }
         | Op::SetVlan { .. }
-        | Op::Ovn { .. } => None,
+        | Op::Ovn { .. }
+        | Op::SetExternalIds { .. } => None,
         Op::AddTunnel { .. } | Op::DelTunnel { .. } => None,
     }
 }

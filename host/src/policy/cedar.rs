@@ -555,6 +555,7 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 c.port_settings(*mtu, *mac, *vlan, trunks);
             }
             Op::DelPort { bridge, .. } => c.string("bridge", bridge),
+            Op::SetExternalIds { bridge, .. } => c.string("bridge", bridge),
             Op::SetVlan { bridge, vlan, .. } => {
                 c.string("bridge", bridge);
                 if let Some(v) = vlan {

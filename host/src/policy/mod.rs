@@ -97,7 +97,8 @@ impl Request<'_> {
                 Op::AddPort { bridge, port, .. }
                 | Op::AddVethPort { bridge, port, .. }
                 | Op::DelPort { bridge, port }
-                | Op::SetVlan { bridge, port, .. } => {
+                | Op::SetVlan { bridge, port, .. }
+                | Op::SetExternalIds { bridge, port, .. } => {
                     Resource::Port { name: port.as_str(), bridge: bridge.as_str() }
                 }
                 Op::AddAddress { target, .. }

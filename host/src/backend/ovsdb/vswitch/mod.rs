@@ -8,6 +8,7 @@
 //! [`bridges`] and [`ports`] the operations on each.
 
 mod bridges;
+mod external_ids;
 mod ovn_bind;
 mod ports;
 mod tunnels;

@@ -1,0 +1,670 @@
+//! `docker network create -d ovs-run -o mode=ovn`: one Docker network
+//! across simulated hosts. Each host is a network namespace with its own
+//! ovsdb-server, ovs-vswitchd, ovn-controller (the recipe of tests/ovn.rs),
+//! its own dockerd (started in the host's namespace with nsenter --net, so
+//! the containers' veths live there) and its own `ovs-run docker-plugin`
+//! (a unique name per host: the plugin socket directory is shared by every
+//! dockerd of the machine). Host A also runs the northbound and southbound
+//! databases and ovn-northd. Docker does all the attaching; the tests look
+//! with docker, ovn-nbctl, ovs-vsctl, nsenter and real traffic (ping and a
+//! 1 MiB TCP transfer), and everything is torn down on drop.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{require_root, sh, tcp_transfer, try_sh, unique, NsFile};
+
+const SOCKET_DIR: &str = "/run/docker/plugins";
+const IMAGE: &str = "ovsrun-test:latest";
+
+/// One simulated host: OVS + ovn-controller + dockerd in a namespace.
+struct Host {
+    name: char,
+    ns: String,
+    dir: PathBuf,
+    ip: String,
+}
+
+impl Host {
+    fn try_vsctl(&self, args: &[&str]) -> (bool, String) {
+        let db = format!("--db=unix:{}/db.sock", self.dir.display());
+        let mut a = vec![db.as_str(), "--timeout=10"];
+        a.extend_from_slice(args);
+        try_sh("ovs-vsctl", &a)
+    }
+
+    fn vsctl(&self, args: &[&str]) -> String {
+        let (ok, out) = self.try_vsctl(args);
+        assert!(ok, "host {}: ovs-vsctl {args:?}: {out}", self.name);
+        out
+    }
+
+    fn docker_host(&self) -> String {
+        format!("unix://{}/docker.sock", self.dir.display())
+    }
+
+    /// `docker ARGS` against this host's dockerd.
+    fn try_docker(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", self.docker_host())
+            .output()
+            .unwrap_or_else(|e| panic!("docker {args:?}: {e}"));
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        let (ok, out) = self.try_docker(args);
+        assert!(ok, "host {}: docker {args:?}: {out}", self.name);
+        out
+    }
+
+    /// The driver's ports on br-int (`ovr..._l`).
+    fn driver_ports(&self) -> Vec<String> {
+        self.vsctl(&["list-ports", "br-int"])
+            .lines()
+            .map(str::trim)
+            .filter(|p| p.starts_with("ovr"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The host's links with the driver's veth names.
+    fn driver_veths(&self) -> Vec<String> {
+        sh("ip", &["-n", &self.ns, "-o", "link", "show"])
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .filter(|n| n.starts_with("ovr"))
+            .collect()
+    }
+}
+
+/// A container on host `h`, by name.
+struct Ctr {
+    name: String,
+    pid: String,
+}
+
+impl NsFile for Ctr {
+    fn ns_file(&self) -> String {
+        format!("/proc/{}/ns/net", self.pid)
+    }
+}
+
+impl Ctr {
+    fn ping(&self, ip: &str) -> bool {
+        try_sh("nsenter", &["-t", &self.pid, "-n", "ping", "-c", "3", "-W", "2", "-i", "0.3", ip]).0
+    }
+}
+
+struct Lab {
+    tag: String,
+    dir: PathBuf,
+    hosts: Vec<Host>,
+    namespaces: Vec<String>,
+    dockerds: Vec<Child>,
+    plugins: Vec<Plugin>,
+}
+
+/// A running `ovs-run docker-plugin` on a host.
+struct Plugin {
+    name: String,
+    log: PathBuf,
+    child: Child,
+}
+
+impl Plugin {
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn in_ns(ns: &str, env: &[(&str, &str)], args: &[&str]) {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{ns}")).arg("--").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(out.status.success(), "{args:?} in {ns}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Lab {
+    /// Two hosts with OVN (as tests/ovn.rs's Lab with controllers) and a
+    /// dockerd each, with the test image.
+    fn new() -> Lab {
+        require_root();
+        for t in ["ovn-northd", "ovn-controller", "ovn-nbctl", "ovsdb-tool", "dockerd"] {
+            assert!(try_sh("which", &[t]).0, "{t} is missing: run `make deps`");
+        }
+        let tag = unique("do");
+        let dir = std::env::temp_dir().join(format!("ovs-run-t-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lab = Lab {
+            tag: tag.clone(),
+            dir: dir.clone(),
+            hosts: vec![],
+            namespaces: vec![],
+            dockerds: vec![],
+            plugins: vec![],
+        };
+        let sw = lab.netns("sw");
+        sh("ip", &["-n", &sw, "link", "add", "ul0", "type", "bridge"]);
+        sh("ip", &["-n", &sw, "link", "set", "ul0", "up"]);
+        for (i, name) in ['A', 'B'].into_iter().enumerate() {
+            let ns = lab.netns(&format!("h{name}"));
+            let d = dir.join(format!("h{name}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let ds = d.to_str().unwrap();
+            let ul = format!("{tag}u{name}");
+            sh("ip", &["-n", &sw, "link", "add", &ul, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+            sh("ip", &["-n", &sw, "link", "set", &ul, "master", "ul0", "up"]);
+            sh("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
+            sh(
+                "ovsdb-tool",
+                &["create", &format!("{ds}/conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"],
+            );
+            in_ns(
+                &ns,
+                &[("OVS_RUNDIR", ds)],
+                &[
+                    "ovsdb-server",
+                    &format!("{ds}/conf.db"),
+                    &format!("--remote=punix:{ds}/db.sock"),
+                    &format!("--unixctl={ds}/ovsdb.ctl"),
+                    &format!("--pidfile={ds}/ovsdb.pid"),
+                    &format!("--log-file={ds}/ovsdb.log"),
+                    "--detach",
+                ],
+            );
+            let host = Host { name, ns: ns.clone(), dir: d.clone(), ip: format!("192.168.50.{}", i + 1) };
+            host.vsctl(&["--no-wait", "init"]);
+            in_ns(
+                &ns,
+                &[("OVS_RUNDIR", ds)],
+                &[
+                    "ovs-vswitchd",
+                    &format!("unix:{ds}/db.sock"),
+                    &format!("--unixctl={ds}/vswitchd.ctl"),
+                    &format!("--pidfile={ds}/vswitchd.pid"),
+                    &format!("--log-file={ds}/vswitchd.log"),
+                    "--detach",
+                ],
+            );
+            host.vsctl(&["add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev"]);
+            host.vsctl(&["add-port", "br-phy", "eth0"]);
+            sh("ip", &["-n", &ns, "addr", "add", &format!("{}/24", host.ip), "dev", "br-phy"]);
+            sh("ip", &["-n", &ns, "link", "set", "br-phy", "up"]);
+            // The kernel must not answer ARP on the OVS-owned port too (multihost.md).
+            sh("ip", &["-n", &ns, "link", "set", "eth0", "arp", "off"]);
+            lab.hosts.push(host);
+        }
+        lab.start_central();
+        for h in &lab.hosts {
+            let ds = h.dir.to_str().unwrap();
+            h.vsctl(&[
+                "set",
+                "open_vswitch",
+                ".",
+                &format!("external_ids:system-id=chassis-{}-{}", lab.tag, h.name),
+                "external_ids:ovn-remote=tcp:192.168.50.1:6642",
+                "external_ids:ovn-encap-type=geneve",
+                &format!("external_ids:ovn-encap-ip={}", h.ip),
+                "external_ids:ovn-bridge-datapath-type=netdev",
+            ]);
+            in_ns(
+                &h.ns,
+                &[("OVS_RUNDIR", ds), ("OVN_RUNDIR", ds)],
+                &[
+                    "ovn-controller",
+                    &format!("unix:{ds}/db.sock"),
+                    &format!("--pidfile={ds}/ovn-controller.pid"),
+                    &format!("--log-file={ds}/ovn-controller.log"),
+                    "--detach",
+                ],
+            );
+        }
+        for h in &lab.hosts {
+            let ok = poll(Duration::from_secs(20), || {
+                h.try_vsctl(&["get", "bridge", "br-int", "datapath_type"]).1.trim() == "netdev"
+            });
+            assert!(ok, "host {}: ovn-controller made no netdev br-int", h.name);
+            let ok = poll(Duration::from_secs(20), || {
+                h.try_vsctl(&["--bare", "--columns=name", "find", "interface", "type=geneve"]).1.trim() != ""
+            });
+            assert!(ok, "host {}: no geneve tunnel to the other chassis", h.name);
+        }
+        lab.seed_tunnel_neighbours();
+        for i in 0..lab.hosts.len() {
+            lab.start_dockerd(i);
+        }
+        lab
+    }
+
+    fn netns(&mut self, what: &str) -> String {
+        let ns = format!("{}{what}", self.tag);
+        sh("ip", &["netns", "add", &ns]);
+        sh("ip", &["-n", &ns, "link", "set", "lo", "up"]);
+        self.namespaces.push(ns.clone());
+        ns
+    }
+
+    fn central(&self) -> PathBuf {
+        self.dir.join("central")
+    }
+
+    /// NB + SB ovsdb-servers and ovn-northd on host A; SB also on tcp over the underlay.
+    fn start_central(&self) {
+        let c = self.central();
+        std::fs::create_dir_all(&c).unwrap();
+        let cs = c.to_str().unwrap();
+        let a = &self.hosts[0];
+        sh("ovsdb-tool", &["create", &format!("{cs}/nb.db"), "/usr/share/ovn/ovn-nb.ovsschema"]);
+        sh("ovsdb-tool", &["create", &format!("{cs}/sb.db"), "/usr/share/ovn/ovn-sb.ovsschema"]);
+        for (db, extra) in [("nb", None), ("sb", Some(format!("--remote=ptcp:6642:{}", a.ip)))] {
+            let mut args = vec![
+                "ovsdb-server".to_string(),
+                format!("{cs}/{db}.db"),
+                format!("--remote=punix:{cs}/{db}.sock"),
+                format!("--unixctl={cs}/{db}.ctl"),
+                format!("--pidfile={cs}/{db}.pid"),
+                format!("--log-file={cs}/{db}.log"),
+                "--detach".into(),
+            ];
+            args.extend(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            in_ns(&a.ns, &[("OVS_RUNDIR", cs)], &args);
+        }
+        in_ns(
+            &a.ns,
+            &[("OVS_RUNDIR", cs), ("OVN_RUNDIR", cs)],
+            &[
+                "ovn-northd",
+                &format!("--ovnnb-db=unix:{cs}/nb.sock"),
+                &format!("--ovnsb-db=unix:{cs}/sb.sock"),
+                &format!("--unixctl={cs}/northd.ctl"),
+                &format!("--pidfile={cs}/northd.pid"),
+                &format!("--log-file={cs}/northd.log"),
+                "--detach",
+            ],
+        );
+        self.nbctl(&["init"]);
+        sh("ovn-sbctl", &[&format!("--db=unix:{cs}/sb.sock"), "init"]);
+    }
+
+    /// Seed each host's tunnel neighbour cache (see tests/ovn.rs).
+    fn seed_tunnel_neighbours(&self) {
+        for h in &self.hosts {
+            for p in self.hosts.iter().filter(|p| p.name != h.name) {
+                let _ = try_sh("ip", &["netns", "exec", &h.ns, "ping", "-c", "1", "-W", "1", &p.ip]);
+                let neigh = sh("ip", &["-n", &h.ns, "neigh", "show", &p.ip, "dev", "br-phy"]);
+                if let Some(mac) = neigh.split_whitespace().nth(2) {
+                    let ctl = format!("{}/vswitchd.ctl", h.dir.display());
+                    let _ = try_sh("ovs-appctl", &["-t", &ctl, "tnl/arp/set", "br-phy", &p.ip, mac]);
+                }
+            }
+        }
+    }
+
+    /// dockerd in host `i`'s namespace (nsenter --net: `ip netns exec`
+    /// remounts /sys and dockerd dies there), with the busybox test image.
+    fn start_dockerd(&mut self, i: usize) {
+        let h = &self.hosts[i];
+        let d = &h.dir;
+        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", h.ns))
+            .arg("--")
+            .arg("dockerd")
+            .args(["--host", &h.docker_host()])
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("x"))
+            .arg("--pidfile")
+            .arg(d.join("docker.pid"))
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start dockerd");
+        self.dockerds.push(child);
+        let h = &self.hosts[i];
+        let up = poll(Duration::from_secs(60), || h.try_docker(&["info"]).0);
+        let log = std::fs::read_to_string(h.dir.join("dockerd.log")).unwrap_or_default();
+        assert!(up, "host {}: dockerd did not start:\n{log}", h.name);
+        // No registry: the image is the host's busybox, imported.
+        let root = h.dir.join("img");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        for a in ["sh", "ip", "ping", "sleep", "cat", "ls"] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
+        }
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = Command::new("docker")
+            .args(["import", "-", IMAGE])
+            .env("DOCKER_HOST", h.docker_host())
+            .stdin(tar.stdout.unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn nb_uri(&self) -> String {
+        format!("unix:{}/nb.sock", self.central().display())
+    }
+
+    fn nbctl(&self, args: &[&str]) -> String {
+        let db = format!("--db={}", self.nb_uri());
+        let mut a = vec![db.as_str(), "--timeout=10"];
+        a.extend_from_slice(args);
+        sh("ovn-nbctl", &a)
+    }
+
+    /// The names of switch `ls`'s logical ports.
+    fn lsps(&self, ls: &str) -> BTreeSet<String> {
+        self.nbctl(&["--bare", "--columns=name", "list", "logical_switch_port"])
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .filter(|n| self.nbctl(&["lsp-get-ls", n]).contains(ls))
+            .collect()
+    }
+
+    /// `ovs-run docker-plugin` on host `h` (its namespace and OVS), with
+    /// `nb` as its --ovn-nb. Returns its index in `self.plugins`.
+    fn start_plugin(&mut self, h: usize, nb: &str) -> usize {
+        let host = &self.hosts[h];
+        let name = unique("ovsrt-do");
+        let log = self.dir.join(format!("{name}.log"));
+        let state = self.dir.join(format!("{name}-state"));
+        let f = std::fs::File::create(&log).unwrap();
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", host.ns))
+            .arg("--")
+            .arg(common::bin())
+            .args(["docker-plugin", "-v", "--name", &name])
+            .arg(format!("--ovsdb=unix:{}/db.sock", host.dir.display()))
+            .arg(format!("--ovn-nb={nb}"))
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--cache-dir")
+            .arg(common::cache_dir())
+            .env_remove("OVS_RUNDIR")
+            .env_remove("OVN_NB_DB")
+            .env("DOCKER_HOST", host.docker_host())
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .expect("start ovs-run docker-plugin");
+        let sock = PathBuf::from(SOCKET_DIR).join(format!("{name}.sock"));
+        let p = Plugin { name, log, child };
+        let up = poll(Duration::from_secs(20), || std::os::unix::net::UnixStream::connect(&sock).is_ok());
+        assert!(up, "plugin socket {} never appeared:\n{}", sock.display(), p.log_text());
+        self.plugins.push(p);
+        self.plugins.len() - 1
+    }
+
+    fn plugin_logs(&self) -> String {
+        self.plugins.iter().map(|p| format!("--- plugin {}:\n{}", p.name, p.log_text())).collect()
+    }
+
+    /// `docker network create` of a mode=ovn network on host `h` through plugin `p`.
+    fn try_network(&self, h: usize, p: usize, net: &str, opts: &[&str]) -> (bool, String) {
+        let name = &self.plugins[p].name;
+        let mut args =
+            vec!["network", "create", "-d", name, "--ipam-driver", name, "--subnet", "10.90.0.0/24"];
+        for o in opts {
+            args.extend(["-o", o]);
+        }
+        args.push(net);
+        self.hosts[h].try_docker(&args)
+    }
+
+    fn run(&self, h: usize, net: &str) -> Child {
+        let name = format!("{}c{}", self.tag, unique(""));
+        Command::new("docker")
+            .args(["run", "-d", "--name", &name, "--network", net, IMAGE, "/bin/sleep", "3600"])
+            .env("DOCKER_HOST", self.hosts[h].docker_host())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn ctr(&self, h: usize, id: &str) -> Ctr {
+        let host = &self.hosts[h];
+        let pid = host.docker(&["inspect", "-f", "{{.State.Pid}}", id]).trim().to_string();
+        let name =
+            host.docker(&["inspect", "-f", "{{.Name}}", id]).trim().trim_start_matches('/').to_string();
+        Ctr { name, pid }
+    }
+
+    fn ip_of(&self, h: usize, c: &Ctr, net: &str) -> String {
+        let f = format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}");
+        self.hosts[h].docker(&["inspect", "-f", &f, &c.name]).trim().to_string()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.plugin_logs());
+        }
+        // Containers and networks first, while their plugins still answer.
+        for h in &self.hosts {
+            let (_, ids) = h.try_docker(&["ps", "-aq"]);
+            for id in ids.split_whitespace() {
+                let _ = h.try_docker(&["rm", "-f", id]);
+            }
+            let (_, nets) = h.try_docker(&["network", "ls", "-q", "--filter", "type=custom"]);
+            for n in nets.split_whitespace() {
+                let _ = h.try_docker(&["network", "rm", n]);
+            }
+        }
+        for p in &mut self.plugins {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(p.child.id() as i32, libc::SIGTERM) };
+            let _ = p.child.wait();
+            let _ = std::fs::remove_file(PathBuf::from(SOCKET_DIR).join(format!("{}.sock", p.name)));
+        }
+        // dockerd stops its containerd and containers on SIGTERM (a SIGKILL would leave them).
+        for (d, h) in self.dockerds.iter_mut().zip(&self.hosts) {
+            if let Ok(pid) = std::fs::read_to_string(h.dir.join("docker.pid")) {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    // SAFETY: kill(2) on the dockerd this lab started.
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                }
+            }
+            let start = Instant::now();
+            while d.try_wait().ok().flatten().is_none() && start.elapsed() < Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = d.kill();
+            let _ = d.wait();
+            for sub in ["x", "data"] {
+                let _ = Command::new("umount").args(["-R", "-l"]).arg(h.dir.join(sub)).output();
+            }
+            let _ = std::fs::remove_file(h.dir.join("docker.pid"));
+        }
+        // The OVS and OVN daemons: by the pidfiles in our own directory.
+        let mut pids = vec![];
+        for sub in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(sub.path()).into_iter().flatten().flatten() {
+                if f.path().extension().is_some_and(|e| e == "pid") {
+                    if let Ok(p) = std::fs::read_to_string(f.path()).unwrap_or_default().trim().parse::<i32>()
+                    {
+                        // SAFETY: kill(2) on a daemon this lab started.
+                        unsafe { libc::kill(p, libc::SIGTERM) };
+                        pids.push(p);
+                    }
+                }
+            }
+        }
+        let start = Instant::now();
+        // SAFETY: signal 0 only checks the process exists.
+        while pids.iter().any(|p| unsafe { libc::kill(*p, 0) } == 0)
+            && start.elapsed() < Duration::from_secs(3)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for p in &pids {
+            // SAFETY: as above; a daemon that ignored SIGTERM.
+            unsafe { libc::kill(*p, libc::SIGKILL) };
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        if std::env::var_os("OVS_RUN_TEST_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn wait_ok(c: Child, what: &str) -> String {
+    let out = c.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what}: {text}");
+    text.trim().to_string()
+}
+
+/// One Docker network across two hosts: `docker network create -o
+/// mode=ovn -o ovn_switch=ls-x` on each host makes one logical switch;
+/// containers started at the same time on both get distinct addresses from
+/// it, reach each other across the hosts (ICMP and 1 MiB of TCP both
+/// ways), are logical ports ovn-nbctl shows, bound to OVS ports; docker rm
+/// -f takes ports and logical ports away; network rm removes the switch.
+/// Bad setups (no northbound database, options OVN has no use for) fail
+/// `network create` with a clear error and leave nothing.
+#[test]
+fn one_docker_network_across_two_hosts() {
+    let mut lab = Lab::new();
+    let nb = lab.nb_uri();
+    let pa = lab.start_plugin(0, &nb);
+    let pb = lab.start_plugin(1, &nb);
+    let ls = format!("ls-{}", lab.tag);
+    let net = "tenant";
+    let sw_opt = format!("ovn_switch={ls}");
+    for (h, p) in [(0, pa), (1, pb)] {
+        let (ok, out) = lab.try_network(h, p, net, &["mode=ovn", &sw_opt, "mtu=1400"]);
+        assert!(ok, "host {h}: network create: {out}\n{}", lab.plugin_logs());
+    }
+    let other = lab.nbctl(&["--bare", "--columns=other_config", "list", "logical_switch", &ls]);
+    assert!(other.contains("subnet=10.90.0.0/24") && other.contains("mtu=1400"), "{other}");
+    assert_eq!(lab.nbctl(&["--bare", "--columns=name", "list", "logical_switch"]).trim(), ls, "one switch");
+
+    // Two containers on each host, all started at once: the hosts race for addresses.
+    let started = Instant::now();
+    let runs: Vec<(usize, Child)> = [0, 1, 0, 1].into_iter().map(|h| (h, lab.run(h, net))).collect();
+    let ctrs: Vec<(usize, Ctr)> = runs
+        .into_iter()
+        .map(|(h, c)| {
+            let id = wait_ok(c, &format!("docker run on host {h}\n{}", lab.plugin_logs()));
+            (h, lab.ctr(h, &id))
+        })
+        .collect();
+    eprintln!("4 concurrent docker runs on 2 hosts: {} ms", started.elapsed().as_millis());
+    let ips: Vec<String> = ctrs.iter().map(|(h, c)| lab.ip_of(*h, c, net)).collect();
+    let distinct: BTreeSet<&String> = ips.iter().collect();
+    assert_eq!(distinct.len(), 4, "an address was handed out twice across hosts: {ips:?}");
+    assert!(ips.iter().all(|ip| ip.starts_with("10.90.0.") && ip != "10.90.0.1"), "{ips:?}");
+
+    // NB: one logical port per container, "MAC IP" and port security; each bound on its host.
+    let lsps = lab.lsps(&ls);
+    assert_eq!(lsps.len(), 4, "{lsps:?}");
+    for ((h, c), ip) in ctrs.iter().zip(&ips) {
+        let lsp = lsps
+            .iter()
+            .find(|n| n.ends_with(&format!("-{ip}")))
+            .unwrap_or_else(|| panic!("no LSP for {ip}: {lsps:?}"));
+        let addr = lab.nbctl(&["lsp-get-addresses", lsp]);
+        let sec = lab.nbctl(&["lsp-get-port-security", lsp]);
+        assert!(addr.trim().ends_with(&format!(" {ip}")) && addr.trim() == sec.trim(), "{addr} / {sec}");
+        let mac = addr.split_whitespace().next().unwrap();
+        let pid = &c.pid;
+        let link = sh("nsenter", &["-t", pid, "-n", "ip", "-o", "link", "show", "eth0"]);
+        assert!(link.contains(mac) && link.contains("mtu 1400"), "{link}");
+        let bound = lab.hosts[*h].vsctl(&[
+            "--bare",
+            "--columns=name,external_ids",
+            "find",
+            "interface",
+            &format!("external_ids:iface-id={lsp}"),
+        ]);
+        assert!(bound.contains("ovn-installed=true"), "host {h}: {lsp} not installed: {bound}");
+    }
+
+    // Across hosts: ICMP and 1 MiB of TCP both ways.
+    let (a, ip_a) = (&ctrs[0].1, &ips[0]);
+    let (b, ip_b) = (&ctrs[1].1, &ips[1]);
+    assert!(a.ping(ip_b), "A cannot ping B across hosts\n{}", lab.nbctl(&["show"]));
+    assert!(b.ping(ip_a), "B cannot ping A");
+    assert!(ctrs[2].1.ping(ip_b) && ctrs[3].1.ping(&ips[2]));
+    let took = tcp_transfer(a, b, ip_b, common::TCP_CHECK_BYTES).unwrap_or_else(|e| panic!("TCP A->B: {e}"));
+    eprintln!("1 MiB A->B across hosts in {} ms", took.as_millis());
+    tcp_transfer(b, a, ip_a, common::TCP_CHECK_BYTES).unwrap_or_else(|e| panic!("TCP B->A: {e}"));
+
+    // docker rm -f: logical ports, OVS ports and veths go.
+    for (h, c) in &ctrs {
+        lab.hosts[*h].docker(&["rm", "-f", &c.name]);
+    }
+    assert!(lab.lsps(&ls).is_empty(), "logical ports left: {:?}", lab.lsps(&ls));
+    for h in &lab.hosts {
+        assert!(h.driver_ports().is_empty(), "host {}: ports left: {:?}", h.name, h.driver_ports());
+        assert!(h.driver_veths().is_empty(), "host {}: veths left: {:?}", h.name, h.driver_veths());
+    }
+    // Addresses are free again: a new container gets the first one.
+    let c = lab.run(0, net);
+    let id = wait_ok(c, "docker run after rm");
+    let c = lab.ctr(0, &id);
+    assert_eq!(lab.ip_of(0, &c, net), "10.90.0.2");
+    lab.hosts[0].docker(&["rm", "-f", &c.name]);
+
+    // Network rm: the switch stays while another host's network uses it... and goes with the last.
+    lab.hosts[1].docker(&["network", "rm", net]);
+    lab.hosts[0].docker(&["network", "rm", net]);
+    assert_eq!(lab.nbctl(&["ls-list"]).trim(), "", "switch left after the last network rm");
+
+    // Bad setups: a clear error, nothing made (no network, no switch).
+    let before = lab.nbctl(&["show"]);
+    for (opts, says) in [
+        (vec!["mode=ovn", "vlan=10"], "vlan does not apply with mode=ovn"),
+        (vec!["ovn_switch=ls-y"], "ovn_switch needs mode=ovn"),
+        (vec!["mode=ovn", "bridge=br-nope"], "integration bridge br-nope does not exist"),
+    ] {
+        let (ok, out) = lab.try_network(0, pa, "bad", &opts);
+        assert!(!ok && out.contains(says), "{opts:?}: {out}");
+        assert!(!lab.hosts[0].try_docker(&["network", "inspect", "bad"]).0, "{opts:?}: network left");
+    }
+    let nowhere = format!("unix:{}/no-nb.sock", lab.dir.display());
+    let pn = lab.start_plugin(0, &nowhere);
+    let (ok, out) = lab.try_network(0, pn, "bad", &["mode=ovn"]);
+    assert!(!ok && out.contains("--ovn-nb") && out.contains("OVN_NB_DB"), "{out}");
+    assert!(!lab.hosts[0].try_docker(&["network", "inspect", "bad"]).0, "network left");
+    assert_eq!(lab.nbctl(&["show"]), before, "a refused network changed the northbound database");
+}
