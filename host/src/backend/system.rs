@@ -759,6 +759,10 @@ impl Backend for SystemBackend {
         self.ovn().await?.topology().await
     }
 
+    async fn ovs_external_ids(&self) -> CapResult<std::collections::BTreeMap<String, String>> {
+        self.ovs().await?.external_ids().await
+    }
+
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {
         self.ovs().await?.bridges().await
     }

@@ -8,6 +8,7 @@
 //! [`bridges`] and [`ports`] the operations on each.
 
 mod bridges;
+mod global;
 mod ovn_bind;
 mod ports;
 mod tunnels;
