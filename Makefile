@@ -104,6 +104,13 @@ bench: deps build
 	BENCH_NS="$(or $(BENCH_NS),$(N))" bash tests/bench.sh
 	bash tests/bench/docker-plugin.sh
 
+# Across hosts (issue 18): a 3-host mesh, first packet on a new tunnel with and
+# without neighbour seeding, OVN port bound -> TCP, 50 OVN attaches against a
+# shell loop; see tests/bench/multihost.py (BENCH_ROUNDS, BENCH_OVN_N).
+.PHONY: bench-multihost
+bench-multihost: deps build
+	bash tests/bench/multihost.sh
+
 # `make install` (after `make build`): the stripped binary, the signed
 # scripts (found by name: `ovs-run attach ...`), systemd units, manual pages
 # and completions generated from the command line's definition. The scripts

@@ -594,12 +594,12 @@ fn attach_gets_the_inner_mtu(kind: &str, underlay: u32, overhead: u32) {
     for (h, c, ip) in [(a, &ca, "10.70.0.1/24"), (b, &cb, "10.70.0.2/24")] {
         let r = attach_on(h, &["br-int", "eth1", &c.name, &format!("--ipaddress={ip}")]);
         assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(mtu_in(c, "eth1"), want, "{kind} on a {underlay} underlay, host {}", h.i);
         assert!(
             r.stderr.contains(&format!("MTU {want}, bridge br-int's inner MTU: {kind} tunnel"))
                 && r.stderr.contains(&format!("over br-phy (MTU {underlay}) minus {overhead}")),
             "attach -v says which MTU and why: {r:?}"
         );
-        assert_eq!(mtu_in(c, "eth1"), want, "{kind} on a {underlay} underlay, host {}", h.i);
     }
     // Full-sized segments cross the tunnel: the MTU is not too big.
     assert!(ca.ping("10.70.0.2"), "{kind}: container A cannot ping B");
