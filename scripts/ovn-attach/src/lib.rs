@@ -35,18 +35,6 @@ Options (also accepted as --option VALUE):
   --bridge=BRIDGE    integration bridge [default: br-int]
   --interface=NAME   interface inside the target [default: eth1 in a container, eth0 in a netns]";
 
-/// A locally administered unicast MAC derived from the port's name (FNV-1a),
-/// so re-running with the same PORT gives the same address.
-fn mac_for(port: &str) -> Mac {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in port.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let b = h.to_be_bytes();
-    Mac::parse(&format!("0a:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4]))
-        .expect("valid MAC")
-}
-
 fn main(args: Args) -> Result<(), Error> {
     let [switch, port, who] = args.exact(["SWITCH", "PORT", "CONTAINER"])?;
     let (switch, port) = (switch.as_str().to_string(), port.as_str().to_string());
@@ -57,7 +45,7 @@ fn main(args: Args) -> Result<(), Error> {
     let address: Option<Cidr> = args.opt("ipaddress")?;
     let mac: Mac = match args.opt("macaddress")? {
         Some(m) => m,
-        None => mac_for(&port),
+        None => ovn::port_mac(&port),
     };
     let gateway: Option<IpAddr> = args.opt("gateway")?;
     if gateway.is_some() && address.is_none() {
