@@ -600,3 +600,27 @@ fn ovn_attach_many_binds_a_batch_at_the_underlay_mtu_minus_58() {
     tcp_transfer(&m2, &m1, "10.60.0.11", common::TCP_CHECK_BYTES)
         .unwrap_or_else(|e| panic!("TCP m2->m1: {e}"));
 }
+
+/// A batch whose ports ovn-controller never installs (none runs) fails
+/// within --ovn-bind-timeout naming a port, and leaves nothing: no logical
+/// port, no OVS port, no veth.
+#[test]
+fn ovn_attach_many_without_ovn_controller_times_out_and_leaves_nothing() {
+    let mut lab = Lab::new(1, false);
+    let (c1, c2) = (lab.container("c1"), lab.container("c2"));
+    assert_eq!(lab.network(&["switch", "ls0"]).code, 0);
+    let before = (lab.nb_snapshot(), lab.hosts[0].vsctl(&["list-ports", "br-int"]));
+    let s = script("ovn-attach-many");
+    let m1 = format!("lsp-x1=netns:{},10.60.0.5/24", c1.ns);
+    let m2 = format!("lsp-x2=netns:{},10.60.0.6/24", c2.ns);
+    let r = lab.run_on(0, &["--ovn-bind-timeout=1", s.to_str().unwrap(), "ls0", &m1, &m2]);
+    assert_ne!(r.code, 0, "{r:?}");
+    let err = r.all();
+    assert!(err.contains("ovn-installed") && err.contains("lsp-x1") && err.contains("within 1.0 s"), "{err}");
+    assert!(r.elapsed < Duration::from_secs(8), "took {:?}", r.elapsed);
+    let after = (lab.nb_snapshot(), lab.hosts[0].vsctl(&["list-ports", "br-int"]));
+    assert_eq!(before, after, "the failed batch left something behind");
+    for c in [&c1, &c2] {
+        assert!(!c.exec(&["ip", "link", "show", "eth0"]).0, "a veth is still in {}", c.ns);
+    }
+}
