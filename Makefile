@@ -8,7 +8,7 @@ SHELL := /bin/bash
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 BIN := $(TARGET_DIR)/release/ovs-run
 WASM_DIR := $(TARGET_DIR)/wasm32-wasip2/script
-SCRIPTS := attach attach-many detach detach-many detach-all set-vlan seed-demo mesh modify ovn-attach ovn-network
+SCRIPTS := attach attach-many detach detach-many detach-all set-vlan seed-demo mesh modify ovn-attach ovn-network ovn-attach-many
 TEST_GUESTS := hostile noop probe ungranted net-hook
 # The scripts are signed with this key. The repository's is a TEST key, its
 # secret is public: deployments sign with their own (make build SIGNING_KEY=...)
@@ -103,6 +103,13 @@ N ?= 100
 bench: deps build
 	BENCH_NS="$(or $(BENCH_NS),$(N))" bash tests/bench.sh
 	bash tests/bench/docker-plugin.sh
+
+# Across hosts (issue 18): a 3-host mesh, first packet on a new tunnel with and
+# without neighbour seeding, OVN port bound -> TCP, 50 OVN attaches against a
+# shell loop; see tests/bench/multihost.py (BENCH_ROUNDS, BENCH_OVN_N).
+.PHONY: bench-multihost
+bench-multihost: deps build
+	bash tests/bench/multihost.sh
 
 # `make install` (after `make build`): the stripped binary, the signed
 # scripts (found by name: `ovs-run attach ...`), systemd units, manual pages

@@ -559,3 +559,68 @@ fn router_joins_two_switches_across_hosts() {
     let ls1 = lab.nbctl(&["lsp-list", "ls1"]);
     assert!(!ls1.contains("stor-lr0-ls1") && ls1.contains("lsp-a"), "{ls1}");
 }
+
+// ------------------------------ ovn-attach-many and OVN's inner MTU (issue 18)
+
+/// ovn-attach-many puts two containers on a switch in one run, both
+/// installed by ovn-controller when it returns; with no --mtu their MTU is
+/// the MTU of the link holding ovn-encap-ip (br-phy, set to 1400 here) minus
+/// 58, as ovn-attach's is; ping and 1 MiB over TCP cross the hosts.
+#[test]
+fn ovn_attach_many_binds_a_batch_at_the_underlay_mtu_minus_58() {
+    let mut lab = Lab::new(2, true);
+    let (m0, m1, m2) = (lab.container("m0"), lab.container("m1"), lab.container("m2"));
+    for h in &lab.hosts {
+        h.vsctl(&["set", "interface", "br-phy", "mtu_request=1400"]);
+        let (_, link) = common::try_sh("ip", &["-n", &h.ns, "-o", "link", "show", "br-phy"]);
+        assert!(link.contains("mtu 1400 "), "host {}: {link}", h.name);
+    }
+    let r = lab.network(&["switch", "ls0", "--subnet=10.60.0.0/24"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let s = script("ovn-attach-many");
+    let members =
+        [format!("lsp-m0=netns:{},10.60.0.10/24", m0.ns), format!("lsp-m1=netns:{},10.60.0.11/24", m1.ns)];
+    let r = lab.run_on(0, &["-v", s.to_str().unwrap(), "ls0", &members[0], &members[1]]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for (c, lsp) in [(&m0, "lsp-m0"), (&m1, "lsp-m1")] {
+        let bound = lab.hosts[0].bound(lsp);
+        assert!(bound.contains("ovn-installed=true"), "{lsp} not installed when the run returned: {bound}");
+        let link = c.exec(&["ip", "-o", "link", "show", "eth0"]).1;
+        assert!(link.contains("mtu 1342 "), "{lsp}: {link}");
+    }
+    assert!(r.stderr.contains("MTU 1342, bridge br-int's inner MTU: OVN geneve"), "{r:?}");
+    let r = lab.attach(1, &["ls0", "lsp-m2", &format!("netns:{}", m2.ns), "--ipaddress=10.60.0.12/24"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let link = m2.exec(&["ip", "-o", "link", "show", "eth0"]).1;
+    assert!(link.contains("mtu 1342 "), "ovn-attach: {link}");
+
+    assert!(poll(Duration::from_secs(10), || m0.ping("10.60.0.12")), "m0 (host A) cannot ping m2 (host B)");
+    tcp_transfer(&m0, &m2, "10.60.0.12", common::TCP_CHECK_BYTES)
+        .unwrap_or_else(|e| panic!("TCP m0->m2: {e}"));
+    tcp_transfer(&m2, &m1, "10.60.0.11", common::TCP_CHECK_BYTES)
+        .unwrap_or_else(|e| panic!("TCP m2->m1: {e}"));
+}
+
+/// A batch whose ports ovn-controller never installs (none runs) fails
+/// within --ovn-bind-timeout naming a port, and leaves nothing: no logical
+/// port, no OVS port, no veth.
+#[test]
+fn ovn_attach_many_without_ovn_controller_times_out_and_leaves_nothing() {
+    let mut lab = Lab::new(1, false);
+    let (c1, c2) = (lab.container("c1"), lab.container("c2"));
+    assert_eq!(lab.network(&["switch", "ls0"]).code, 0);
+    let before = (lab.nb_snapshot(), lab.hosts[0].vsctl(&["list-ports", "br-int"]));
+    let s = script("ovn-attach-many");
+    let m1 = format!("lsp-x1=netns:{},10.60.0.5/24", c1.ns);
+    let m2 = format!("lsp-x2=netns:{},10.60.0.6/24", c2.ns);
+    let r = lab.run_on(0, &["--ovn-bind-timeout=1", s.to_str().unwrap(), "ls0", &m1, &m2]);
+    assert_ne!(r.code, 0, "{r:?}");
+    let err = r.all();
+    assert!(err.contains("ovn-installed") && err.contains("lsp-x1") && err.contains("within 1.0 s"), "{err}");
+    assert!(r.elapsed < Duration::from_secs(8), "took {:?}", r.elapsed);
+    let after = (lab.nb_snapshot(), lab.hosts[0].vsctl(&["list-ports", "br-int"]));
+    assert_eq!(before, after, "the failed batch left something behind");
+    for c in [&c1, &c2] {
+        assert!(!c.exec(&["ip", "link", "show", "eth0"]).0, "a veth is still in {}", c.ns);
+    }
+}

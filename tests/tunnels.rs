@@ -554,3 +554,75 @@ fn neighbour_seeding_fills_the_tunnel_cache_before_any_traffic() {
     );
     assert!(seeded < Duration::from_millis(300), "seeded first packet took {seeded:?}");
 }
+
+// ------------------------------------------------ inner MTU on overlays (issue 18)
+
+/// `attach.wasm` "on" `h` (with -v: it says which MTU and why).
+fn attach_on(h: &Host, args: &[&str]) -> Run {
+    let s = script("attach");
+    let mut a = vec!["-v", s.to_str().unwrap()];
+    a.extend_from_slice(args);
+    h.ovs_run(&a, &[])
+}
+
+/// The MTU of `link` in container `c`, by `ip` through nsenter.
+fn mtu_in(c: &Container, link: &str) -> u32 {
+    let out = c.ip(&["-o", "link", "show", link]);
+    let m = out.split(" mtu ").nth(1).and_then(|s| s.split_whitespace().next());
+    m.and_then(|m| m.parse().ok()).unwrap_or_else(|| panic!("no mtu in {out}"))
+}
+
+/// A mesh of `kind` between two hosts whose underlay link (br-phy) has MTU
+/// `underlay`: attach without --mtu gives the container's interface the
+/// underlay's MTU minus the encapsulation, and 1 MiB crosses over TCP; with
+/// --mtu the given one; on a bridge without tunnels the kernel's default.
+fn attach_gets_the_inner_mtu(kind: &str, underlay: u32, overhead: u32) {
+    let lab = Lab::new(2);
+    let [a, b] = [&lab.hosts[0], &lab.hosts[1]];
+    let u = underlay.to_string();
+    for h in [a, b] {
+        if underlay != 1500 {
+            // OVS sets an internal port's MTU: ask it, as an operator would.
+            h.vsctl(&["set", "interface", "br-phy", &format!("mtu_request={u}")]);
+            let link = h.ns.ip(&["-o", "link", "show", "br-phy"]);
+            assert!(link.contains(&format!("mtu {u} ")), "br-phy of host {}: {link}", h.i);
+        }
+    }
+    lab.full_mesh(kind);
+    let want = underlay - overhead;
+    let (ca, cb) = (Container::start(), Container::start());
+    for (h, c, ip) in [(a, &ca, "10.70.0.1/24"), (b, &cb, "10.70.0.2/24")] {
+        let r = attach_on(h, &["br-int", "eth1", &c.name, &format!("--ipaddress={ip}")]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(mtu_in(c, "eth1"), want, "{kind} on a {underlay} underlay, host {}", h.i);
+        assert!(
+            r.stderr.contains(&format!("MTU {want}, bridge br-int's inner MTU: {kind} tunnel"))
+                && r.stderr.contains(&format!("over br-phy (MTU {underlay}) minus {overhead}")),
+            "attach -v says which MTU and why: {r:?}"
+        );
+    }
+    // Full-sized segments cross the tunnel: the MTU is not too big.
+    assert!(ca.ping("10.70.0.2"), "{kind}: container A cannot ping B");
+    assert_tcp(&format!("{kind}: A -> B at MTU {want}"), &ca, &cb, "10.70.0.2");
+    assert_tcp(&format!("{kind}: B -> A at MTU {want}"), &cb, &ca, "10.70.0.1");
+
+    // Given: that one.
+    let r = attach_on(a, &["br-int", "eth2", &ca.name, "--mtu=1300"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(mtu_in(&ca, "eth2"), 1300);
+    // A bridge without tunnels: unchanged (the kernel's 1500).
+    let r = attach_on(a, &["br-plain", "eth3", &ca.name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("bridge br-plain has no overlay"), "{r:?}");
+    assert_eq!(mtu_in(&ca, "eth3"), 1500);
+}
+
+#[test]
+fn attach_on_a_vxlan_mesh_sets_the_underlay_mtu_minus_50() {
+    attach_gets_the_inner_mtu("vxlan", 1500, 50);
+}
+
+#[test]
+fn attach_on_a_gre_mesh_over_a_1400_underlay_sets_1362() {
+    attach_gets_the_inner_mtu("gre", 1400, 38);
+}

@@ -103,3 +103,15 @@ pub fn del_router_port(router: &str, name: &str) -> Result<bool, Error> {
 pub fn list_routers() -> Result<Vec<RouterInfo>, Error> {
     Ok(wit::list_routers()?)
 }
+
+/// A locally administered unicast MAC derived from a logical port's name
+/// (FNV-1a), so re-running with the same port gives the same address.
+pub fn port_mac(port: &str) -> Mac {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in port.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    Mac::parse(&format!("0a:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4]))
+        .expect("valid MAC")
+}

@@ -131,3 +131,42 @@ pub fn set_vlan(
 pub fn list(bridge: impl AsRef<str>) -> Result<Vec<PortInfo>, Error> {
     Ok(wit::list_ports(bridge.as_ref())?)
 }
+
+pub use wit::OverlayMtu;
+
+/// `bridge`'s inner MTU: what a port on it needs so that its frames still
+/// fit the underlay once encapsulated (tunnel ports: the route's link MTU
+/// minus 50 for VXLAN/Geneve, 38 for GRE; OVN's integration bridge: minus
+/// 58), with the reason. None: the bridge has no overlay.
+pub fn inner_mtu(bridge: impl AsRef<str>) -> Result<Option<OverlayMtu>, Error> {
+    Ok(wit::inner_mtu(bridge.as_ref())?)
+}
+
+/// The MTU to give a new port on `bridge`: `given` when the user gave one,
+/// else the bridge's inner MTU ([`inner_mtu`]; None: no overlay, the
+/// kernel's default). Says which, and why, at info level (`ovs-run -v`).
+pub fn mtu_for(bridge: impl AsRef<str>, given: Option<Mtu>) -> Result<Option<Mtu>, Error> {
+    let bridge = bridge.as_ref();
+    if let Some(m) = given {
+        crate::info!("MTU {m}, as given");
+        return Ok(Some(m));
+    }
+    let found = inner_mtu(bridge)
+        .map_err(|e| e.context(format_args!("the inner MTU of bridge {bridge} (give --mtu to skip)")))?;
+    match found {
+        Some(o) => {
+            let m = Mtu::new(o.mtu).map_err(|e| {
+                Error::msg(format!(
+                    "bridge {bridge}: inner MTU {} ({}) is unusable: {}",
+                    o.mtu, o.reason, e.0
+                ))
+            })?;
+            crate::info!("MTU {m}, bridge {bridge}'s inner MTU: {}", o.reason);
+            Ok(Some(m))
+        }
+        None => {
+            crate::info!("bridge {bridge} has no overlay: MTU left at the kernel's default");
+            Ok(None)
+        }
+    }
+}

@@ -321,6 +321,22 @@ impl Gate {
         .await
     }
 
+    /// The MTU ports on `bridge` need to fit its overlay (see
+    /// [`crate::backend::overlay_mtu`]); None when it has none. It reads one
+    /// bridge's ports (its tunnels) and the host's links and routes to them,
+    /// and is allowed and audited as list-ports of the bridge.
+    pub async fn inner_mtu(
+        &self,
+        bridge: &IfName,
+    ) -> CapResult<Option<crate::backend::overlay_mtu::InnerMtu>> {
+        self.read(
+            Request::ListPorts { bridge },
+            crate::backend::overlay_mtu::inner_mtu(self.backend.as_ref(), bridge),
+            |m| json!({ "inner_mtu": m.as_ref().map(|m| m.mtu) }),
+        )
+        .await
+    }
+
     pub async fn list_links(&self, target: &Target, name: Option<&IfName>) -> CapResult<Vec<LinkInfo>> {
         self.read(
             Request::ListLinks { target },

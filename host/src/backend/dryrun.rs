@@ -607,6 +607,14 @@ impl Backend for DryRunBackend {
         Ok(self.ovn(&mut m).await?.clone())
     }
 
+    /// Read from the real system (the dry run changes no external_ids).
+    async fn ovs_external_ids(&self) -> CapResult<BTreeMap<String, String>> {
+        match &self.reader {
+            Some(r) => r.ovs_external_ids().await,
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {
         let mut m = self.model.lock().await;
         Ok(self

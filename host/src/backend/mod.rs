@@ -10,6 +10,7 @@ pub mod container_port;
 pub mod docker;
 pub mod dryrun;
 pub mod netlink;
+pub mod overlay_mtu;
 pub mod ovn;
 pub mod ovsdb;
 pub mod ping;
@@ -476,6 +477,12 @@ pub trait Backend: Send + Sync {
     /// The OVN northbound database's switches, routers and their ports.
     async fn ovn_topology(&self) -> CapResult<ovn::Topology> {
         Err(CapError::unavailable(format!("the {} backend has no OVN northbound database", self.name())))
+    }
+    /// The `Open_vSwitch` row's external_ids (this host's OVN chassis
+    /// settings among them: see [`overlay_mtu`]); empty where there is no
+    /// Open_vSwitch database to read.
+    async fn ovs_external_ids(&self) -> CapResult<BTreeMap<String, String>> {
+        Ok(BTreeMap::new())
     }
 }
 

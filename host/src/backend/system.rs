@@ -300,8 +300,18 @@ impl SystemBackend {
         let reqs: Vec<PortReq> = ops
             .iter()
             .map(|op| {
-                let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, .. } =
-                    op
+                let Op::AddPort {
+                    bridge,
+                    port,
+                    target,
+                    ifname,
+                    mtu,
+                    mac,
+                    vlan,
+                    trunks,
+                    sw_checksum,
+                    iface_id,
+                } = op
                 else {
                     unreachable!("add_ports is called with AddPort ops only")
                 };
@@ -315,6 +325,7 @@ impl SystemBackend {
                     vlan: *vlan,
                     trunks,
                     sw_checksum: *sw_checksum,
+                    iface_id: iface_id.as_ref(),
                 }
             })
             .collect();
@@ -365,7 +376,7 @@ impl SystemBackend {
         let links_done = Instant::now();
         let specs: Vec<(IfName, PortSpec)> = reqs
             .iter()
-            .map(|r| (r.bridge.clone(), port_spec(r.port, r.target, r.ifname, r.vlan, r.trunks, None)))
+            .map(|r| (r.bridge.clone(), port_spec(r.port, r.target, r.ifname, r.vlan, r.trunks, r.iface_id)))
             .collect();
         let applying = format!("{total} ports added in one OVSDB transaction and applied by ovs-vswitchd");
         crate::progress::step(&applying, 0, total);
@@ -378,6 +389,10 @@ impl SystemBackend {
             (links_done - started).as_millis(),
             links_done.elapsed().as_millis()
         );
+        let added = match added {
+            Ok(infos) => self.wait_batch_bound(reqs).await.map(|()| infos),
+            Err(e) => Err(e),
+        };
         let (index, mut error) = match added {
             Ok(infos) => {
                 return Ok(infos
@@ -394,8 +409,9 @@ impl SystemBackend {
                     .collect());
             }
             Err((i, e)) => {
-                // Committed but not applied in time (ovs-vswitchd down): the
-                // rows are there, take them out again too.
+                // Committed but not applied in time (ovs-vswitchd down), or
+                // not installed by ovn-controller: the rows are there, take
+                // them out again too.
                 let mut left = None;
                 if e.kind != ErrorKind::AlreadyExists {
                     let pairs: Vec<(IfName, IfName)> =
@@ -411,6 +427,33 @@ impl SystemBackend {
         };
         error = self.delete_veths(made_veths, error).await;
         Err(fail(index, error))
+    }
+
+    /// The OVN-bound ports of a batch just added: wait until ovn-controller
+    /// installed every one (it works on them together, so the waits run
+    /// concurrently). The first that is not installed in time fails the
+    /// batch, as a failed transaction does: (its index, the error).
+    async fn wait_batch_bound(&self, reqs: &[PortReq<'_>]) -> Result<(), (usize, CapError)> {
+        let ovs = self.ovs().await.map_err(|e| (0, e))?;
+        let started = Instant::now();
+        let waits = reqs.iter().enumerate().filter_map(|(i, r)| {
+            let id = r.iface_id?;
+            let ovs = &ovs;
+            Some(async move {
+                ovs.wait_ovn_installed(r.port, id.as_str(), self.ovn_bind_timeout).await.map_err(|e| (i, e))
+            })
+        });
+        let results = futures::future::join_all(waits).await;
+        if results.is_empty() {
+            return Ok(());
+        }
+        verbose!(
+            2,
+            "add-ports: {} ports ovn-installed in {} ms",
+            results.len(),
+            started.elapsed().as_millis()
+        );
+        results.into_iter().find_map(Result::err).map_or(Ok(()), Err)
     }
 
     /// Delete host links (veth host ends, taking their peers along),
@@ -553,6 +596,7 @@ struct PortReq<'a> {
     vlan: Option<VlanId>,
     trunks: &'a [VlanId],
     sw_checksum: bool,
+    iface_id: Option<&'a OvnName>,
 }
 
 /// The OVS side of a port for `target`'s `ifname`: ovs-docker's external_ids
@@ -600,8 +644,9 @@ impl Backend for SystemBackend {
 
     async fn apply_many(&self, ops: &[Op]) -> Result<Vec<Applied>, BatchError> {
         let all = |f: fn(&Op) -> bool| ops.len() > 1 && ops.iter().all(f);
-        // A port bound to OVN waits for ovn-controller on its own (see add_port).
-        if all(|op| matches!(op, Op::AddPort { iface_id: None, .. })) {
+        // Ports bound to OVN too: ovn-controller installs the batch's ports
+        // together, and add_ports waits for all of them at once.
+        if all(|op| matches!(op, Op::AddPort { .. })) {
             self.add_ports(ops).await
         } else if all(|op| matches!(op, Op::DelPort { .. })) {
             self.del_ports(ops).await
@@ -775,6 +820,10 @@ impl Backend for SystemBackend {
 
     async fn ovn_topology(&self) -> CapResult<Topology> {
         self.ovn().await?.topology().await
+    }
+
+    async fn ovs_external_ids(&self) -> CapResult<std::collections::BTreeMap<String, String>> {
+        self.ovs().await?.external_ids().await
     }
 
     async fn list_bridges(&self) -> CapResult<Vec<BridgeInfo>> {

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use futures::{stream, StreamExt};
 
-use super::ovs_run::net::ports::{Host, PortInfo as WitPortInfo, PortOptions, PortRef, PortRequest};
+use super::ovs_run::net::ports::{
+    Host, OverlayMtu, PortInfo as WitPortInfo, PortOptions, PortRef, PortRequest,
+};
 use super::{ifname, limits, target_ref, Caps, Pair, Trappable, WitTarget};
 use crate::backend::{ext, find_port, host_port_name, Op, PortInfo, PortOwner};
 use crate::error::{CapError, CapResult};
@@ -221,6 +223,16 @@ impl Host for Caps {
             Ok(self.gate.list_ports(&bridge).await?.into_iter().map(to_wit).collect())
         };
         self.finish("list-ports", r.await)
+    }
+
+    async fn inner_mtu(&mut self, bridge: String) -> Trappable<Option<OverlayMtu>> {
+        self.tick()?;
+        let r = async {
+            let bridge = ifname(&bridge)?;
+            let m = self.gate.inner_mtu(&bridge).await?;
+            Ok(m.map(|m| OverlayMtu { mtu: m.mtu, reason: m.reason }))
+        };
+        self.finish("inner-mtu", r.await)
     }
 }
 

@@ -24,7 +24,9 @@ Each CONTAINER may carry its address and default gateway:
   web3                        no address
 
 Options (also accepted as --option VALUE), applied to every container:
-  --mtu=N            MTU of the veth pairs, 68-65535
+  --mtu=N            MTU of the veth pairs, 68-65535 [default: on a bridge
+                     with tunnels or OVN, its inner MTU (underlay minus 50
+                     VXLAN/Geneve, 38 GRE, 58 OVN); else the kernel's]
   --vlan=TAG         access VLAN tag of the ports, 1-4094";
 
 /// One container of the command line.
@@ -70,6 +72,8 @@ fn main(args: Args) -> Result<(), Error> {
     if bridges::create(&bridge, bridges::Datapath::HostDefault, true)? {
         info!("created bridge {bridge}");
     }
+    // No --mtu: the bridge's inner MTU when it has an overlay (tunnels, OVN).
+    let mtu = ports::mtu_for(&bridge, mtu)?;
     let options = PortOptions::new().mtu(mtu).vlan(vlan);
     let requests: Vec<PortRequest> = members
         .iter()

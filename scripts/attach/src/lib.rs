@@ -19,7 +19,9 @@ Options (also accepted as --option VALUE):
   --ipaddress=CIDR   address for INTERFACE, e.g. 10.1.0.2/24 or fd00::2/64
   --macaddress=MAC   MAC address for INTERFACE, e.g. 02:42:ac:11:00:02
   --gateway=IP       add a default route via IP through INTERFACE
-  --mtu=N            MTU of both veth ends, 68-65535
+  --mtu=N            MTU of both veth ends, 68-65535 [default: on a bridge
+                     with tunnels or OVN, its inner MTU (underlay minus 50
+                     VXLAN/Geneve, 38 GRE, 58 OVN); else the kernel's]
   --vlan=TAG         access VLAN tag of the port, 1-4094";
 
 fn main(args: Args) -> Result<(), Error> {
@@ -61,6 +63,8 @@ fn main(args: Args) -> Result<(), Error> {
     }
 
     let target = Target::container(&container);
+    // No --mtu: the bridge's inner MTU when it has an overlay (tunnels, OVN).
+    let mtu = ports::mtu_for(&bridge, mtu)?;
     let options = PortOptions::new().mtu(mtu).mac(mac).vlan(vlan);
     // add-port leaves the inner end up (what ovs-docker does with `ip link set up`).
     let port = ports::add(&bridge, &target, &iface, &options)?;

@@ -4,8 +4,9 @@
 //! else), then attaches the container's veth to the integration bridge with
 //! `iface-id` set to that port: add-port returns once this host's
 //! ovn-controller has installed the port, so when the script ends, traffic
-//! flows. The MTU is OVN's Geneve inner MTU (1442 on a 1500 underlay)
-//! unless given.
+//! flows. The MTU is the integration bridge's inner MTU (the MTU of the
+//! link holding ovn-encap-ip minus 58 for OVN's Geneve: 1442 on a 1500
+//! underlay, see `ports::inner_mtu`) unless given.
 //!
 //! Every argument is checked before the first change, and a failure later
 //! (no ovn-controller: the bind times out) rolls the whole run back: the
@@ -29,21 +30,10 @@ Options (also accepted as --option VALUE):
                      address and port security become \"MAC IP\"
   --macaddress=MAC   MAC of the interface [default: derived from PORT]
   --gateway=IP       default route via IP (a logical router's port on SWITCH)
-  --mtu=N            MTU of the veth [default: 1442, OVN Geneve on a 1500 underlay]
+  --mtu=N            MTU of the veth [default: BRIDGE's inner MTU, the MTU of the
+                     link holding ovn-encap-ip minus 58 (OVN's Geneve): 1442 on 1500]
   --bridge=BRIDGE    integration bridge [default: br-int]
   --interface=NAME   interface inside the target [default: eth1 in a container, eth0 in a netns]";
-
-/// A locally administered unicast MAC derived from the port's name (FNV-1a),
-/// so re-running with the same PORT gives the same address.
-fn mac_for(port: &str) -> Mac {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in port.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let b = h.to_be_bytes();
-    Mac::parse(&format!("0a:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4]))
-        .expect("valid MAC")
-}
 
 fn main(args: Args) -> Result<(), Error> {
     let [switch, port, who] = args.exact(["SWITCH", "PORT", "CONTAINER"])?;
@@ -55,13 +45,13 @@ fn main(args: Args) -> Result<(), Error> {
     let address: Option<Cidr> = args.opt("ipaddress")?;
     let mac: Mac = match args.opt("macaddress")? {
         Some(m) => m,
-        None => mac_for(&port),
+        None => ovn::port_mac(&port),
     };
     let gateway: Option<IpAddr> = args.opt("gateway")?;
     if gateway.is_some() && address.is_none() {
         return Err(Error::invalid("--gateway needs --ipaddress (the route goes out of that interface)"));
     }
-    let mtu: Mtu = args.opt_or("mtu", "1442")?;
+    let mtu: Option<Mtu> = args.opt("mtu")?;
     let bridge: IfName = args.opt_or("bridge", "br-int")?;
     let iface: IfName = args.opt_or("interface", default_iface)?;
 
@@ -72,6 +62,8 @@ fn main(args: Args) -> Result<(), Error> {
     ovn::add_switch_port(&switch, &port, std::slice::from_ref(&entry), std::slice::from_ref(&entry))?;
     info!("logical port {port} on switch {switch}: addresses and port security \"{entry}\"");
 
+    // No --mtu: the integration bridge's inner MTU (the underlay's minus 58 for OVN's Geneve).
+    let mtu = ports::mtu_for(&bridge, mtu)?;
     let options = PortOptions::new().mtu(mtu).mac(mac).iface_id(port.clone());
     let p = ports::add(&bridge, &target, &iface, &options)?;
     info!(

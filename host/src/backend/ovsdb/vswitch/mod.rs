@@ -9,6 +9,7 @@
 
 mod bridges;
 mod external_ids;
+mod global;
 mod ovn_bind;
 mod ports;
 mod tunnels;
