@@ -77,7 +77,7 @@ pub fn parse_assumed_container(spec: &str) -> CapResult<ContainerInfo> {
 }
 
 fn new_link(name: &str, mtu: u32, up: bool) -> LinkInfo {
-    LinkInfo { name: name.to_string(), mtu, mac: None, up, addresses: vec![] }
+    LinkInfo { name: name.to_string(), mtu, mac: None, up, addresses: vec![], arp: true }
 }
 
 impl DryRunBackend {
@@ -434,6 +434,18 @@ impl DryRunBackend {
                     target: target.clone(),
                     ifname: ifname.clone(),
                     offload: *offload,
+                    on: !on,
+                }]))
+            }
+            Op::SetArp { target, ifname, on } => {
+                let l = self.link(m, target, ifname).await?;
+                if l.arp == *on {
+                    return Ok(Applied::unchanged());
+                }
+                l.arp = *on;
+                Ok(Applied::changed(vec![Op::SetArp {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
                     on: !on,
                 }]))
             }

@@ -714,6 +714,16 @@ impl Backend for SystemBackend {
                     on: was_on,
                 }]))
             }
+            Op::SetArp { target, ifname, on } => {
+                if !self.nl().await?.set_arp(target, ifname, *on).await? {
+                    return Ok(Applied::unchanged());
+                }
+                Ok(Applied::changed(vec![Op::SetArp {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    on: !on,
+                }]))
+            }
             Op::AddRoute { target, route } => {
                 let nl = self.nl().await?;
                 let dest = route.normalized_destination();

@@ -106,6 +106,7 @@ impl Request<'_> {
                 | Op::SetMac { target, .. }
                 | Op::SetLinkState { target, .. }
                 | Op::SetOffload { target, .. }
+                | Op::SetArp { target, .. }
                 | Op::AddRoute { target, .. }
                 | Op::DelRoute { target, .. } => Resource::of_target(target),
                 Op::AddTunnel { bridge, tunnel } => {
@@ -261,6 +262,7 @@ pub const INTERFACE_ACTIONS: &[(&str, &[&str])] = &[
             "set-link-up",
             "set-link-down",
             "set-offload",
+            "set-arp",
             "list-links",
         ],
     ),
