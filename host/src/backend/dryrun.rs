@@ -530,6 +530,13 @@ impl DryRunBackend {
                     }
                     Ok(Applied::changed(vec![]))
                 }
+                super::restore::Restore::BridgeHwaddr { bridge, hwaddr } => {
+                    let mac = hwaddr.as_deref().and_then(|h| crate::types::MacAddr::parse(h).ok());
+                    if let Some(l) = self.ns(m, &Target::Host).await?.links.get_mut(bridge.as_str()) {
+                        l.mac = mac;
+                    }
+                    Ok(Applied::changed(vec![]))
+                }
                 super::restore::Restore::Route { target, route } => {
                     let ns = self.ns(m, target).await?;
                     if !ns.routes.contains(&route.route) {

@@ -190,6 +190,7 @@ impl Op {
                 | Op::AddTunnel { .. }
                 | Op::DelTunnel { .. }
                 | Op::Restore { value: restore::Restore::Vlan { .. } }
+                | Op::Restore { value: restore::Restore::BridgeHwaddr { .. } }
                 | Op::Ovn { .. }
         )
     }

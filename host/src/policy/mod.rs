@@ -116,6 +116,9 @@ impl Request<'_> {
                     Resource::Port { name: name.as_str(), bridge: bridge.as_str() }
                 }
                 // Undo steps only; never authorized (they do not pass the gate).
+                Op::Restore { value: crate::backend::restore::Restore::BridgeHwaddr { bridge, .. } } => {
+                    Resource::Bridge(bridge.as_str())
+                }
                 Op::Restore { value: crate::backend::restore::Restore::Vlan { bridge, port, .. } } => {
                     Resource::Port { name: port.as_str(), bridge: bridge.as_str() }
                 }
