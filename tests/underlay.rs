@@ -222,7 +222,10 @@ fn assert_moved(h: &Host) {
     assert!(routes.contains(&format!("default via {GATEWAY} dev br-phy")), "{routes}");
     assert!(routes.contains(&format!("{STATIC_NET} via {GATEWAY} dev br-phy")), "{routes}");
     assert!(!routes.contains("dev eth0"), "no route is left on eth0: {routes}");
-    assert!(h.vsctl(&["list-ports", "br-phy"]).lines().any(|l| l.trim() == "eth0"), "eth0 is a port of br-phy");
+    assert!(
+        h.vsctl(&["list-ports", "br-phy"]).lines().any(|l| l.trim() == "eth0"),
+        "eth0 is a port of br-phy"
+    );
     assert_eq!(h.vsctl(&["get", "bridge", "br-phy", "datapath_type"]).trim(), "netdev");
     assert_eq!(h.mac("br-phy"), h.mac("eth0"), "br-phy has the NIC's MAC");
 }
@@ -280,7 +283,10 @@ fn a_failed_check_rolls_everything_back_and_the_host_stays_reachable() {
     let check = format!("--check={},{NOBODY}", underlay_ip(b.i));
     let r = a.underlay(&[], &["eth0", &check, "--check-timeout-ms=300"]);
     assert_ne!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains(NOBODY) && !r.stderr.contains(&format!("{} did not", underlay_ip(b.i))), "{r:?}");
+    assert!(
+        r.stderr.contains(NOBODY) && !r.stderr.contains(&format!("{} did not", underlay_ip(b.i))),
+        "{r:?}"
+    );
     assert!(r.stderr.contains("rolled back"), "{r:?}");
     let after = a.state();
     assert_eq!(after, before, "the rollback left host 1 as it was");
@@ -304,7 +310,8 @@ fn dry_run_plan_matches_the_real_run() {
     let real = a.underlay(&["--json"], &["eth0", &format!("--check={GATEWAY}")]);
     assert_eq!(real.code, 0, "{real:?}");
     assert_eq!(changes(&plan), changes(&real), "plan and real run differ");
-    let ops: Vec<&str> = changes(&real).as_array().unwrap().iter().map(|c| c["op"].as_str().unwrap()).collect();
+    let done = changes(&real);
+    let ops: Vec<&str> = done.as_array().unwrap().iter().map(|c| c["op"].as_str().unwrap()).collect();
     for op in ["create-bridge", "set-mac", "add-port", "add-address", "del-route", "del-address", "set-arp"] {
         assert!(ops.contains(&op), "{op} in {ops:?}");
     }
@@ -326,10 +333,17 @@ fn missing_nic_no_address_and_kernel_datapath_leave_everything_as_it_was() {
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("eth9") && r.stderr.contains("does not exist"), "{r:?}");
     assert_eq!(a.state(), before);
-    // vc1 (the container's veth, host end) has no address.
+    // vc1 (the container's veth, host end) is a port of br-int.
     let r = a.underlay(&[], &["vc1"]);
     assert_ne!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("vc1") && r.stderr.contains("no address"), "{r:?}");
+    assert!(r.stderr.contains("vc1") && r.stderr.contains("br-int"), "{r:?}");
+    assert_eq!(a.state(), before);
+    // A NIC without an address.
+    a.ns.ip(&["link", "add", "nic9", "type", "veth", "peer", "name", "nic9p"]);
+    let before = a.state();
+    let r = a.underlay(&[], &["nic9"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("nic9") && r.stderr.contains("no address"), "{r:?}");
     assert_eq!(a.state(), before);
     let r = a.underlay(&[], &["eth0", "--check=192.168.50.300"]);
     assert_ne!(r.code, 0, "{r:?}");
