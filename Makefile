@@ -8,7 +8,7 @@ SHELL := /bin/bash
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 BIN := $(TARGET_DIR)/release/ovs-run
 WASM_DIR := $(TARGET_DIR)/wasm32-wasip2/script
-SCRIPTS := attach attach-many detach detach-many detach-all set-vlan seed-demo mesh modify ovn-attach ovn-network ovn-attach-many
+SCRIPTS := attach attach-many detach detach-many detach-all set-vlan seed-demo mesh underlay modify ovn-attach ovn-network ovn-attach-many
 TEST_GUESTS := hostile noop probe ungranted net-hook
 # The scripts are signed with this key. The repository's is a TEST key, its
 # secret is public: deployments sign with their own (make build SIGNING_KEY=...)

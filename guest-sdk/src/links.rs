@@ -44,6 +44,13 @@ pub fn set_offload(
     Ok(wit::set_offload(target, ifname.as_ref(), offload, on)?)
 }
 
+/// Turns ARP on or off on `ifname` (`ip link set IFNAME arp on|off`); false
+/// when it already was so. A NIC whose address moved to the internal port of
+/// the userspace-datapath bridge it is a port of needs it off.
+pub fn set_arp(target: &Target, ifname: impl AsRef<str>, on: bool) -> Result<bool, Error> {
+    Ok(wit::set_arp(target, ifname.as_ref(), on)?)
+}
+
 /// Links of `target` with their addresses; `ifname` narrows to one link.
 pub fn list(target: &Target, ifname: Option<&str>) -> Result<Vec<LinkInfo>, Error> {
     Ok(wit::list_links(target, ifname)?)

@@ -77,7 +77,7 @@ pub fn parse_assumed_container(spec: &str) -> CapResult<ContainerInfo> {
 }
 
 fn new_link(name: &str, mtu: u32, up: bool) -> LinkInfo {
-    LinkInfo { name: name.to_string(), mtu, mac: None, up, addresses: vec![] }
+    LinkInfo { name: name.to_string(), mtu, mac: None, up, addresses: vec![], arp: true }
 }
 
 impl DryRunBackend {
@@ -462,6 +462,18 @@ impl DryRunBackend {
                     on: !on,
                 }]))
             }
+            Op::SetArp { target, ifname, on } => {
+                let l = self.link(m, target, ifname).await?;
+                if l.arp == *on {
+                    return Ok(Applied::unchanged());
+                }
+                l.arp = *on;
+                Ok(Applied::changed(vec![Op::SetArp {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    on: !on,
+                }]))
+            }
             Op::AddRoute { target, route } => {
                 if let Some(dev) = &route.device {
                     self.link(m, target, dev).await?;
@@ -540,6 +552,13 @@ impl DryRunBackend {
                         bridges.get_mut(bridge.as_str()).and_then(|b| b.ports.get_mut(port.as_str()))
                     {
                         p.tag = *tag;
+                    }
+                    Ok(Applied::changed(vec![]))
+                }
+                super::restore::Restore::BridgeHwaddr { bridge, hwaddr } => {
+                    let mac = hwaddr.as_deref().and_then(|h| crate::types::MacAddr::parse(h).ok());
+                    if let Some(l) = self.ns(m, &Target::Host).await?.links.get_mut(bridge.as_str()) {
+                        l.mac = mac;
                     }
                     Ok(Applied::changed(vec![]))
                 }

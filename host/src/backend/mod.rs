@@ -136,6 +136,12 @@ pub enum Op {
         offload: Offload,
         on: bool,
     },
+    /// ARP on or off on a link (IFF_NOARP clear or set).
+    SetArp {
+        target: Target,
+        ifname: IfName,
+        on: bool,
+    },
     AddRoute {
         target: Target,
         route: RouteSpec,
@@ -194,6 +200,7 @@ impl Op {
                 | Op::AddTunnel { .. }
                 | Op::DelTunnel { .. }
                 | Op::Restore { value: restore::Restore::Vlan { .. } }
+                | Op::Restore { value: restore::Restore::BridgeHwaddr { .. } }
                 | Op::Ovn { .. }
                 | Op::SetExternalIds { .. }
         )
@@ -215,6 +222,7 @@ impl Op {
             Op::SetLinkState { up: true, .. } => "set-link-up",
             Op::SetLinkState { up: false, .. } => "set-link-down",
             Op::SetOffload { .. } => "set-offload",
+            Op::SetArp { .. } => "set-arp",
             Op::AddRoute { .. } => "set-route",
             Op::DelRoute { .. } => "del-route",
             Op::AddTunnel { .. } => "add-tunnel",
@@ -274,6 +282,9 @@ impl fmt::Display for Op {
             }
             Op::SetOffload { target, ifname, offload, on } => {
                 write!(f, "turn {offload} offload {} on {ifname} in {target}", if *on { "on" } else { "off" })
+            }
+            Op::SetArp { target, ifname, on } => {
+                write!(f, "turn arp {} on {ifname} in {target}", if *on { "on" } else { "off" })
             }
             Op::AddRoute { target, route } => write!(f, "add route {route} in {target}"),
             Op::DelRoute { target, route } => write!(f, "remove route {route} in {target}"),
@@ -391,6 +402,13 @@ pub struct LinkInfo {
     pub mac: Option<MacAddr>,
     pub up: bool,
     pub addresses: Vec<Cidr>,
+    /// ARP on (IFF_NOARP not set), as `ip link` shows it.
+    #[serde(default = "arp_default")]
+    pub arp: bool,
+}
+
+fn arp_default() -> bool {
+    true
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

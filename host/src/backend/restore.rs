@@ -55,6 +55,9 @@ pub enum Restore {
     Vlan { bridge: IfName, port: IfName, tag: Option<u16> },
     /// A route with its protocol, scope, metric and source.
     Route { target: Target, route: RouteRecord },
+    /// A bridge's `other_config:hwaddr` as OVSDB had it (or none): the MAC
+    /// of its internal port (see `links.set-mac` on a bridge).
+    BridgeHwaddr { bridge: IfName, hwaddr: Option<String> },
 }
 
 impl Restore {
@@ -62,7 +65,7 @@ impl Restore {
     pub fn target(&self) -> Option<&Target> {
         match self {
             Restore::Mtu { target, .. } | Restore::Route { target, .. } => Some(target),
-            Restore::Vlan { .. } => None,
+            Restore::Vlan { .. } | Restore::BridgeHwaddr { .. } => None,
         }
     }
 }
@@ -78,6 +81,12 @@ impl fmt::Display for Restore {
                 write!(f, "restore no vlan tag on port {port} of bridge {bridge}")
             }
             Restore::Route { target, route } => write!(f, "restore route {route} in {target}"),
+            Restore::BridgeHwaddr { bridge, hwaddr: Some(h) } => {
+                write!(f, "restore other_config:hwaddr {h} of bridge {bridge}")
+            }
+            Restore::BridgeHwaddr { bridge, hwaddr: None } => {
+                write!(f, "restore no other_config:hwaddr of bridge {bridge}")
+            }
         }
     }
 }

@@ -570,6 +570,24 @@ impl SystemBackend {
             .collect()
     }
 
+    /// set-mac on a bridge's internal port: ovs-vswitchd owns that MAC and
+    /// puts back one set on the link, so it goes to OVSDB (Bridge
+    /// other_config:hwaddr) and ovs-vswitchd sets it. None: `ifname` is not
+    /// a bridge (or OVSDB is not there), an ordinary link.
+    async fn set_bridge_mac(&self, ifname: &IfName, mac: MacAddr) -> CapResult<Option<Applied>> {
+        let Ok(ovs) = self.ovs().await else { return Ok(None) };
+        if ovs.bridge_datapath(ifname).await?.is_none() {
+            return Ok(None);
+        }
+        let links = self.nl().await?.links(&Target::Host, Some(ifname)).await?;
+        if links.first().and_then(|l| l.mac) == Some(mac) {
+            return Ok(Some(Applied::unchanged()));
+        }
+        let old = ovs.set_bridge_hwaddr(ifname, Some(&mac.to_string())).await?;
+        let undo = Op::Restore { value: Restore::BridgeHwaddr { bridge: ifname.clone(), hwaddr: old } };
+        Ok(Some(Applied::changed(vec![undo])))
+    }
+
     async fn restore(&self, value: &Restore) -> CapResult<Applied> {
         let changed = match value {
             Restore::Mtu { target, ifname, mtu } => {
@@ -577,6 +595,12 @@ impl SystemBackend {
             }
             Restore::Vlan { port, tag, .. } => self.ovs().await?.set_tag(port, *tag).await? != *tag,
             Restore::Route { target, route } => self.nl().await?.restore_route(target, route).await?,
+            // A bridge deleted since has nothing to restore.
+            Restore::BridgeHwaddr { bridge, hwaddr } => {
+                let ovs = self.ovs().await?;
+                ovs.bridge_datapath(bridge).await?.is_some()
+                    && ovs.set_bridge_hwaddr(bridge, hwaddr.as_deref()).await? != *hwaddr
+            }
         };
         Ok(if changed { Applied::changed(vec![]) } else { Applied::unchanged() })
     }
@@ -729,6 +753,11 @@ impl Backend for SystemBackend {
                 Ok(Applied::changed(vec![undo]))
             }
             Op::SetMac { target, ifname, mac } => {
+                if *target == Target::Host {
+                    if let Some(applied) = self.set_bridge_mac(ifname, *mac).await? {
+                        return Ok(applied);
+                    }
+                }
                 let old = self.nl().await?.set_mac(target, ifname, *mac).await?;
                 if old == Some(*mac) {
                     return Ok(Applied::unchanged());
@@ -764,6 +793,16 @@ impl Backend for SystemBackend {
                     ifname: ifname.clone(),
                     offload: Offload::TxChecksum,
                     on: was_on,
+                }]))
+            }
+            Op::SetArp { target, ifname, on } => {
+                if !self.nl().await?.set_arp(target, ifname, *on).await? {
+                    return Ok(Applied::unchanged());
+                }
+                Ok(Applied::changed(vec![Op::SetArp {
+                    target: target.clone(),
+                    ifname: ifname.clone(),
+                    on: !on,
                 }]))
             }
             Op::AddRoute { target, route } => {

@@ -1,4 +1,4 @@
-//! `ovs-run:net/links`: addresses, MTU, MAC, link state and offloads inside a target.
+//! `ovs-run:net/links`: addresses, MTU, MAC, link state, offloads and ARP inside a target.
 
 use super::ovs_run::net::links::{Host, LinkInfo as WitLinkInfo, Offload as WitOffload};
 use super::{ifname, target_ref, Caps, Trappable, WitTarget};
@@ -89,6 +89,15 @@ impl Host for Caps {
             self.gate.apply(Op::SetOffload { target, ifname, offload, on }).await.map(drop)
         };
         self.finish("set-offload", r.await)
+    }
+
+    async fn set_arp(&mut self, target: WitTarget, ifname: String, on: bool) -> Trappable<bool> {
+        self.tick()?;
+        let r = async {
+            let (target, ifname) = self.link_target(&target, &ifname).await?;
+            Ok(self.gate.apply(Op::SetArp { target, ifname, on }).await?.changed)
+        };
+        self.finish("set-arp", r.await)
     }
 
     async fn list_links(&mut self, target: WitTarget, name: Option<String>) -> Trappable<Vec<WitLinkInfo>> {

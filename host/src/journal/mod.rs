@@ -59,6 +59,7 @@ pub fn target_of(op: &Op) -> Option<&Target> {
         | Op::SetMac { target, .. }
         | Op::SetLinkState { target, .. }
         | Op::SetOffload { target, .. }
+        | Op::SetArp { target, .. }
         | Op::AddRoute { target, .. }
         | Op::DelRoute { target, .. } => Some(target),
         Op::Restore { value } => value.target(),

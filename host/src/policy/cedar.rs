@@ -588,6 +588,11 @@ fn fill_context(request: &Request<'_>, c: &mut Ctx, entities: &mut Vec<Entity>) 
                 c.string("offload", offload);
                 c.bool("on", *on);
             }
+            Op::SetArp { target, ifname, on } => {
+                c.target(target, entities)?;
+                c.string("ifname", ifname);
+                c.bool("on", *on);
+            }
             Op::AddRoute { target, route } | Op::DelRoute { target, route } => {
                 c.target(target, entities)?;
                 c.route(route);

@@ -107,6 +107,7 @@ impl Request<'_> {
                 | Op::SetMac { target, .. }
                 | Op::SetLinkState { target, .. }
                 | Op::SetOffload { target, .. }
+                | Op::SetArp { target, .. }
                 | Op::AddRoute { target, .. }
                 | Op::DelRoute { target, .. } => Resource::of_target(target),
                 Op::AddTunnel { bridge, tunnel } => {
@@ -116,6 +117,9 @@ impl Request<'_> {
                     Resource::Port { name: name.as_str(), bridge: bridge.as_str() }
                 }
                 // Undo steps only; never authorized (they do not pass the gate).
+                Op::Restore { value: crate::backend::restore::Restore::BridgeHwaddr { bridge, .. } } => {
+                    Resource::Bridge(bridge.as_str())
+                }
                 Op::Restore { value: crate::backend::restore::Restore::Vlan { bridge, port, .. } } => {
                     Resource::Port { name: port.as_str(), bridge: bridge.as_str() }
                 }
@@ -262,6 +266,7 @@ pub const INTERFACE_ACTIONS: &[(&str, &[&str])] = &[
             "set-link-up",
             "set-link-down",
             "set-offload",
+            "set-arp",
             "list-links",
         ],
     ),

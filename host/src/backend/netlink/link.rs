@@ -298,6 +298,19 @@ impl Netlink {
         Ok(true)
     }
 
+    /// Turn ARP on or off (IFF_NOARP); false when it already was so.
+    pub async fn set_arp(&self, target: &Target, name: &IfName, on: bool) -> CapResult<bool> {
+        let handle = self.handle(target).await?;
+        let link = get_link(&handle, target, name).await?;
+        if !link.header.flags.contains(LinkFlags::Noarp) == on {
+            return Ok(false);
+        }
+        let msg = LinkUnspec::new_with_index(link.header.index).arp(on).build();
+        let state = if on { "on" } else { "off" };
+        change(&handle, msg, target, name, format!("set arp {state} on {name} in {target}")).await?;
+        Ok(true)
+    }
+
     /// Set the MTU; returns the old one.
     pub async fn set_mtu(&self, target: &Target, name: &IfName, mtu: Mtu) -> CapResult<u32> {
         self.set_mtu_raw(target, name, mtu.get()).await
@@ -402,6 +415,7 @@ fn to_link_info(m: &LinkMessage, addresses: Vec<crate::types::Cidr>) -> LinkInfo
         mac: link_mac(m),
         up: m.header.flags.contains(LinkFlags::Up),
         addresses,
+        arp: !m.header.flags.contains(LinkFlags::Noarp),
     }
 }
 

@@ -139,6 +139,36 @@ impl Vswitch {
         Err(CapError::failed(format!("create bridge {name}: {problem}{hint} ({undone})")))
     }
 
+    /// Set (Some) or clear (None) `bridge`'s `other_config:hwaddr`: the MAC
+    /// ovs-vswitchd gives the bridge's internal port (one set on the link
+    /// itself it puts back at once). Waits until ovs-vswitchd has applied
+    /// it. Returns the old value as stored; not-found without the bridge.
+    pub async fn set_bridge_hwaddr(
+        &self,
+        bridge: &IfName,
+        hwaddr: Option<&str>,
+    ) -> CapResult<Option<String>> {
+        let mut mutations = vec![Mutation::new("other_config", Mutator::Delete, Value::set(["hwaddr"]))];
+        if let Some(h) = hwaddr {
+            mutations.push(Mutation::new("other_config", Mutator::Insert, Value::map([("hwaddr", h)])));
+        }
+        let ops = vec![
+            wait_rows(Bridge::NAME, bridge, true),
+            Operation::select(Bridge::NAME, where_name(bridge), &["other_config"]),
+            Operation::mutate(Bridge::NAME, where_name(bridge), mutations),
+        ];
+        let what = match hwaddr {
+            Some(h) => format!("set bridge {bridge} other_config:hwaddr={h}"),
+            None => format!("remove bridge {bridge} other_config:hwaddr"),
+        };
+        let r = self
+            .change(&what, ops, |e| {
+                (e.index == 0).then(|| CapError::not_found(format!("bridge {bridge} does not exist")))
+            })
+            .await?;
+        Ok(r[1].rows().first().and_then(|b| b.string_map("other_config").remove("hwaddr")))
+    }
+
     /// true = deleted; false = absent and `if_exists`. Its ports and
     /// interfaces go with it (OVSDB collects unreferenced rows).
     pub async fn delete_bridge(&self, name: &IfName, if_exists: bool) -> CapResult<bool> {
