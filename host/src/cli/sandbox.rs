@@ -497,7 +497,7 @@ fn build_image(dir: &Path) -> Result<(), String> {
     r.map_err(|e| format!("building the image {IMAGE}: {e}"))
 }
 
-fn read_pid(path: &Path) -> Option<nix::unistd::Pid> {
+pub(super) fn read_pid(path: &Path) -> Option<nix::unistd::Pid> {
     let s = fs::read_to_string(path).ok()?;
     Some(nix::unistd::Pid::from_raw(s.trim().parse().ok()?))
 }

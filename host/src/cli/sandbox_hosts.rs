@@ -611,18 +611,13 @@ async fn start_ovn(dir: &Path, hosts: &[HostName]) -> Result<(), String> {
     Ok(())
 }
 
-/// `sandbox down` of a sandbox of several hosts: OVN's daemons, every
-/// host (as one-host `down` does), the underlay, then DIR. What is already
-/// gone is skipped, so it can run again after a partial failure.
+/// `sandbox down` of a sandbox of several hosts: every daemon of every
+/// host and OVN's, then each host as one-host `down` does (its namespace,
+/// its directory), the underlay, and DIR. What is already gone is skipped,
+/// so it can run again after a partial failure.
 pub fn down(dir: &Path) -> Result<(), String> {
     let hosts = hosts_of(dir);
-    for &h in &hosts {
-        one::kill_pidfile(&h.dir(dir).join("ovn-controller.pid"));
-    }
-    let c = dir.join(CENTRAL);
-    for f in ["northd.pid", "sb.pid", "nb.pid"] {
-        one::kill_pidfile(&c.join(f));
-    }
+    stop_daemons(dir, &hosts);
     let mut errors = Vec::new();
     for &h in &hosts {
         let hdir = h.dir(dir);
@@ -642,5 +637,50 @@ pub fn down(dir: &Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(errors.join("; "))
+    }
+}
+
+/// Stop every daemon of the sandbox at once: each takes about 2 s to exit
+/// here, so one after the other would take half a minute. ovs-vswitchd is
+/// asked to `exit --cleanup` (removing the userspace datapath's taps), the
+/// others get SIGTERM; whatever still runs after 10 s gets SIGKILL.
+fn stop_daemons(dir: &Path, hosts: &[HostName]) {
+    use nix::sys::signal::{kill, Signal};
+    // The hosts whose ovs-vswitchd took the request (the others get SIGTERM).
+    let cleaning: Vec<PathBuf> = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt
+            .block_on(futures::future::join_all(hosts.iter().map(|h| async move {
+                let ctl = h.dir(dir).join("vswitchd.ctl");
+                let asked = ctl.exists()
+                    && crate::backend::unixctl::call(&ctl, "exit", &["--cleanup"], OVS_TIMEOUT).await.is_ok();
+                asked.then(|| h.dir(dir).join("vswitchd.pid"))
+            })))
+            .into_iter()
+            .flatten()
+            .collect(),
+        Err(_) => vec![],
+    };
+    let mut pidfiles = vec![];
+    for h in hosts {
+        for f in ["ovn-controller.pid", "vswitchd.pid", "ovsdb.pid"] {
+            pidfiles.push(h.dir(dir).join(f));
+        }
+    }
+    for f in ["northd.pid", "sb.pid", "nb.pid"] {
+        pidfiles.push(dir.join(CENTRAL).join(f));
+    }
+    let pids: Vec<_> = pidfiles.iter().filter_map(|f| one::read_pid(f)).collect();
+    // An ovs-vswitchd cleaning up is left to finish: a signal would cut it short.
+    for (f, pid) in pidfiles.iter().filter_map(|f| one::read_pid(f).map(|p| (f, p))) {
+        if !cleaning.contains(f) {
+            let _ = kill(pid, Signal::SIGTERM);
+        }
+    }
+    let start = Instant::now();
+    while pids.iter().any(|p| kill(*p, None).is_ok()) && start.elapsed() < OVS_TIMEOUT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for p in pids.into_iter().filter(|p| kill(*p, None).is_ok()) {
+        let _ = kill(p, Signal::SIGKILL);
     }
 }
