@@ -12,6 +12,7 @@ mod ps;
 pub(crate) mod recover;
 mod run;
 pub mod sandbox;
+pub mod sandbox_hosts;
 pub mod scripts;
 mod table;
 pub mod vetting;

@@ -29,7 +29,7 @@ use clap::Subcommand;
 
 const DEFAULT_DIR: &str = "/tmp/ovs-run-sandbox";
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
-const NETNS_DIR: &str = "/run/netns";
+pub(super) const NETNS_DIR: &str = "/run/netns";
 /// The environment variable that makes ovs-run enter a named network namespace first.
 pub const NETNS_ENV: &str = "OVS_RUN_NETNS";
 /// The busybox image `sandbox up --docker` builds (no registry needed).
@@ -54,6 +54,13 @@ pub enum Action {
         /// own (only where no other userspace datapath runs: a test's own namespace)
         #[arg(long)]
         no_netns: bool,
+        /// Start N simulated hosts (2-8) named A, B, C... joined by an underlay
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(2..=8),
+              conflicts_with_all = ["docker", "netns", "no_netns"], long_help = super::sandbox_hosts::HOSTS_HELP)]
+        hosts: Option<u8>,
+        /// With --hosts: OVN central (NB, SB, ovn-northd) on host A, ovn-controller on every host
+        #[arg(long, requires = "hosts")]
+        ovn: bool,
     },
     /// Stop the sandbox's daemons and remove its directory
     Down {
@@ -64,11 +71,17 @@ pub enum Action {
     Env {
         #[arg(long, default_value = DEFAULT_DIR)]
         dir: PathBuf,
+        /// In a sandbox of several hosts: the environment of this host (A, B, ...)
+        #[arg(long, value_name = "HOST")]
+        host: Option<super::sandbox_hosts::HostName>,
     },
     /// Run a command inside the sandbox's network namespace (ip, ping, ovs-appctl...)
     Exec {
         #[arg(long, default_value = DEFAULT_DIR)]
         dir: PathBuf,
+        /// In a sandbox of several hosts: run it "on" this host (A, B, ...), with its environment
+        #[arg(long, value_name = "HOST")]
+        host: Option<super::sandbox_hosts::HostName>,
         /// The command and its arguments
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -77,13 +90,23 @@ pub enum Action {
 
 pub fn run(action: Action) -> i32 {
     let r = match action {
-        Action::Up { dir, docker, netns, no_netns } => {
+        // Several simulated hosts: their own module.
+        Action::Up { dir, hosts: Some(n), ovn, .. } => super::sandbox_hosts::up(&dir, n, ovn),
+        Action::Exec { dir, host: Some(h), command } => return super::sandbox_hosts::exec(&dir, h, &command),
+        Action::Env { dir, host: Some(h) } => return super::sandbox_hosts::env(&dir, h),
+        Action::Down { dir } if super::sandbox_hosts::is_multi(&dir) => super::sandbox_hosts::down(&dir),
+        Action::Exec { dir, .. } | Action::Env { dir, .. } if super::sandbox_hosts::is_multi(&dir) => {
+            eprintln!("ovs-run sandbox: {}", super::sandbox_hosts::pick_a_host(&dir));
+            return super::EXIT_USAGE;
+        }
+
+        Action::Up { dir, docker, netns, no_netns, .. } => {
             let netns = if no_netns { None } else { Some(netns.unwrap_or_else(|| default_netns(&dir))) };
             up(&dir, docker, netns.as_deref()).map(|()| print_env(&dir))
         }
-        Action::Exec { dir, command } => return exec(&dir, &command),
+        Action::Exec { dir, command, .. } => return exec(&dir, &command),
         Action::Down { dir } => down(&dir),
-        Action::Env { dir } => {
+        Action::Env { dir, .. } => {
             if dir.join("db.sock").exists() {
                 print_env(&dir);
                 Ok(())
@@ -102,34 +125,45 @@ pub fn run(action: Action) -> i32 {
 }
 
 fn print_env(dir: &Path) {
-    let d = dir.display();
-    println!("export OVS_RUNDIR={d}");
-    match netns_of(dir) {
-        Some(name) => println!("export {NETNS_ENV}={name}"),
-        // A sandbox without a namespace of its own: runs stay where they are.
-        None => println!("unset {NETNS_ENV}"),
+    for (k, v) in env_of(dir) {
+        match v {
+            Some(v) => println!("export {k}={v}"),
+            None => println!("unset {k}"),
+        }
     }
-    // The sandbox's runs keep their journals, bindings and compiled scripts
-    // with it, not with the host's.
-    println!("export OVS_RUN_JOURNAL_DIR={d}/journal");
-    println!("export OVS_RUN_STATE_DIR={d}/state");
-    println!("export OVS_RUN_CACHE_DIR={d}/cache");
     if dir.join("docker.sock").exists() {
-        println!("export DOCKER_HOST=unix://{d}/docker.sock");
         println!("# image {IMAGE}: busybox, built from the host's /bin/busybox");
     }
 }
 
+/// The sandbox's environment: each variable with its value, or None for
+/// one to unset.
+pub(super) fn env_of(dir: &Path) -> Vec<(&'static str, Option<String>)> {
+    let d = dir.display();
+    let mut env = vec![("OVS_RUNDIR", Some(d.to_string()))];
+    // A sandbox without a namespace of its own: runs stay where they are.
+    env.push((NETNS_ENV, netns_of(dir)));
+    // The sandbox's runs keep their journals, bindings and compiled scripts
+    // with it, not with the host's.
+    env.push(("OVS_RUN_JOURNAL_DIR", Some(format!("{d}/journal"))));
+    env.push(("OVS_RUN_STATE_DIR", Some(format!("{d}/state"))));
+    env.push(("OVS_RUN_CACHE_DIR", Some(format!("{d}/cache"))));
+    if dir.join("docker.sock").exists() {
+        env.push(("DOCKER_HOST", Some(format!("unix://{d}/docker.sock"))));
+    }
+    env
+}
+
 /// `ovsrun-` and 8 hex digits of DIR's path: one namespace per sandbox
 /// directory, the same name every time for the same directory.
-fn default_netns(dir: &Path) -> String {
+pub(super) fn default_netns(dir: &Path) -> String {
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let hash = Sha256::digest(abs.as_os_str().as_encoded_bytes());
     format!("ovsrun-{}", hex::encode(&hash[..4]))
 }
 
 /// The sandbox's namespace name, as `up` recorded it in DIR/netns.
-fn netns_of(dir: &Path) -> Option<String> {
+pub(super) fn netns_of(dir: &Path) -> Option<String> {
     fs::read_to_string(dir.join("netns")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
@@ -149,7 +183,7 @@ fn check_netns_name(name: &str) -> Result<(), String> {
 
 /// Create `/run/netns/NAME` as `ip netns add` does: a new namespace, kept
 /// alive by a bind mount of its nsfs file, with `lo` up.
-fn create_netns(name: &str) -> Result<PathBuf, String> {
+pub(super) fn create_netns(name: &str) -> Result<PathBuf, String> {
     check_netns_name(name)?;
     fs::create_dir_all(NETNS_DIR).map_err(|e| format!("cannot create {NETNS_DIR}: {e}"))?;
     let path = Path::new(NETNS_DIR).join(name);
@@ -212,7 +246,7 @@ fn loopback_up() -> std::io::Result<()> {
 }
 
 /// Remove `/run/netns/NAME`: the namespace goes once nothing is left in it.
-fn delete_netns(path: &Path) {
+pub(super) fn delete_netns(path: &Path) {
     let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
     let _ = fs::remove_file(path);
 }
@@ -268,7 +302,7 @@ fn exec(dir: &Path, command: &[String]) -> i32 {
 }
 
 /// Make `cmd` start inside the namespace `ns` (the fd is inherited across fork).
-fn in_netns(cmd: &mut Command, ns: &OwnedFd) {
+pub(super) fn in_netns(cmd: &mut Command, ns: &OwnedFd) {
     let fd = ns.as_raw_fd();
     // SAFETY: setns(2) is a plain system call, safe between fork and exec.
     unsafe {
@@ -281,7 +315,7 @@ fn in_netns(cmd: &mut Command, ns: &OwnedFd) {
     }
 }
 
-fn sh(cmd: &mut Command) -> Result<(), String> {
+pub(super) fn sh(cmd: &mut Command) -> Result<(), String> {
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {:?}: {e} (is openvswitch-switch installed?)", cmd.get_program()))?;
@@ -292,7 +326,7 @@ fn sh(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-fn wait_for(path: &Path, what: &str, timeout: Duration) -> Result<(), String> {
+pub(super) fn wait_for(path: &Path, what: &str, timeout: Duration) -> Result<(), String> {
     let start = Instant::now();
     while !path.exists() {
         if start.elapsed() > timeout {
@@ -436,7 +470,7 @@ fn docker_ping(sock: &Path) -> bool {
 }
 
 /// The last lines of a daemon's log, for an error message.
-fn log_tail(log: &Path) -> String {
+pub(super) fn log_tail(log: &Path) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     format!("the end of {}:\n{}", log.display(), lines[lines.len().saturating_sub(8)..].join("\n"))
@@ -463,7 +497,7 @@ fn build_image(dir: &Path) -> Result<(), String> {
     r.map_err(|e| format!("building the image {IMAGE}: {e}"))
 }
 
-fn read_pid(path: &Path) -> Option<nix::unistd::Pid> {
+pub(super) fn read_pid(path: &Path) -> Option<nix::unistd::Pid> {
     let s = fs::read_to_string(path).ok()?;
     Some(nix::unistd::Pid::from_raw(s.trim().parse().ok()?))
 }
@@ -481,7 +515,7 @@ fn wait_exit(path: &Path, timeout: Duration) -> bool {
     true
 }
 
-fn kill_pidfile(path: &Path) {
+pub(super) fn kill_pidfile(path: &Path) {
     let Some(pid) = read_pid(path) else { return };
     if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
         return;
