@@ -441,15 +441,8 @@ impl DryRunBackend {
             }
             Op::SetLinkState { target, ifname, up } => {
                 let l = self.link(m, target, ifname).await?;
-                if l.up == *up {
-                    return Ok(Applied::unchanged());
-                }
-                l.up = *up;
-                Ok(Applied::changed(vec![Op::SetLinkState {
-                    target: target.clone(),
-                    ifname: ifname.clone(),
-                    up: !up,
-                }]))
+                let undo = Op::SetLinkState { target: target.clone(), ifname: ifname.clone(), up: !up };
+                Ok(set_flag(&mut l.up, *up, undo))
             }
             // The model does not know a link's offloads: the plan shows the
             // change, and its undo is the opposite.
@@ -464,15 +457,8 @@ impl DryRunBackend {
             }
             Op::SetArp { target, ifname, on } => {
                 let l = self.link(m, target, ifname).await?;
-                if l.arp == *on {
-                    return Ok(Applied::unchanged());
-                }
-                l.arp = *on;
-                Ok(Applied::changed(vec![Op::SetArp {
-                    target: target.clone(),
-                    ifname: ifname.clone(),
-                    on: !on,
-                }]))
+                let undo = Op::SetArp { target: target.clone(), ifname: ifname.clone(), on: !on };
+                Ok(set_flag(&mut l.arp, *on, undo))
             }
             Op::AddRoute { target, route } => {
                 if let Some(dev) = &route.device {
@@ -762,4 +748,14 @@ fn modelled_port(
         ofport: Some(1),
         error: None,
     }
+}
+
+/// A link's on/off setting in the model: unchanged when it already is `to`,
+/// else set, undone by `undo`.
+fn set_flag(flag: &mut bool, to: bool, undo: Op) -> Applied {
+    if *flag == to {
+        return Applied::unchanged();
+    }
+    *flag = to;
+    Applied::changed(vec![undo])
 }
