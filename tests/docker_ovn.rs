@@ -358,7 +358,7 @@ impl Lab {
         for a in ["sh", "ip", "ping", "sleep", "cat", "ls"] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
         }
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .arg("-C")
             .arg(&root)
             .args(["-c", "."])
@@ -368,9 +368,10 @@ impl Lab {
         let out = Command::new("docker")
             .args(["import", "-", IMAGE])
             .env("DOCKER_HOST", h.docker_host())
-            .stdin(tar.stdout.unwrap())
+            .stdin(tar.stdout.take().unwrap())
             .output()
             .unwrap();
+        assert!(tar.wait().unwrap().success(), "tar of {}", root.display());
         assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
     }
 

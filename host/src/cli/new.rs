@@ -283,7 +283,10 @@ mod tests {
             let files = t.files("vlan-check", sdk).unwrap();
             let text = &files[0].1;
             assert!(!text.contains("Copy this file") && !text.contains("my-script"), "{lang}: {text}");
-            assert!(text.contains(&format!("build-guest {lang} {}` (-> vlan-check.wasm)", t.file)), "{lang}: {text}");
+            assert!(
+                text.contains(&format!("build-guest {lang} {}` (-> vlan-check.wasm)", t.file)),
+                "{lang}: {text}"
+            );
         }
     }
 }
