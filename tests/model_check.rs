@@ -175,6 +175,7 @@ fn dry_run_model_and_real_system_agree() {
                 ovsdb: format!("unix:{}/db.sock", ovs.rundir()).parse().unwrap(),
                 docker: "unix:///nonexistent".into(),
                 apply_timeout: Duration::from_secs(10),
+                ovn_nb: None,
             }));
             let model = DryRunBackend::new(Some(sys.clone()), vec![]);
             let compared = async {

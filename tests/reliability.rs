@@ -652,6 +652,7 @@ fn backend(ovs: Option<&Ovs>) -> SystemBackend {
             .unwrap(),
         docker: "unix:///nonexistent/docker.sock".into(),
         apply_timeout: Duration::from_secs(5),
+        ovn_nb: None,
     })
 }
 
@@ -786,4 +787,61 @@ async fn add_port_cleanup_reconnects_after_the_ovsdb_connection_died() {
     ovs.start_vswitchd();
     assert_eq!(port_count(&ovs, &br), 0, "row left after the failed add-port: {e:?}");
     assert!(!host_links().lines().any(|l| l == port.as_str()), "veth left: {e:?}");
+}
+
+/// An OVN change of a dead run is undone in the northbound database the run
+/// used (recorded in its journal), whatever `$OVN_NB_DB` says when
+/// `recover` runs: the Docker plugin started with `--ovn-nb` (and no
+/// `$OVN_NB_DB`) used to leave its logical ports behind after a kill -9.
+#[test]
+fn recovery_undoes_ovn_changes_in_the_northbound_database_the_run_used() {
+    use ovs_run::backend::ovn::{OvnChange, OvnName};
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    // A northbound database of this test's own: no datapath, so no namespace needed.
+    sh("ovsdb-tool", &["create", &format!("{d}/nb.db"), "/usr/share/ovn/ovn-nb.ovsschema"]);
+    sh(
+        "ovsdb-server",
+        &[
+            &format!("{d}/nb.db"),
+            &format!("--remote=punix:{d}/nb.sock"),
+            &format!("--unixctl={d}/nb.ctl"),
+            &format!("--pidfile={d}/nb.pid"),
+            &format!("--log-file={d}/nb.log"),
+            "--detach",
+        ],
+    );
+    struct Stop(String);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("ovs-appctl").args(["-t", &self.0, "exit"]).output();
+        }
+    }
+    let _stop = Stop(format!("{d}/nb.ctl"));
+    let nb = format!("unix:{d}/nb.sock");
+    let nbctl = |args: &[&str]| sh("ovn-nbctl", &[&[format!("--db={nb}").as_str()], args].concat());
+    let switch = format!("rel-ls-{}", std::process::id());
+    // What the dead run did, and its journal saying so.
+    nbctl(&["ls-add", &switch]);
+    let name = OvnName::parse(&switch).unwrap();
+    let create = Op::Ovn { change: OvnChange::CreateSwitch { name: name.clone(), subnet: None, mtu: None } };
+    let delete = Op::Ovn { change: OvnChange::DeleteSwitch { name } };
+    let lines = vec![
+        rec(&Record::Begin { idx: 0, op: create }),
+        rec(&Record::Done { idx: 0, undo: vec![delete], reversible: true }),
+    ];
+    let mut h = header(None, NsId::current().ok());
+    h.ovn_nb = Some(nb.clone());
+    let jd = dir.path().join("journal");
+    let path = write_journal(&jd, &h, &lines);
+
+    // The recovering process's environment points elsewhere on purpose.
+    let r = ovs_run(
+        &["recover", "--journal-dir", jd.to_str().unwrap()],
+        &[("OVN_NB_DB", "unix:/nonexistent/nb.sock")],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!nbctl(&["ls-list"]).contains(&switch), "the switch is gone: {r:?}");
+    assert!(!path.exists(), "journal done with");
 }

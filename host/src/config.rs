@@ -49,6 +49,7 @@ impl SystemOpts {
             ovsdb,
             docker: self.docker.clone().unwrap_or_else(docker::default_uri),
             apply_timeout: Duration::from_secs_f64(self.apply_timeout),
+            ovn_nb: ovn_nb_uri(self.ovn_nb.as_deref())?,
         })
     }
 }
@@ -62,7 +63,6 @@ impl SystemOpts {
     /// The real system with these options, the OVN ones included.
     pub fn backend(&self) -> Result<crate::backend::system::SystemBackend, String> {
         Ok(crate::backend::system::SystemBackend::new(self.config()?)
-            .with_ovn_nb(ovn_nb_uri(self.ovn_nb.as_deref())?)
             .with_ovn_bind_timeout(Duration::from_secs_f64(self.ovn_bind_timeout)))
     }
 }

@@ -50,6 +50,18 @@ pub struct SystemConfig {
     pub docker: String,
     /// How long to wait for ovs-vswitchd to apply a change.
     pub apply_timeout: Duration,
+    /// The OVN northbound database (`--ovn-nb`; None: ovn-nbctl's default,
+    /// `$OVN_NB_DB` or its socket), connected on first use only.
+    pub ovn_nb: Option<OvsdbUri>,
+}
+
+impl SystemConfig {
+    /// The northbound database this configuration reaches: `--ovn-nb`, else
+    /// the default as this process sees it now (for a journal's header: a
+    /// recovering process must reach the same one, whatever its environment).
+    pub fn ovn_nb_resolved(&self) -> Option<OvsdbUri> {
+        self.ovn_nb.clone().or_else(|| super::ovn::default_nb_uri().ok())
+    }
 }
 
 pub struct SystemBackend {
@@ -59,9 +71,7 @@ pub struct SystemBackend {
     ovs: Mutex<Option<Vswitch>>,
     netlink: OnceCell<Netlink>,
     docker: Docker,
-    /// The OVN northbound database (None: ovn-nbctl's default), connected
-    /// on first use only, and reconnected like `ovs`.
-    ovn_nb: Option<OvsdbUri>,
+    /// The OVN northbound database's connection, reconnected like `ovs`.
     ovn: Mutex<Option<OvnNb>>,
     /// How long add-port with an iface-id waits for ovn-controller.
     ovn_bind_timeout: Duration,
@@ -78,16 +88,9 @@ impl SystemBackend {
             ovs: Mutex::new(None),
             netlink: OnceCell::new(),
             docker,
-            ovn_nb: None,
             ovn: Mutex::new(None),
             ovn_bind_timeout: DEFAULT_OVN_BIND_TIMEOUT,
         }
-    }
-
-    /// Use the OVN northbound database at `uri` (`--ovn-nb`; None: the default).
-    pub fn with_ovn_nb(mut self, uri: Option<OvsdbUri>) -> Self {
-        self.ovn_nb = uri;
-        self
     }
 
     /// How long add-port with an iface-id waits for ovn-controller (`--ovn-bind-timeout`).
@@ -101,7 +104,7 @@ impl SystemBackend {
         match &*ovn {
             Some(c) if !c.is_closed() => Ok(c.clone()),
             _ => {
-                let uri = match &self.ovn_nb {
+                let uri = match &self.cfg.ovn_nb {
                     Some(u) => u.clone(),
                     None => super::ovn::default_nb_uri()?,
                 };

@@ -130,12 +130,7 @@ pub(super) async fn run_script(script: PathBuf, args: Vec<String>, opts: RunArgs
         super::recover::recover_all(&dir, false, true).await;
         // make_backend checked the options already.
         let system = opts.system_opts().config().expect("checked by make_backend");
-        let header = Header::new(
-            &script.display().to_string(),
-            system.ovsdb.to_string(),
-            system.docker,
-            system.apply_timeout,
-        );
+        let header = Header::for_system(&script.display().to_string(), &system);
         match JournalFile::create(&dir, &header) {
             Ok(f) => Journal::on_disk(f),
             Err(e) if not_root_denied(&e) => return usage(needs_root(&dir)),

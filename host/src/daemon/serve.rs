@@ -612,12 +612,7 @@ impl Daemon {
             let reader: Arc<dyn Backend> = self.backend.clone();
             (Arc::new(DryRunBackend::new(Some(reader), vec![])), Journal::default())
         } else {
-            let header = Header::new(
-                &format!("sha256:{} (tenant {})", p.sha, p.tenant.name),
-                system.ovsdb.to_string(),
-                system.docker.clone(),
-                system.apply_timeout,
-            );
+            let header = Header::for_system(&format!("sha256:{} (tenant {})", p.sha, p.tenant.name), &system);
             let journal = JournalFile::create(&self.journal_dir, &header)
                 .map_err(|e| format!("cannot create a journal in {}: {e}", self.journal_dir.display()))?;
             (self.backend.clone(), Journal::on_disk(journal))

@@ -231,12 +231,7 @@ impl Driver {
         let mut last = None;
         // Two calls started in the same nanosecond would pick one file name.
         for _ in 0..3 {
-            let header = Header::new(
-                &format!("docker-plugin {}: {what}", self.name),
-                self.system.ovsdb.to_string(),
-                self.system.docker.clone(),
-                self.system.apply_timeout,
-            );
+            let header = Header::for_system(&format!("docker-plugin {}: {what}", self.name), &self.system);
             match JournalFile::create(&self.journal_dir, &header) {
                 Ok(f) => return Ok(f),
                 Err(e) => last = Some(e),

@@ -352,6 +352,7 @@ mod tests {
             docker: String::new(),
             apply_timeout_ms: 1000,
             netns: None,
+            ovn_nb: None,
         }
     }
 

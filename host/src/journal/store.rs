@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::system::SystemConfig;
 use crate::backend::Op;
 use crate::types::Target;
 
@@ -122,6 +123,11 @@ pub struct Header {
     /// its veths' host ends) are. None in version 1 journals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<NsId>,
+    /// The OVN northbound database the run's `ovn` changes went to, resolved
+    /// when it started (`--ovn-nb` or `$OVN_NB_DB`), so recovery undoes them
+    /// there and not wherever the recovering process's environment points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovn_nb: Option<String>,
 }
 
 impl Header {
@@ -140,7 +146,15 @@ impl Header {
             docker,
             apply_timeout_ms: apply_timeout.as_millis() as u64,
             netns: NsId::current().ok(),
+            ovn_nb: None,
         }
+    }
+
+    /// The header of a run starting now against `system`.
+    pub fn for_system(script: &str, system: &SystemConfig) -> Self {
+        let mut h = Self::new(script, system.ovsdb.to_string(), system.docker.clone(), system.apply_timeout);
+        h.ovn_nb = system.ovn_nb_resolved().map(|u| u.to_string());
+        h
     }
 }
 

@@ -20,11 +20,14 @@ pub enum Notice {
 
 /// The system a dead run used, as its journal records it.
 fn backend_for(i: &Interrupted) -> Result<Arc<SystemBackend>, String> {
-    let ovsdb = i.header.ovsdb.parse().map_err(|e| format!("journal {}: {e}", i.path.display()))?;
+    let bad = |e| format!("journal {}: {e}", i.path.display());
+    let ovsdb = i.header.ovsdb.parse().map_err(bad)?;
+    let ovn_nb = i.header.ovn_nb.as_deref().map(str::parse).transpose().map_err(bad)?;
     Ok(Arc::new(SystemBackend::new(SystemConfig {
         ovsdb,
         docker: i.header.docker.clone(),
         apply_timeout: Duration::from_millis(i.header.apply_timeout_ms),
+        ovn_nb,
     })))
 }
 
