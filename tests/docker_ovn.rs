@@ -156,7 +156,7 @@ impl Lab {
         for a in ["sh", "ip", "ping", "sleep", "cat", "ls"] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
         }
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .arg("-C")
             .arg(&root)
             .args(["-c", "."])
@@ -166,9 +166,11 @@ impl Lab {
         let out = Command::new("docker")
             .args(["import", "-", IMAGE])
             .env("DOCKER_HOST", h.docker_host())
-            .stdin(tar.stdout.unwrap())
+            .stdin(tar.stdout.take().unwrap())
             .output()
             .unwrap();
+        // Reap tar (it has ended: docker read its output to the end).
+        let _ = tar.wait();
         assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
     }
 
