@@ -7,7 +7,8 @@
 //! dockerd of the machine). Host A also runs the northbound and southbound
 //! databases and ovn-northd. Docker does all the attaching; the tests look
 //! with docker, ovn-nbctl, ovs-vsctl, nsenter and real traffic (ping and a
-//! 1 MiB TCP transfer), and everything is torn down on drop.
+//! 1 MiB TCP transfer), and everything is torn down on drop. The hosts are
+//! common::hosts's lab; this suite adds the dockerds and plugins.
 
 mod common;
 
@@ -16,33 +17,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{require_root, sh, tcp_transfer, try_sh, unique, NsFile};
+use common::hosts::{self, poll, Host, Nic};
+use common::{sh, tcp_transfer, try_sh, unique, NsFile};
 
 const SOCKET_DIR: &str = "/run/docker/plugins";
 const IMAGE: &str = "ovsrun-test:latest";
 
-/// One simulated host: OVS + ovn-controller + dockerd in a namespace.
-struct Host {
-    name: char,
-    ns: String,
-    dir: PathBuf,
-    ip: String,
-}
-
+/// What this suite adds to a host: its dockerd, and the driver's ports and veths.
 impl Host {
-    fn try_vsctl(&self, args: &[&str]) -> (bool, String) {
-        let db = format!("--db=unix:{}/db.sock", self.dir.display());
-        let mut a = vec![db.as_str(), "--timeout=10"];
-        a.extend_from_slice(args);
-        try_sh("ovs-vsctl", &a)
-    }
-
-    fn vsctl(&self, args: &[&str]) -> String {
-        let (ok, out) = self.try_vsctl(args);
-        assert!(ok, "host {}: ovs-vsctl {args:?}: {out}", self.name);
-        out
-    }
-
     fn docker_host(&self) -> String {
         format!("unix://{}/docker.sock", self.dir.display())
     }
@@ -61,7 +43,7 @@ impl Host {
 
     fn docker(&self, args: &[&str]) -> String {
         let (ok, out) = self.try_docker(args);
-        assert!(ok, "host {}: docker {args:?}: {out}", self.name);
+        assert!(ok, "host {}: docker {args:?}: {out}", self.name());
         out
     }
 
@@ -77,7 +59,8 @@ impl Host {
 
     /// The host's links with the driver's veth names.
     fn driver_veths(&self) -> Vec<String> {
-        sh("ip", &["-n", &self.ns, "-o", "link", "show"])
+        self.ns
+            .ip(&["-o", "link", "show"])
             .lines()
             .filter_map(|l| l.split(": ").nth(1))
             .map(|n| n.split('@').next().unwrap_or(n).to_string())
@@ -104,13 +87,20 @@ impl Ctr {
     }
 }
 
+/// The OVN lab of common::hosts, with a dockerd and `ovs-run docker-plugin`s
+/// on its hosts.
 struct Lab {
-    tag: String,
-    dir: PathBuf,
-    hosts: Vec<Host>,
-    namespaces: Vec<String>,
+    ovn: hosts::Lab,
     dockerds: Vec<Child>,
     plugins: Vec<Plugin>,
+}
+
+impl std::ops::Deref for Lab {
+    type Target = hosts::Lab;
+
+    fn deref(&self) -> &hosts::Lab {
+        &self.ovn
+    }
 }
 
 /// A running `ovs-run docker-plugin` on a host.
@@ -126,202 +116,17 @@ impl Plugin {
     }
 }
 
-fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-fn in_ns(ns: &str, env: &[(&str, &str)], args: &[&str]) {
-    let mut cmd = Command::new("nsenter");
-    cmd.arg(format!("--net=/run/netns/{ns}")).arg("--").args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(out.status.success(), "{args:?} in {ns}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 impl Lab {
-    /// Two hosts with OVN (as tests/ovn.rs's Lab with controllers) and a
-    /// dockerd each, with the test image.
+    /// Two hosts with OVN (ovn-controller on each) and a dockerd each, with the test image.
     fn new() -> Lab {
-        require_root();
-        for t in ["ovn-northd", "ovn-controller", "ovn-nbctl", "ovsdb-tool", "dockerd"] {
-            assert!(try_sh("which", &[t]).0, "{t} is missing: run `make deps`");
-        }
-        let tag = unique("do");
-        let dir = std::env::temp_dir().join(format!("ovs-run-t-{tag}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab {
-            tag: tag.clone(),
-            dir: dir.clone(),
-            hosts: vec![],
-            namespaces: vec![],
-            dockerds: vec![],
-            plugins: vec![],
-        };
-        let sw = lab.netns("sw");
-        sh("ip", &["-n", &sw, "link", "add", "ul0", "type", "bridge"]);
-        sh("ip", &["-n", &sw, "link", "set", "ul0", "up"]);
-        for (i, name) in ['A', 'B'].into_iter().enumerate() {
-            let ns = lab.netns(&format!("h{name}"));
-            let d = dir.join(format!("h{name}"));
-            std::fs::create_dir_all(&d).unwrap();
-            let ds = d.to_str().unwrap();
-            let ul = format!("{tag}u{name}");
-            sh("ip", &["-n", &sw, "link", "add", &ul, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
-            sh("ip", &["-n", &sw, "link", "set", &ul, "master", "ul0", "up"]);
-            sh("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
-            sh(
-                "ovsdb-tool",
-                &["create", &format!("{ds}/conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"],
-            );
-            in_ns(
-                &ns,
-                &[("OVS_RUNDIR", ds)],
-                &[
-                    "ovsdb-server",
-                    &format!("{ds}/conf.db"),
-                    &format!("--remote=punix:{ds}/db.sock"),
-                    &format!("--unixctl={ds}/ovsdb.ctl"),
-                    &format!("--pidfile={ds}/ovsdb.pid"),
-                    &format!("--log-file={ds}/ovsdb.log"),
-                    "--detach",
-                ],
-            );
-            let host = Host { name, ns: ns.clone(), dir: d.clone(), ip: format!("192.168.50.{}", i + 1) };
-            host.vsctl(&["--no-wait", "init"]);
-            in_ns(
-                &ns,
-                &[("OVS_RUNDIR", ds)],
-                &[
-                    "ovs-vswitchd",
-                    &format!("unix:{ds}/db.sock"),
-                    &format!("--unixctl={ds}/vswitchd.ctl"),
-                    &format!("--pidfile={ds}/vswitchd.pid"),
-                    &format!("--log-file={ds}/vswitchd.log"),
-                    "--detach",
-                ],
-            );
-            host.vsctl(&["add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev"]);
-            host.vsctl(&["add-port", "br-phy", "eth0"]);
-            sh("ip", &["-n", &ns, "addr", "add", &format!("{}/24", host.ip), "dev", "br-phy"]);
-            sh("ip", &["-n", &ns, "link", "set", "br-phy", "up"]);
-            // The kernel must not answer ARP on the OVS-owned port too (multihost.md).
-            sh("ip", &["-n", &ns, "link", "set", "eth0", "arp", "off"]);
-            lab.hosts.push(host);
-        }
-        lab.start_central();
-        for h in &lab.hosts {
-            let ds = h.dir.to_str().unwrap();
-            h.vsctl(&[
-                "set",
-                "open_vswitch",
-                ".",
-                &format!("external_ids:system-id=chassis-{}-{}", lab.tag, h.name),
-                "external_ids:ovn-remote=tcp:192.168.50.1:6642",
-                "external_ids:ovn-encap-type=geneve",
-                &format!("external_ids:ovn-encap-ip={}", h.ip),
-                "external_ids:ovn-bridge-datapath-type=netdev",
-            ]);
-            in_ns(
-                &h.ns,
-                &[("OVS_RUNDIR", ds), ("OVN_RUNDIR", ds)],
-                &[
-                    "ovn-controller",
-                    &format!("unix:{ds}/db.sock"),
-                    &format!("--pidfile={ds}/ovn-controller.pid"),
-                    &format!("--log-file={ds}/ovn-controller.log"),
-                    "--detach",
-                ],
-            );
-        }
-        for h in &lab.hosts {
-            let ok = poll(Duration::from_secs(20), || {
-                h.try_vsctl(&["get", "bridge", "br-int", "datapath_type"]).1.trim() == "netdev"
-            });
-            assert!(ok, "host {}: ovn-controller made no netdev br-int", h.name);
-            let ok = poll(Duration::from_secs(20), || {
-                h.try_vsctl(&["--bare", "--columns=name", "find", "interface", "type=geneve"]).1.trim() != ""
-            });
-            assert!(ok, "host {}: no geneve tunnel to the other chassis", h.name);
-        }
-        lab.seed_tunnel_neighbours();
+        assert!(try_sh("which", &["dockerd"]).0, "dockerd is missing: run `make deps`");
+        let mut ovn = hosts::Lab::new(2, Nic::BrPhy);
+        ovn.start_ovn(true);
+        let mut lab = Lab { ovn, dockerds: vec![], plugins: vec![] };
         for i in 0..lab.hosts.len() {
             lab.start_dockerd(i);
         }
         lab
-    }
-
-    fn netns(&mut self, what: &str) -> String {
-        let ns = format!("{}{what}", self.tag);
-        sh("ip", &["netns", "add", &ns]);
-        sh("ip", &["-n", &ns, "link", "set", "lo", "up"]);
-        self.namespaces.push(ns.clone());
-        ns
-    }
-
-    fn central(&self) -> PathBuf {
-        self.dir.join("central")
-    }
-
-    /// NB + SB ovsdb-servers and ovn-northd on host A; SB also on tcp over the underlay.
-    fn start_central(&self) {
-        let c = self.central();
-        std::fs::create_dir_all(&c).unwrap();
-        let cs = c.to_str().unwrap();
-        let a = &self.hosts[0];
-        sh("ovsdb-tool", &["create", &format!("{cs}/nb.db"), "/usr/share/ovn/ovn-nb.ovsschema"]);
-        sh("ovsdb-tool", &["create", &format!("{cs}/sb.db"), "/usr/share/ovn/ovn-sb.ovsschema"]);
-        for (db, extra) in [("nb", None), ("sb", Some(format!("--remote=ptcp:6642:{}", a.ip)))] {
-            let mut args = vec![
-                "ovsdb-server".to_string(),
-                format!("{cs}/{db}.db"),
-                format!("--remote=punix:{cs}/{db}.sock"),
-                format!("--unixctl={cs}/{db}.ctl"),
-                format!("--pidfile={cs}/{db}.pid"),
-                format!("--log-file={cs}/{db}.log"),
-                "--detach".into(),
-            ];
-            args.extend(extra);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            in_ns(&a.ns, &[("OVS_RUNDIR", cs)], &args);
-        }
-        in_ns(
-            &a.ns,
-            &[("OVS_RUNDIR", cs), ("OVN_RUNDIR", cs)],
-            &[
-                "ovn-northd",
-                &format!("--ovnnb-db=unix:{cs}/nb.sock"),
-                &format!("--ovnsb-db=unix:{cs}/sb.sock"),
-                &format!("--unixctl={cs}/northd.ctl"),
-                &format!("--pidfile={cs}/northd.pid"),
-                &format!("--log-file={cs}/northd.log"),
-                "--detach",
-            ],
-        );
-        self.nbctl(&["init"]);
-        sh("ovn-sbctl", &[&format!("--db=unix:{cs}/sb.sock"), "init"]);
-    }
-
-    /// Seed each host's tunnel neighbour cache (see tests/ovn.rs).
-    fn seed_tunnel_neighbours(&self) {
-        for h in &self.hosts {
-            for p in self.hosts.iter().filter(|p| p.name != h.name) {
-                let _ = try_sh("ip", &["netns", "exec", &h.ns, "ping", "-c", "1", "-W", "1", &p.ip]);
-                let neigh = sh("ip", &["-n", &h.ns, "neigh", "show", &p.ip, "dev", "br-phy"]);
-                if let Some(mac) = neigh.split_whitespace().nth(2) {
-                    let ctl = format!("{}/vswitchd.ctl", h.dir.display());
-                    let _ = try_sh("ovs-appctl", &["-t", &ctl, "tnl/arp/set", "br-phy", &p.ip, mac]);
-                }
-            }
-        }
     }
 
     /// dockerd in host `i`'s namespace (nsenter --net: `ip netns exec`
@@ -331,17 +136,10 @@ impl Lab {
         let d = &h.dir;
         let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
         let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", h.ns))
+            .arg(h.nsfile())
             .arg("--")
             .arg("dockerd")
-            .args(["--host", &h.docker_host()])
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("x"))
-            .arg("--pidfile")
-            .arg(d.join("docker.pid"))
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .args(common::dockerd_args(&h.docker_host(), d, "x"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -350,7 +148,7 @@ impl Lab {
         let h = &self.hosts[i];
         let up = poll(Duration::from_secs(60), || h.try_docker(&["info"]).0);
         let log = std::fs::read_to_string(h.dir.join("dockerd.log")).unwrap_or_default();
-        assert!(up, "host {}: dockerd did not start:\n{log}", h.name);
+        assert!(up, "host {}: dockerd did not start:\n{log}", h.name());
         // No registry: the image is the host's busybox, imported.
         let root = h.dir.join("img");
         std::fs::create_dir_all(root.join("bin")).unwrap();
@@ -375,17 +173,6 @@ impl Lab {
         assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
     }
 
-    fn nb_uri(&self) -> String {
-        format!("unix:{}/nb.sock", self.central().display())
-    }
-
-    fn nbctl(&self, args: &[&str]) -> String {
-        let db = format!("--db={}", self.nb_uri());
-        let mut a = vec![db.as_str(), "--timeout=10"];
-        a.extend_from_slice(args);
-        sh("ovn-nbctl", &a)
-    }
-
     /// The names of switch `ls`'s logical ports.
     fn lsps(&self, ls: &str) -> BTreeSet<String> {
         self.nbctl(&["--bare", "--columns=name", "list", "logical_switch_port"])
@@ -406,7 +193,7 @@ impl Lab {
         let state = self.dir.join(format!("{name}-state"));
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", host.ns))
+            .arg(host.nsfile())
             .arg("--")
             .arg(common::bin())
             .args(["docker-plugin", "-v", "--name", &name])
@@ -495,7 +282,7 @@ impl Drop for Lab {
             let _ = std::fs::remove_file(PathBuf::from(SOCKET_DIR).join(format!("{}.sock", p.name)));
         }
         // dockerd stops its containerd and containers on SIGTERM (a SIGKILL would leave them).
-        for (d, h) in self.dockerds.iter_mut().zip(&self.hosts) {
+        for (d, h) in self.dockerds.iter_mut().zip(&self.ovn.hosts) {
             if let Ok(pid) = std::fs::read_to_string(h.dir.join("docker.pid")) {
                 if let Ok(pid) = pid.trim().parse::<i32>() {
                     // SAFETY: kill(2) on the dockerd this lab started.
@@ -513,37 +300,7 @@ impl Drop for Lab {
             }
             let _ = std::fs::remove_file(h.dir.join("docker.pid"));
         }
-        // The OVS and OVN daemons: by the pidfiles in our own directory.
-        let mut pids = vec![];
-        for sub in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(sub.path()).into_iter().flatten().flatten() {
-                if f.path().extension().is_some_and(|e| e == "pid") {
-                    if let Ok(p) = std::fs::read_to_string(f.path()).unwrap_or_default().trim().parse::<i32>()
-                    {
-                        // SAFETY: kill(2) on a daemon this lab started.
-                        unsafe { libc::kill(p, libc::SIGTERM) };
-                        pids.push(p);
-                    }
-                }
-            }
-        }
-        let start = Instant::now();
-        // SAFETY: signal 0 only checks the process exists.
-        while pids.iter().any(|p| unsafe { libc::kill(*p, 0) } == 0)
-            && start.elapsed() < Duration::from_secs(3)
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for p in &pids {
-            // SAFETY: as above; a daemon that ignored SIGTERM.
-            unsafe { libc::kill(*p, libc::SIGKILL) };
-        }
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        if std::env::var_os("OVS_RUN_TEST_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        // Then the field `ovn`: the OVS and OVN daemons, the namespaces, the directory.
     }
 }
 
@@ -610,13 +367,7 @@ fn one_docker_network_across_two_hosts() {
         let pid = &c.pid;
         let link = sh("nsenter", &["-t", pid, "-n", "ip", "-o", "link", "show", "eth0"]);
         assert!(link.contains(mac) && link.contains("mtu 1400"), "{link}");
-        let bound = lab.hosts[*h].vsctl(&[
-            "--bare",
-            "--columns=name,external_ids",
-            "find",
-            "interface",
-            &format!("external_ids:iface-id={lsp}"),
-        ]);
+        let bound = lab.hosts[*h].bound(lsp);
         assert!(bound.contains("ovn-installed=true"), "host {h}: {lsp} not installed: {bound}");
     }
 
@@ -636,8 +387,8 @@ fn one_docker_network_across_two_hosts() {
     }
     assert!(lab.lsps(&ls).is_empty(), "logical ports left: {:?}", lab.lsps(&ls));
     for h in &lab.hosts {
-        assert!(h.driver_ports().is_empty(), "host {}: ports left: {:?}", h.name, h.driver_ports());
-        assert!(h.driver_veths().is_empty(), "host {}: veths left: {:?}", h.name, h.driver_veths());
+        assert!(h.driver_ports().is_empty(), "host {}: ports left: {:?}", h.name(), h.driver_ports());
+        assert!(h.driver_veths().is_empty(), "host {}: veths left: {:?}", h.name(), h.driver_veths());
     }
     // Addresses are free again: a new container gets the first one.
     let c = lab.run(0, net);

@@ -711,14 +711,7 @@ fn start_dockerd(dir: &std::path::Path) {
     // It outlives the test, as the dockerd it replaces did: docker_down stops it.
     #[allow(clippy::zombie_processes)]
     Command::new("dockerd")
-        .args(["--host", &host])
-        .arg("--data-root")
-        .arg(dir.join("data"))
-        .arg("--exec-root")
-        .arg(dir.join("exec"))
-        .arg("--pidfile")
-        .arg(dir.join("docker.pid"))
-        .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+        .args(common::dockerd_args(&host, dir, "exec"))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

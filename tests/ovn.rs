@@ -6,26 +6,15 @@
 //! "Containers" are further namespaces. ovs-run runs "on" a host through
 //! nsenter, pointed at that host's OVS and at the northbound database.
 //! Everything is checked with ovn-nbctl, ovs-vsctl and real traffic (ping
-//! and a 1 MiB TCP transfer), and torn down by pidfile on drop.
+//! and a 1 MiB TCP transfer), and torn down by pidfile on drop. The hosts
+//! are common::hosts's lab.
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{
-    bin, cache_dir, journal_dir, require_root, run_timed, script, sh, tcp_transfer, try_sh, unique, NsFile,
-    Run,
-};
-
-/// One simulated host.
-struct Host {
-    name: char,
-    ns: String,
-    dir: PathBuf,
-    ip: String,
-}
+use common::hosts::{poll, Lab, Nic};
+use common::{script, tcp_transfer, try_sh, NsFile, Run};
 
 /// A "container": a namespace on no host's bridge until ovn-attach puts it there.
 struct Cont {
@@ -50,220 +39,21 @@ impl Cont {
     }
 }
 
-struct Lab {
-    tag: String,
-    dir: PathBuf,
-    hosts: Vec<Host>,
-    namespaces: Vec<String>,
-}
-
 fn ms(d: Duration) -> u128 {
     d.as_millis()
 }
 
-fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+/// `hosts` simulated hosts with OVN; with `controllers`, ovn-controller runs
+/// on each (else br-int is made by hand, as a host that lost its controller).
+fn ovn_lab(hosts: usize, controllers: bool) -> Lab {
+    let mut lab = Lab::new(hosts, Nic::BrPhy);
+    lab.start_ovn(controllers);
+    lab
 }
 
+/// What this suite does with the lab: ovs-run and its OVN scripts on a host,
+/// pointed at the lab's northbound database.
 impl Lab {
-    /// `hosts` simulated hosts; with `controllers`, ovn-controller runs on
-    /// each (else br-int is made by hand, as a host that lost its controller).
-    fn new(hosts: usize, controllers: bool) -> Lab {
-        require_root();
-        for t in ["ovn-northd", "ovn-controller", "ovn-nbctl", "ovsdb-tool"] {
-            assert!(try_sh("which", &[t]).0, "{t} is missing: run `make deps` (ovn-central, ovn-host)");
-        }
-        let tag = unique("on");
-        let dir = std::env::temp_dir().join(format!("ovs-run-t-{tag}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab { tag: tag.clone(), dir: dir.clone(), hosts: vec![], namespaces: vec![] };
-        let sw = lab.netns("sw");
-        sh("ip", &["-n", &sw, "link", "add", "ul0", "type", "bridge"]);
-        sh("ip", &["-n", &sw, "link", "set", "ul0", "up"]);
-        for (i, name) in ['A', 'B', 'C'].into_iter().take(hosts).enumerate() {
-            let ns = lab.netns(&format!("h{name}"));
-            let d = dir.join(format!("h{name}"));
-            std::fs::create_dir_all(&d).unwrap();
-            let ds = d.to_str().unwrap();
-            let ul = format!("{tag}u{name}");
-            sh("ip", &["-n", &sw, "link", "add", &ul, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
-            sh("ip", &["-n", &sw, "link", "set", &ul, "master", "ul0", "up"]);
-            sh("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
-            sh(
-                "ovsdb-tool",
-                &["create", &format!("{ds}/conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"],
-            );
-            in_ns(
-                &ns,
-                &[("OVS_RUNDIR", ds)],
-                &[
-                    "ovsdb-server",
-                    &format!("{ds}/conf.db"),
-                    &format!("--remote=punix:{ds}/db.sock"),
-                    &format!("--unixctl={ds}/ovsdb.ctl"),
-                    &format!("--pidfile={ds}/ovsdb.pid"),
-                    &format!("--log-file={ds}/ovsdb.log"),
-                    "--detach",
-                ],
-            );
-            let host = Host { name, ns: ns.clone(), dir: d.clone(), ip: format!("192.168.50.{}", i + 1) };
-            host.vsctl(&["--no-wait", "init"]);
-            in_ns(
-                &ns,
-                &[("OVS_RUNDIR", ds)],
-                &[
-                    "ovs-vswitchd",
-                    &format!("unix:{ds}/db.sock"),
-                    &format!("--unixctl={ds}/vswitchd.ctl"),
-                    &format!("--pidfile={ds}/vswitchd.pid"),
-                    &format!("--log-file={ds}/vswitchd.log"),
-                    "--detach",
-                ],
-            );
-            host.vsctl(&["add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev"]);
-            host.vsctl(&["add-port", "br-phy", "eth0"]);
-            sh("ip", &["-n", &ns, "addr", "add", &format!("{}/24", host.ip), "dev", "br-phy"]);
-            sh("ip", &["-n", &ns, "link", "set", "br-phy", "up"]);
-            // The kernel must not answer ARP on the OVS-owned port too (multihost.md).
-            sh("ip", &["-n", &ns, "link", "set", "eth0", "arp", "off"]);
-            lab.hosts.push(host);
-        }
-        lab.start_central();
-        for h in &lab.hosts {
-            let ds = h.dir.to_str().unwrap();
-            h.vsctl(&[
-                "set",
-                "open_vswitch",
-                ".",
-                &format!("external_ids:system-id=chassis-{}", h.name),
-                "external_ids:ovn-remote=tcp:192.168.50.1:6642",
-                "external_ids:ovn-encap-type=geneve",
-                &format!("external_ids:ovn-encap-ip={}", h.ip),
-                "external_ids:ovn-bridge-datapath-type=netdev",
-            ]);
-            if controllers {
-                in_ns(
-                    &h.ns,
-                    &[("OVS_RUNDIR", ds), ("OVN_RUNDIR", ds)],
-                    &[
-                        "ovn-controller",
-                        &format!("unix:{ds}/db.sock"),
-                        &format!("--pidfile={ds}/ovn-controller.pid"),
-                        &format!("--log-file={ds}/ovn-controller.log"),
-                        "--detach",
-                    ],
-                );
-            } else {
-                h.vsctl(&["add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev"]);
-            }
-        }
-        if controllers {
-            for h in &lab.hosts {
-                let ok = poll(Duration::from_secs(20), || {
-                    h.try_vsctl(&["get", "bridge", "br-int", "datapath_type"]).1.trim() == "netdev"
-                });
-                assert!(ok, "host {}: ovn-controller made no netdev br-int", h.name);
-                let want = lab.hosts.len() - 1;
-                let ok = poll(Duration::from_secs(20), || {
-                    h.try_vsctl(&["--bare", "--columns=name", "find", "interface", "type=geneve"])
-                        .1
-                        .lines()
-                        .filter(|l| !l.trim().is_empty())
-                        .count()
-                        >= want
-                });
-                assert!(ok, "host {}: no geneve tunnel to every other chassis", h.name);
-            }
-            lab.seed_tunnel_neighbours();
-        }
-        lab
-    }
-
-    fn netns(&mut self, what: &str) -> String {
-        let ns = format!("{}{what}", self.tag);
-        sh("ip", &["netns", "add", &ns]);
-        sh("ip", &["-n", &ns, "link", "set", "lo", "up"]);
-        self.namespaces.push(ns.clone());
-        ns
-    }
-
-    fn central(&self) -> PathBuf {
-        self.dir.join("central")
-    }
-
-    /// NB + SB ovsdb-servers and ovn-northd on host A; SB also on tcp over the underlay.
-    fn start_central(&self) {
-        let c = self.central();
-        std::fs::create_dir_all(&c).unwrap();
-        let cs = c.to_str().unwrap();
-        let a = &self.hosts[0];
-        sh("ovsdb-tool", &["create", &format!("{cs}/nb.db"), "/usr/share/ovn/ovn-nb.ovsschema"]);
-        sh("ovsdb-tool", &["create", &format!("{cs}/sb.db"), "/usr/share/ovn/ovn-sb.ovsschema"]);
-        for (db, extra) in [("nb", None), ("sb", Some(format!("--remote=ptcp:6642:{}", a.ip)))] {
-            let mut args = vec![
-                "ovsdb-server".to_string(),
-                format!("{cs}/{db}.db"),
-                format!("--remote=punix:{cs}/{db}.sock"),
-                format!("--unixctl={cs}/{db}.ctl"),
-                format!("--pidfile={cs}/{db}.pid"),
-                format!("--log-file={cs}/{db}.log"),
-                "--detach".into(),
-            ];
-            args.extend(extra);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            in_ns(&a.ns, &[("OVS_RUNDIR", cs)], &args);
-        }
-        in_ns(
-            &a.ns,
-            &[("OVS_RUNDIR", cs), ("OVN_RUNDIR", cs)],
-            &[
-                "ovn-northd",
-                &format!("--ovnnb-db=unix:{cs}/nb.sock"),
-                &format!("--ovnsb-db=unix:{cs}/sb.sock"),
-                &format!("--unixctl={cs}/northd.ctl"),
-                &format!("--pidfile={cs}/northd.pid"),
-                &format!("--log-file={cs}/northd.log"),
-                "--detach",
-            ],
-        );
-        self.nbctl(&["init"]);
-        sh("ovn-sbctl", &[&format!("--db=unix:{cs}/sb.sock"), "init"]);
-    }
-
-    /// Seed each host's tunnel neighbour cache (tnl/arp/set): without it the
-    /// first packet to a not-yet-resolved VTEP is dropped (multihost.md).
-    fn seed_tunnel_neighbours(&self) {
-        for h in &self.hosts {
-            for p in self.hosts.iter().filter(|p| p.name != h.name) {
-                let _ = try_sh("ip", &["netns", "exec", &h.ns, "ping", "-c", "1", "-W", "1", &p.ip]);
-                let neigh = sh("ip", &["-n", &h.ns, "neigh", "show", &p.ip, "dev", "br-phy"]);
-                if let Some(mac) = neigh.split_whitespace().nth(2) {
-                    let ctl = format!("{}/vswitchd.ctl", h.dir.display());
-                    let _ = try_sh("ovs-appctl", &["-t", &ctl, "tnl/arp/set", "br-phy", &p.ip, mac]);
-                }
-            }
-        }
-    }
-
-    fn nb_uri(&self) -> String {
-        format!("unix:{}/nb.sock", self.central().display())
-    }
-
-    /// ovn-nbctl: the independent view of the northbound database.
-    fn nbctl(&self, args: &[&str]) -> String {
-        let db = format!("--db={}", self.nb_uri());
-        let mut a = vec![db.as_str(), "--timeout=10"];
-        a.extend_from_slice(args);
-        sh("ovn-nbctl", &a)
-    }
-
     /// Every logical switch port and router, as ovn-nbctl shows them.
     fn nb_snapshot(&self) -> String {
         self.nbctl(&["show"])
@@ -275,13 +65,10 @@ impl Lab {
 
     /// ovs-run on host `h` (its namespace, its OVS) with this lab's northbound database.
     fn run_on(&self, h: usize, args: &[&str]) -> Run {
-        let host = &self.hosts[h];
         let nb = format!("--ovn-nb={}", self.nb_uri());
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net=/run/netns/{}", host.ns)).arg("--").arg(bin());
-        cmd.arg("--cache-dir").arg(cache_dir()).arg(&nb).args(args);
-        cmd.env("OVS_RUNDIR", &host.dir).env("OVS_RUN_JOURNAL_DIR", journal_dir()).env_remove("OVN_NB_DB");
-        run_timed(&mut cmd)
+        let mut a = vec![nb.as_str()];
+        a.extend_from_slice(args);
+        self.hosts[h].ovs_run(&a, &[])
     }
 
     fn network(&self, args: &[&str]) -> Run {
@@ -299,78 +86,6 @@ impl Lab {
     }
 }
 
-impl Host {
-    fn try_vsctl(&self, args: &[&str]) -> (bool, String) {
-        let db = format!("--db=unix:{}/db.sock", self.dir.display());
-        let mut a = vec![db.as_str(), "--timeout=10"];
-        a.extend_from_slice(args);
-        try_sh("ovs-vsctl", &a)
-    }
-
-    fn vsctl(&self, args: &[&str]) -> String {
-        let (ok, out) = self.try_vsctl(args);
-        assert!(ok, "host {}: ovs-vsctl {args:?}: {out}", self.name);
-        out
-    }
-
-    /// The Interface bound to logical port `lsp` on this host, with its external_ids.
-    fn bound(&self, lsp: &str) -> String {
-        self.vsctl(&[
-            "--bare",
-            "--columns=name,external_ids",
-            "find",
-            "interface",
-            &format!("external_ids:iface-id={lsp}"),
-        ])
-    }
-}
-
-fn in_ns(ns: &str, env: &[(&str, &str)], args: &[&str]) {
-    let mut cmd = Command::new("nsenter");
-    cmd.arg(format!("--net=/run/netns/{ns}")).arg("--").args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(out.status.success(), "{args:?} in {ns}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        // Our daemons only: by the pidfiles in our own directory.
-        let mut pids = vec![];
-        for sub in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(sub.path()).into_iter().flatten().flatten() {
-                if f.path().extension().is_some_and(|e| e == "pid") {
-                    if let Ok(p) = std::fs::read_to_string(f.path()).unwrap_or_default().trim().parse::<i32>()
-                    {
-                        // SAFETY: kill(2) on a daemon this lab started.
-                        unsafe { libc::kill(p, libc::SIGTERM) };
-                        pids.push(p);
-                    }
-                }
-            }
-        }
-        let start = Instant::now();
-        // SAFETY: signal 0 only checks the process exists.
-        while pids.iter().any(|p| unsafe { libc::kill(*p, 0) } == 0)
-            && start.elapsed() < Duration::from_secs(3)
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for p in &pids {
-            // SAFETY: as above; a daemon that ignored SIGTERM.
-            unsafe { libc::kill(*p, libc::SIGKILL) };
-        }
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        if std::env::var_os("OVS_RUN_TEST_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// One logical switch across two hosts: containers attached with
 /// ovn-attach.wasm ping each other and move 1 MiB over TCP; ovn-nbctl and
 /// each host's ovs-vsctl show what was made; "attached" means ovn-controller
@@ -378,7 +93,7 @@ impl Drop for Lab {
 /// drops a spoofed source address.
 #[test]
 fn one_switch_across_two_hosts_carries_traffic_and_enforces_port_security() {
-    let mut lab = Lab::new(2, true);
+    let mut lab = ovn_lab(2, true);
     let (ca, cb) = (lab.container("cA"), lab.container("cB"));
     let r = lab.network(&["switch", "ls0", "--subnet=10.60.0.0/24", "--mtu=1442"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -401,7 +116,7 @@ fn one_switch_across_two_hosts_carries_traffic_and_enforces_port_security() {
         assert!(
             bound.contains("ovn-installed=true"),
             "host {}: not installed when attach returned: {bound}",
-            host.name
+            host.name()
         );
         let addr = ip.split('/').next().unwrap();
         let want = format!("{mac} {addr}");
@@ -439,7 +154,7 @@ fn one_switch_across_two_hosts_carries_traffic_and_enforces_port_security() {
 /// no OVS port).
 #[test]
 fn bind_without_ovn_controller_times_out_and_leaves_nothing() {
-    let mut lab = Lab::new(1, false);
+    let mut lab = ovn_lab(1, false);
     let c = lab.container("c");
     assert_eq!(lab.network(&["switch", "ls0"]).code, 0);
     let before = (lab.nb_snapshot(), lab.hosts[0].vsctl(&["list-ports", "br-int"]));
@@ -466,7 +181,7 @@ fn bind_without_ovn_controller_times_out_and_leaves_nothing() {
 /// a bad name, a bad MAC, a duplicate port; dry-run plans without changing.
 #[test]
 fn bad_input_leaves_nothing_in_nb() {
-    let mut lab = Lab::new(1, false);
+    let mut lab = ovn_lab(1, false);
     let c = lab.container("c");
     assert_eq!(lab.network(&["switch", "ls0"]).code, 0);
     let who = format!("netns:{}", c.ns);
@@ -503,7 +218,7 @@ fn bad_input_leaves_nothing_in_nb() {
 /// port and the router works and ovn-nbctl agrees.
 #[test]
 fn router_joins_two_switches_across_hosts() {
-    let mut lab = Lab::new(2, true);
+    let mut lab = ovn_lab(2, true);
     let (ca, cb) = (lab.container("cA"), lab.container("cB"));
     for args in [
         vec!["switch", "ls1"],
@@ -531,7 +246,7 @@ fn router_joins_two_switches_across_hosts() {
     );
     assert_eq!(b.code, 0, "{b:?}");
     if !poll(Duration::from_secs(10), || ca.ping("10.61.2.10")) {
-        let sb = format!("--db=unix:{}/sb.sock", lab.central().display());
+        let sb = format!("--db={}", lab.sb_uri());
         panic!(
             "A cannot reach B through the router\nNB:\n{}\nSB:\n{}\nA routes: {}\nA neigh: {}\nA->gw ping: {}",
             lab.nb_snapshot(),
@@ -568,12 +283,12 @@ fn router_joins_two_switches_across_hosts() {
 /// 58, as ovn-attach's is; ping and 1 MiB over TCP cross the hosts.
 #[test]
 fn ovn_attach_many_binds_a_batch_at_the_underlay_mtu_minus_58() {
-    let mut lab = Lab::new(2, true);
+    let mut lab = ovn_lab(2, true);
     let (m0, m1, m2) = (lab.container("m0"), lab.container("m1"), lab.container("m2"));
     for h in &lab.hosts {
         h.vsctl(&["set", "interface", "br-phy", "mtu_request=1400"]);
-        let (_, link) = common::try_sh("ip", &["-n", &h.ns, "-o", "link", "show", "br-phy"]);
-        assert!(link.contains("mtu 1400 "), "host {}: {link}", h.name);
+        let (_, link) = try_sh("ip", &["-n", &h.ns.name, "-o", "link", "show", "br-phy"]);
+        assert!(link.contains("mtu 1400 "), "host {}: {link}", h.name());
     }
     let r = lab.network(&["switch", "ls0", "--subnet=10.60.0.0/24"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -606,7 +321,7 @@ fn ovn_attach_many_binds_a_batch_at_the_underlay_mtu_minus_58() {
 /// port, no OVS port, no veth.
 #[test]
 fn ovn_attach_many_without_ovn_controller_times_out_and_leaves_nothing() {
-    let mut lab = Lab::new(1, false);
+    let mut lab = ovn_lab(1, false);
     let (c1, c2) = (lab.container("c1"), lab.container("c2"));
     assert_eq!(lab.network(&["switch", "ls0"]).code, 0);
     let before = (lab.nb_snapshot(), lab.hosts[0].vsctl(&["list-ports", "br-int"]));

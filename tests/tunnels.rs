@@ -5,27 +5,14 @@
 //! NIC; a "container" per host (a netns whose veth is a port of br-int).
 //! ovs-run runs "on" a host through nsenter. Everything is checked with
 //! ovs-vsctl, ovs-appctl, ping and kernel TCP sockets, not with ovs-run.
-//! Recipe: ../shared/lab/multihost/tunnels.sh.
+//! The hosts are common::hosts's lab. Recipe: ../shared/lab/multihost/tunnels.sh.
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::hosts::{overlay_ip, underlay_ip, Host, Lab, Nic};
 use common::*;
-
-const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
-/// Inner MTU that fits every kind on a 1500-byte underlay (VXLAN/Geneve: 1450).
-const INNER_MTU: &str = "1450";
-
-fn underlay_ip(i: usize) -> String {
-    format!("192.168.50.{i}")
-}
-
-fn overlay_ip(i: usize) -> String {
-    format!("10.60.0.{i}")
-}
 
 /// The name mesh.wasm gives the tunnel of `kind` to IPv4 `peer`.
 fn tunnel_name(kind: &str, peer: &str) -> String {
@@ -39,65 +26,22 @@ fn tunnel_name(kind: &str, peer: &str) -> String {
     format!("{prefix}-{:08x}", u32::from(ip))
 }
 
-/// One simulated host. Its daemons are stopped on drop, then its namespaces go.
-struct Host {
-    i: usize,
-    ns: Netns,
-    container: Netns,
-    dir: PathBuf,
+/// `n` hosts ready for tunnels: the underlay address on br-phy, a container
+/// on br-int each, the underlay checked.
+fn lab(n: usize) -> Lab {
+    let mut lab = Lab::new(n, Nic::BrPhy);
+    lab.add_containers();
+    lab.assert_underlay();
+    lab
 }
 
+/// What this suite does on a host: mesh.wasm, and its tunnels as OVS has them.
 impl Host {
-    fn nsfile(&self) -> String {
-        format!("--net=/run/netns/{}", self.ns.name)
-    }
-
-    fn db(&self) -> String {
-        format!("--db=unix:{}/db.sock", self.dir.display())
-    }
-
-    fn vsctl(&self, args: &[&str]) -> String {
-        let db = self.db();
-        let mut a = vec![db.as_str(), "--timeout=15"];
-        a.extend_from_slice(args);
-        sh("ovs-vsctl", &a)
-    }
-
-    /// ovs-appctl against this host's ovs-vswitchd.
-    fn appctl(&self, args: &[&str]) -> String {
-        let pid = std::fs::read_to_string(self.dir.join("ovs-vswitchd.pid")).expect("vswitchd pid");
-        let ctl = self.dir.join(format!("ovs-vswitchd.{}.ctl", pid.trim()));
-        let ctl = ctl.to_str().unwrap().to_string();
-        let mut a = vec!["-t", ctl.as_str()];
-        a.extend_from_slice(args);
-        sh("ovs-appctl", &a)
-    }
-
-    /// A command inside the host's namespace.
-    fn exec(&self, prog: &str, args: &[&str]) -> (bool, String) {
-        let f = self.nsfile();
-        let mut a = vec![f.as_str(), prog];
-        a.extend_from_slice(args);
-        try_sh("nsenter", &a)
-    }
-
-    /// ovs-run "on" this host: in its namespace, against its OVS.
-    fn ovs_run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(self.nsfile()).arg(bin()).arg("--cache-dir").arg(cache_dir()).args(args);
-        cmd.env("OVS_RUNDIR", &self.dir).env("OVS_RUN_JOURNAL_DIR", journal_dir());
-        cmd.env_remove("OVS_RUN_VSWITCHD_CTL");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        run_timed(&mut cmd)
-    }
-
     /// `mesh.wasm br-int --kind=KIND [extra] PEERS...` on this host.
     fn mesh(&self, kind: &str, peers: &[&Host], extra: &[&str], env: &[(&str, &str)]) -> Run {
         let s = script("mesh");
         let k = format!("--kind={kind}");
-        let ips: Vec<String> = peers.iter().map(|p| underlay_ip(p.i)).collect();
+        let ips: Vec<String> = peers.iter().map(|p| p.ip()).collect();
         let mut a = vec![s.to_str().unwrap(), "br-int", k.as_str()];
         a.extend_from_slice(extra);
         a.extend(ips.iter().map(String::as_str));
@@ -117,23 +61,6 @@ impl Host {
         out
     }
 
-    /// ICMP from this host's container to `to`'s, once.
-    fn ping(&self, to: &Host) -> bool {
-        let f = format!("--net=/run/netns/{}", self.container.name);
-        try_sh("nsenter", &[&f, "ping", "-c", "1", "-W", "1", &overlay_ip(to.i)]).0
-    }
-
-    /// How long until this container's ping to `to` gets an answer (at most `limit`).
-    fn first_ping(&self, to: &Host, limit: Duration) -> Option<Duration> {
-        let t = Instant::now();
-        while t.elapsed() < limit {
-            if self.ping(to) {
-                return Some(t.elapsed());
-            }
-        }
-        None
-    }
-
     /// Packets received by the underlay NIC so far (live datapath counters).
     fn underlay_rx(&self) -> u64 {
         let mgmt = format!("unix:{}/br-phy.mgmt", self.dir.display());
@@ -141,161 +68,32 @@ impl Host {
         let n = out.split("rx pkts=").nth(1).and_then(|s| s.split(',').next()).unwrap_or_default();
         n.trim().parse().unwrap_or_else(|_| panic!("no rx pkts in {out}"))
     }
+}
 
-    fn stop_daemons(&self) {
-        for pidfile in ["ovs-vswitchd.pid", "ovsdb.pid"] {
-            let Ok(pid) = std::fs::read_to_string(self.dir.join(pidfile)) else { continue };
-            let Ok(pid) = pid.trim().parse::<i32>() else { continue };
-            // SAFETY: kill(2) on a daemon this test started (pid from its own pidfile).
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            let t = Instant::now();
-            // SAFETY: signal 0 only checks the process exists.
-            while unsafe { libc::kill(pid, 0) } == 0 && t.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(10));
+/// mesh.wasm of `kind` on every host to all the others.
+fn full_mesh(lab: &Lab, kind: &str) {
+    for h in &lab.hosts {
+        let peers: Vec<&Host> = lab.hosts.iter().filter(|p| p.i != h.i).collect();
+        let r = h.mesh(kind, &peers, &[], &[]);
+        assert_eq!(r.code, 0, "mesh on host {}: {r:?}", h.i);
+    }
+}
+
+/// Every ordered pair of containers pings, and moves 1 MiB over TCP.
+fn assert_all_pairs(hosts: &[&Host], what: &str) {
+    for a in hosts {
+        for b in hosts {
+            if a.i == b.i {
+                continue;
             }
-            // SAFETY: as above; it did not stop in time.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.stop_daemons();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// N simulated hosts on one underlay. Hosts (daemons) go first, then the switch.
-struct Lab {
-    hosts: Vec<Host>,
-    _switch: Netns,
-}
-
-impl Lab {
-    fn new(n: usize) -> Lab {
-        require_root();
-        let switch = Netns::tagged("sw");
-        switch.ip(&["link", "add", "ul0", "type", "bridge"]);
-        switch.ip(&["link", "set", "ul0", "up"]);
-        let mut hosts = Vec::new();
-        for i in 1..=n {
-            let ns = Netns::tagged("h");
-            let container = Netns::tagged("c");
-            let dir = std::env::temp_dir().join(unique("ovsrt-tun"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let h = Host { i, ns, container, dir };
-            let d = h.dir.to_str().unwrap().to_string();
-            let u = format!("u{i}");
-            switch.ip(&["link", "add", &u, "type", "veth", "peer", "name", "eth0", "netns", &h.ns.name]);
-            switch.ip(&["link", "set", &u, "master", "ul0", "up"]);
-            h.ns.ip(&["link", "set", "lo", "up"]);
-            h.ns.ip(&["link", "set", "eth0", "up"]);
-            sh("ovsdb-tool", &["create", &format!("{d}/conf.db"), SCHEMA]);
-            let f = h.nsfile();
-            sh(
-                "nsenter",
-                &[
-                    &f,
-                    "ovsdb-server",
-                    &format!("{d}/conf.db"),
-                    &format!("--remote=punix:{d}/db.sock"),
-                    &format!("--pidfile={d}/ovsdb.pid"),
-                    &format!("--unixctl={d}/ovsdb.ctl"),
-                    &format!("--log-file={d}/ovsdb.log"),
-                    "--detach",
-                ],
+            let t = a.first_ping(b, Duration::from_secs(5));
+            assert!(t.is_some(), "{what}: container {} cannot ping container {}", a.i, b.i);
+            assert_tcp(
+                &format!("{what}: container {} -> {}", a.i, b.i),
+                a.container(),
+                b.container(),
+                &overlay_ip(b.i),
             );
-            sh("ovs-vsctl", &[&h.db(), "--no-wait", "init"]);
-            // Default pidfile and control socket in OVS_RUNDIR: where ovs-run looks for them.
-            let out = Command::new("nsenter")
-                .args([
-                    &f,
-                    "ovs-vswitchd",
-                    &format!("unix:{d}/db.sock"),
-                    "--pidfile",
-                    &format!("--log-file={d}/vswitchd.log"),
-                    "--detach",
-                ])
-                .env("OVS_RUNDIR", &d)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "ovs-vswitchd: {}", String::from_utf8_lossy(&out.stderr));
-            h.vsctl(&[
-                "add-br",
-                "br-phy",
-                "--",
-                "set",
-                "bridge",
-                "br-phy",
-                "datapath_type=netdev",
-                "--",
-                "add-port",
-                "br-phy",
-                "eth0",
-                "--",
-                "add-br",
-                "br-int",
-                "--",
-                "set",
-                "bridge",
-                "br-int",
-                "datapath_type=netdev",
-            ]);
-            h.ns.ip(&["addr", "add", &format!("{}/24", underlay_ip(i)), "dev", "br-phy"]);
-            h.ns.ip(&["link", "set", "br-phy", "up"]);
-            // Or the kernel answers ARP for br-phy's address with eth0's MAC too.
-            h.ns.ip(&["link", "set", "eth0", "arp", "off"]);
-            // The "container": its veth's host end is a port of br-int.
-            let v = format!("vc{i}");
-            h.ns.ip(&["link", "add", &v, "type", "veth", "peer", "name", "eth0", "netns", &h.container.name]);
-            h.ns.ip(&["link", "set", &v, "up"]);
-            h.vsctl(&["add-port", "br-int", &v]);
-            h.container.ip(&["addr", "add", &format!("{}/24", overlay_ip(i)), "dev", "eth0"]);
-            h.container.ip(&["link", "set", "eth0", "mtu", INNER_MTU, "up"]);
-            h.container.ip(&["link", "set", "lo", "up"]);
-            // The userspace datapath forwards frames as they are: no checksum offload.
-            let cf = format!("--net=/run/netns/{}", h.container.name);
-            sh("nsenter", &[&cf, "ethtool", "-K", "eth0", "tx", "off"]);
-            hosts.push(h);
-        }
-        // The underlay works (and each kernel learns the others' MACs).
-        for a in &hosts {
-            for b in &hosts {
-                if a.i != b.i {
-                    let (ok, out) = a.exec("ping", &["-c", "1", "-W", "2", &underlay_ip(b.i)]);
-                    assert!(ok, "underlay ping {} -> {}: {out}", a.i, b.i);
-                }
-            }
-        }
-        Lab { hosts, _switch: switch }
-    }
-
-    /// mesh.wasm of `kind` on every host to all the others.
-    fn full_mesh(&self, kind: &str) {
-        for h in &self.hosts {
-            let peers: Vec<&Host> = self.hosts.iter().filter(|p| p.i != h.i).collect();
-            let r = h.mesh(kind, &peers, &[], &[]);
-            assert_eq!(r.code, 0, "mesh on host {}: {r:?}", h.i);
-        }
-    }
-
-    /// Every ordered pair of containers pings, and moves 1 MiB over TCP.
-    fn assert_all_pairs(&self, hosts: &[&Host], what: &str) {
-        for a in hosts {
-            for b in hosts {
-                if a.i == b.i {
-                    continue;
-                }
-                let t = a.first_ping(b, Duration::from_secs(5));
-                assert!(t.is_some(), "{what}: container {} cannot ping container {}", a.i, b.i);
-                assert_tcp(
-                    &format!("{what}: container {} -> {}", a.i, b.i),
-                    &a.container,
-                    &b.container,
-                    &overlay_ip(b.i),
-                );
-            }
         }
     }
 }
@@ -304,14 +102,14 @@ impl Lab {
 /// loop, every pair pings and moves TCP, ovs-vsctl shows the ports (type,
 /// remote, protected), and a re-run changes nothing.
 fn mesh_works(kind: &str) {
-    let lab = Lab::new(3);
-    lab.full_mesh(kind);
+    let lab = lab(3);
+    full_mesh(&lab, kind);
     // No loop: one ARP broadcast from container 1 (for an address nobody
     // has) reaches host 2 a bounded number of times. Without split horizon
     // it circles the mesh: thousands of packets a second.
     let (a, b) = (&lab.hosts[0], &lab.hosts[1]);
     let before = b.underlay_rx();
-    let f = format!("--net=/run/netns/{}", a.container.name);
+    let f = format!("--net=/run/netns/{}", a.container().name);
     let _ = try_sh("nsenter", &[&f, "ping", "-c", "1", "-W", "1", "10.60.0.99"]);
     std::thread::sleep(Duration::from_secs(2));
     let got = b.underlay_rx() - before;
@@ -321,7 +119,7 @@ fn mesh_works(kind: &str) {
     );
 
     let all: Vec<&Host> = lab.hosts.iter().collect();
-    lab.assert_all_pairs(&all, kind);
+    assert_all_pairs(&all, kind);
 
     for h in &lab.hosts {
         let mut want: Vec<String> =
@@ -368,8 +166,8 @@ fn geneve_mesh_of_three_hosts_carries_ping_and_tcp_without_looping() {
 /// tunnels are all removed leaves the other two working.
 #[test]
 fn removing_one_hosts_tunnels_leaves_the_other_two_working() {
-    let lab = Lab::new(3);
-    lab.full_mesh("vxlan");
+    let lab = lab(3);
+    full_mesh(&lab, "vxlan");
     let [a, b, c] = [&lab.hosts[0], &lab.hosts[1], &lab.hosts[2]];
     // Host 3 leaves: no peers at all; hosts 1 and 2 drop it from their lists.
     let r = c.mesh("vxlan", &[], &[], &[]);
@@ -382,15 +180,15 @@ fn removing_one_hosts_tunnels_leaves_the_other_two_working() {
         assert_eq!(h.tunnel_ports(), vec![tunnel_name("vxlan", &underlay_ip(peer.i))]);
     }
     assert!(c.tunnel_ports().is_empty());
-    lab.assert_all_pairs(&[a, b], "after host 3 left");
-    assert!(!a.ping(c), "host 3 is no longer reachable");
+    assert_all_pairs(&[a, b], "after host 3 left");
+    assert!(!a.container_ping(c), "host 3 is no longer reachable");
 }
 
 /// `remove-tunnel` puts back what it removed when the run fails later, and
 /// bad input (kind, remote address, VNI) leaves nothing behind.
 #[test]
 fn bad_kind_remote_or_vni_leaves_nothing() {
-    let lab = Lab::new(2);
+    let lab = lab(2);
     let [a, b] = [&lab.hosts[0], &lab.hosts[1]];
     let before = a.vsctl(&["list-ports", "br-int"]);
     let s = script("mesh");
@@ -420,7 +218,7 @@ fn bad_kind_remote_or_vni_leaves_nothing() {
 /// refused one fails the run and the run is rolled back.
 #[test]
 fn policy_refuses_a_tunnel_to_a_peer_outside_the_tenants_set() {
-    let lab = Lab::new(3);
+    let lab = lab(3);
     let [a, b, c] = [&lab.hosts[0], &lab.hosts[1], &lab.hosts[2]];
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("tunnels.cedar");
@@ -478,7 +276,7 @@ when {
 /// A dry-run plans what the real run then does, and changes nothing.
 #[test]
 fn dry_run_plan_matches_the_real_run() {
-    let lab = Lab::new(3);
+    let lab = lab(3);
     let a = &lab.hosts[0];
     let s = script("mesh");
     let args = [
@@ -510,12 +308,12 @@ fn dry_run_plan_matches_the_real_run() {
 /// packet that made it ask). The first ping's time is measured both ways.
 #[test]
 fn neighbour_seeding_fills_the_tunnel_cache_before_any_traffic() {
-    let lab = Lab::new(2);
+    let lab = lab(2);
     let [a, b] = [&lab.hosts[0], &lab.hosts[1]];
     let cold = |h: &Host| {
         h.appctl(&["tnl/arp/flush"]);
         h.appctl(&["revalidator/purge"]);
-        h.container.ip(&["neigh", "flush", "all"]);
+        h.container().ip(&["neigh", "flush", "all"]);
         // The kernel knows the peer's MAC (what seeding reads).
         let (ok, out) = h.exec("ping", &["-c", "1", "-W", "2", &underlay_ip(if h.i == 1 { 2 } else { 1 })]);
         assert!(ok, "{out}");
@@ -540,10 +338,10 @@ fn neighbour_seeding_fills_the_tunnel_cache_before_any_traffic() {
     assert!(!cache.contains(&underlay_ip(2)), "nothing seeded, nothing there: {cache}");
     let (seeded, cache) = measure(&[]);
     // ovs-appctl, not ovs-run, shows the entry: host 2's br-phy MAC.
-    let mac = b.ns.ip(&["-br", "link", "show", "br-phy"]);
-    let mac = mac.split_whitespace().nth(2).unwrap();
+    let mac = b.mac("br-phy");
+    assert!(!mac.is_empty(), "host 2 has no br-phy");
     assert!(
-        cache.lines().any(|l| l.contains(&underlay_ip(2)) && l.contains(mac)),
+        cache.lines().any(|l| l.contains(&underlay_ip(2)) && l.contains(&mac)),
         "tnl/arp/show after mesh.wasm lacks {} {mac}: {cache}",
         underlay_ip(2)
     );
@@ -577,7 +375,7 @@ fn mtu_in(c: &Container, link: &str) -> u32 {
 /// underlay's MTU minus the encapsulation, and 1 MiB crosses over TCP; with
 /// --mtu the given one; on a bridge without tunnels the kernel's default.
 fn attach_gets_the_inner_mtu(kind: &str, underlay: u32, overhead: u32) {
-    let lab = Lab::new(2);
+    let lab = lab(2);
     let [a, b] = [&lab.hosts[0], &lab.hosts[1]];
     let u = underlay.to_string();
     for h in [a, b] {
@@ -588,7 +386,7 @@ fn attach_gets_the_inner_mtu(kind: &str, underlay: u32, overhead: u32) {
             assert!(link.contains(&format!("mtu {u} ")), "br-phy of host {}: {link}", h.i);
         }
     }
-    lab.full_mesh(kind);
+    full_mesh(&lab, kind);
     let want = underlay - overhead;
     let (ca, cb) = (Container::start(), Container::start());
     for (h, c, ip) in [(a, &ca, "10.70.0.1/24"), (b, &cb, "10.70.0.2/24")] {

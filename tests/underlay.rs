@@ -4,17 +4,16 @@
 //! namespace with its own ovsdb-server and ovs-vswitchd (private run
 //! directory), joined by an underlay Linux bridge in a namespace of its own.
 //! ovs-run runs "on" a host through nsenter. Everything is checked with ip,
-//! ovs-vsctl, ping and kernel TCP sockets, not with ovs-run.
+//! ovs-vsctl, ping and kernel TCP sockets, not with ovs-run. The hosts are
+//! common::hosts's lab, with the NIC left bare for this suite to set up.
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::hosts::{overlay_ip, underlay_ip, Host, Lab, Nic};
 use common::*;
 
-const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 /// The underlay's gateway: the switch namespace's own address.
 const GATEWAY: &str = "192.168.50.254";
 /// A route besides the default one, which must move with the address.
@@ -22,58 +21,15 @@ const STATIC_NET: &str = "10.99.0.0/16";
 /// An address on the underlay that nobody has: a check that fails.
 const NOBODY: &str = "192.168.50.77";
 
-fn underlay_ip(i: usize) -> String {
-    format!("192.168.50.{i}")
-}
-
-fn overlay_ip(i: usize) -> String {
-    format!("10.60.0.{i}")
-}
-
-/// One simulated host. Its daemons are stopped on drop, then its namespaces go.
-struct Host {
-    i: usize,
-    ns: Netns,
-    container: Netns,
-    dir: PathBuf,
-}
-
+/// What this suite does on a host: underlay.wasm, and what it may change.
 impl Host {
-    fn nsfile(&self) -> String {
-        format!("--net=/run/netns/{}", self.ns.name)
-    }
-
-    fn vsctl(&self, args: &[&str]) -> String {
-        let db = format!("--db=unix:{}/db.sock", self.dir.display());
-        let mut a = vec![db.as_str(), "--timeout=15"];
-        a.extend_from_slice(args);
-        sh("ovs-vsctl", &a)
-    }
-
-    /// A command inside the host's namespace.
-    fn exec(&self, prog: &str, args: &[&str]) -> (bool, String) {
-        let f = self.nsfile();
-        let mut a = vec![f.as_str(), prog];
-        a.extend_from_slice(args);
-        try_sh("nsenter", &a)
-    }
-
-    /// ovs-run "on" this host: in its namespace, against its OVS.
-    fn ovs_run(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(self.nsfile()).arg(bin()).arg("--cache-dir").arg(cache_dir()).args(args);
-        cmd.env("OVS_RUNDIR", &self.dir).env("OVS_RUN_JOURNAL_DIR", journal_dir());
-        cmd.env_remove("OVS_RUN_VSWITCHD_CTL");
-        run_timed(&mut cmd)
-    }
-
     /// `ovs-run [run_opts] underlay.wasm ARGS` on this host.
     fn underlay(&self, run_opts: &[&str], args: &[&str]) -> Run {
         let s = script("underlay");
         let mut a: Vec<&str> = run_opts.to_vec();
         a.push(s.to_str().unwrap());
         a.extend_from_slice(args);
-        self.ovs_run(&a)
+        self.ovs_run(&a, &[])
     }
 
     /// What underlay.wasm may change, as ip and ovs-vsctl show it.
@@ -86,40 +42,6 @@ impl Host {
             self.vsctl(&["list-br"]).replace('\n', " "),
         )
     }
-
-    fn mac(&self, link: &str) -> String {
-        let out = self.ns.ip(&["-br", "link", "show", link]);
-        out.split_whitespace().nth(2).unwrap_or_default().to_string()
-    }
-
-    /// ICMP from this host's container to `to`'s, once.
-    fn container_ping(&self, to: &Host) -> bool {
-        let f = format!("--net=/run/netns/{}", self.container.name);
-        try_sh("nsenter", &[&f, "ping", "-c", "1", "-W", "1", &overlay_ip(to.i)]).0
-    }
-
-    fn stop_daemons(&self) {
-        for pidfile in ["ovs-vswitchd.pid", "ovsdb.pid"] {
-            let Ok(pid) = std::fs::read_to_string(self.dir.join(pidfile)) else { continue };
-            let Ok(pid) = pid.trim().parse::<i32>() else { continue };
-            // SAFETY: kill(2) on a daemon this test started (pid from its own pidfile).
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            let t = Instant::now();
-            // SAFETY: signal 0 only checks the process exists.
-            while unsafe { libc::kill(pid, 0) } == 0 && t.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            // SAFETY: as above; it did not stop in time.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.stop_daemons();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// The flags of `ip link show`'s first line: `<BROADCAST,MULTICAST,UP,LOWER_UP>`.
@@ -128,86 +50,25 @@ fn link_flags(ip_link: &str) -> String {
     format!("<{s}>\n")
 }
 
-/// N simulated hosts on one underlay with a gateway. Hosts (daemons) go
-/// first, then the switch.
-struct Lab {
-    hosts: Vec<Host>,
-    switch: Netns,
+/// `n` hosts that start as real hosts do: the underlay address on eth0, a
+/// default route via the gateway (the switch's address) and a static route;
+/// a container on br-int each.
+fn lab(n: usize) -> Lab {
+    let mut lab = Lab::new(n, Nic::Bare);
+    lab.switch.ip(&["addr", "add", &format!("{GATEWAY}/24"), "dev", "ul0"]);
+    for h in &lab.hosts {
+        h.ns.ip(&["addr", "add", &format!("{}/24", h.ip()), "dev", "eth0"]);
+        h.ns.ip(&["route", "add", "default", "via", GATEWAY, "dev", "eth0"]);
+        h.ns.ip(&["route", "add", STATIC_NET, "via", GATEWAY, "dev", "eth0"]);
+    }
+    lab.add_containers();
+    lab
 }
 
-impl Lab {
-    fn new(n: usize) -> Lab {
-        require_root();
-        let switch = Netns::tagged("ulsw");
-        switch.ip(&["link", "set", "lo", "up"]);
-        switch.ip(&["link", "add", "ul0", "type", "bridge"]);
-        switch.ip(&["addr", "add", &format!("{GATEWAY}/24"), "dev", "ul0"]);
-        switch.ip(&["link", "set", "ul0", "up"]);
-        let mut hosts = Vec::new();
-        for i in 1..=n {
-            let dir = std::env::temp_dir().join(unique("ovsrt-ul"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let h = Host { i, ns: Netns::tagged("ulh"), container: Netns::tagged("ulc"), dir };
-            let d = h.dir.to_str().unwrap().to_string();
-            let u = format!("u{i}");
-            switch.ip(&["link", "add", &u, "type", "veth", "peer", "name", "eth0", "netns", &h.ns.name]);
-            switch.ip(&["link", "set", &u, "master", "ul0", "up"]);
-            h.ns.ip(&["link", "set", "lo", "up"]);
-            // As a real host starts: the address on the NIC, a default route and a static one.
-            h.ns.ip(&["addr", "add", &format!("{}/24", underlay_ip(i)), "dev", "eth0"]);
-            h.ns.ip(&["link", "set", "eth0", "up"]);
-            h.ns.ip(&["route", "add", "default", "via", GATEWAY, "dev", "eth0"]);
-            h.ns.ip(&["route", "add", STATIC_NET, "via", GATEWAY, "dev", "eth0"]);
-            sh("ovsdb-tool", &["create", &format!("{d}/conf.db"), SCHEMA]);
-            let f = h.nsfile();
-            sh(
-                "nsenter",
-                &[
-                    &f,
-                    "ovsdb-server",
-                    &format!("{d}/conf.db"),
-                    &format!("--remote=punix:{d}/db.sock"),
-                    &format!("--pidfile={d}/ovsdb.pid"),
-                    &format!("--unixctl={d}/ovsdb.ctl"),
-                    &format!("--log-file={d}/ovsdb.log"),
-                    "--detach",
-                ],
-            );
-            h.vsctl(&["--no-wait", "init"]);
-            let out = Command::new("nsenter")
-                .args([
-                    &f,
-                    "ovs-vswitchd",
-                    &format!("unix:{d}/db.sock"),
-                    "--pidfile",
-                    &format!("--log-file={d}/vswitchd.log"),
-                    "--detach",
-                ])
-                .env("OVS_RUNDIR", &d)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "ovs-vswitchd: {}", String::from_utf8_lossy(&out.stderr));
-            // The "container": its veth's host end is a port of br-int.
-            h.vsctl(&["add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev"]);
-            let v = format!("vc{i}");
-            h.ns.ip(&["link", "add", &v, "type", "veth", "peer", "name", "eth0", "netns", &h.container.name]);
-            h.ns.ip(&["link", "set", &v, "up"]);
-            h.vsctl(&["add-port", "br-int", &v]);
-            h.container.ip(&["addr", "add", &format!("{}/24", overlay_ip(i)), "dev", "eth0"]);
-            h.container.ip(&["link", "set", "eth0", "mtu", "1450", "up"]);
-            h.container.ip(&["link", "set", "lo", "up"]);
-            let cf = format!("--net=/run/netns/{}", h.container.name);
-            sh("nsenter", &[&cf, "ethtool", "-K", "eth0", "tx", "off"]);
-            hosts.push(h);
-        }
-        Lab { hosts, switch }
-    }
-
-    /// The gateway (outside every host) reaches host `h`'s underlay address.
-    fn reaches(&self, h: &Host) -> bool {
-        let f = format!("--net=/run/netns/{}", self.switch.name);
-        try_sh("nsenter", &[&f, "ping", "-c", "2", "-i", "0.2", "-W", "1", &underlay_ip(h.i)]).0
-    }
+/// The gateway (outside every host) reaches host `h`'s underlay address.
+fn reaches(lab: &Lab, h: &Host) -> bool {
+    let f = format!("--net=/run/netns/{}", lab.switch.name);
+    try_sh("nsenter", &[&f, "ping", "-c", "2", "-i", "0.2", "-W", "1", &h.ip()]).0
 }
 
 /// What one host looks like after underlay.wasm, seen with ip and ovs-vsctl.
@@ -242,7 +103,7 @@ fn changes(r: &Run) -> serde_json::Value {
 /// ping and 1 MiB of TCP; the hosts stay reachable; a re-run changes nothing.
 #[test]
 fn moves_the_address_and_routes_and_a_vxlan_tunnel_carries_ping_and_tcp() {
-    let lab = Lab::new(2);
+    let lab = lab(2);
     let [a, b] = [&lab.hosts[0], &lab.hosts[1]];
     for (h, peer) in [(a, b), (b, a)] {
         let check = format!("--check={},{GATEWAY}", underlay_ip(peer.i));
@@ -250,19 +111,17 @@ fn moves_the_address_and_routes_and_a_vxlan_tunnel_carries_ping_and_tcp() {
         assert_eq!(r.code, 0, "host {}: {r:?}", h.i);
         assert!(r.stdout.contains("moved 192.168.50."), "{r:?}");
         assert_moved(h);
-        assert!(lab.reaches(h), "the gateway reaches host {} after the move", h.i);
+        assert!(reaches(&lab, h), "the gateway reaches host {} after the move", h.i);
     }
     for (h, peer) in [(a, b), (b, a)] {
         let s = script("mesh");
-        let r = h.ovs_run(&[s.to_str().unwrap(), "br-int", "--kind=vxlan", &underlay_ip(peer.i)]);
+        let r = h.ovs_run(&[s.to_str().unwrap(), "br-int", "--kind=vxlan", &underlay_ip(peer.i)], &[]);
         assert_eq!(r.code, 0, "mesh on host {}: {r:?}", h.i);
     }
     for (x, y) in [(a, b), (b, a)] {
-        let t = Instant::now();
-        while !x.container_ping(y) {
-            assert!(t.elapsed() < Duration::from_secs(5), "container {} cannot ping container {}", x.i, y.i);
-        }
-        assert_tcp(&format!("container {} -> {}", x.i, y.i), &x.container, &y.container, &overlay_ip(y.i));
+        let t = x.first_ping(y, Duration::from_secs(5));
+        assert!(t.is_some(), "container {} cannot ping container {}", x.i, y.i);
+        assert_tcp(&format!("container {} -> {}", x.i, y.i), x.container(), y.container(), &overlay_ip(y.i));
     }
     // Idempotent: nothing to do, nothing changed, the checks still run.
     let r = a.underlay(&["--json"], &["eth0", &format!("--check={}", underlay_ip(b.i))]);
@@ -277,7 +136,7 @@ fn moves_the_address_and_routes_and_a_vxlan_tunnel_carries_ping_and_tcp() {
 /// The host stays reachable from outside, and reaches its peer.
 #[test]
 fn a_failed_check_rolls_everything_back_and_the_host_stays_reachable() {
-    let lab = Lab::new(2);
+    let lab = lab(2);
     let [a, b] = [&lab.hosts[0], &lab.hosts[1]];
     let before = a.state();
     let check = format!("--check={},{NOBODY}", underlay_ip(b.i));
@@ -292,7 +151,7 @@ fn a_failed_check_rolls_everything_back_and_the_host_stays_reachable() {
     let eth0 = a.ns.ip(&["addr", "show", "eth0"]);
     assert!(eth0.contains(&format!("{}/24", underlay_ip(a.i))) && !eth0.contains("NOARP"), "{eth0}");
     assert!(!a.ns.ip(&["-br", "link", "show"]).contains("br-phy"), "br-phy is gone");
-    assert!(lab.reaches(a), "the gateway reaches host 1 after the rollback");
+    assert!(reaches(&lab, a), "the gateway reaches host 1 after the rollback");
     let (ok, out) = a.exec("ping", &["-c", "1", "-W", "2", &underlay_ip(b.i)]);
     assert!(ok, "host 1 reaches host 2 after the rollback: {out}");
 }
@@ -300,7 +159,7 @@ fn a_failed_check_rolls_everything_back_and_the_host_stays_reachable() {
 /// A dry run plans exactly what the real run then does, and changes nothing.
 #[test]
 fn dry_run_plan_matches_the_real_run() {
-    let lab = Lab::new(2);
+    let lab = lab(2);
     let a = &lab.hosts[0];
     let before = a.state();
     let plan = a.underlay(&["--dry-run", "--json"], &["eth0", &format!("--check={GATEWAY}")]);
@@ -325,7 +184,7 @@ fn dry_run_plan_matches_the_real_run() {
 /// datapath: clear errors (or a note), and the host as it was.
 #[test]
 fn missing_nic_no_address_and_kernel_datapath_leave_everything_as_it_was() {
-    let lab = Lab::new(1);
+    let lab = lab(1);
     let a = &lab.hosts[0];
     let before = a.state();
     let r = a.underlay(&[], &["eth9"]);

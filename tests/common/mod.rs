@@ -4,6 +4,8 @@
 //! removed on drop, also when the test fails.
 #![allow(dead_code)]
 
+pub mod hosts;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -138,6 +140,16 @@ pub fn try_sh(prog: &str, args: &[&str]) -> (bool, String) {
     }
 }
 
+/// ovs-vsctl against the OVS whose run directory (db.sock) is `rundir`,
+/// waiting at most `timeout` seconds: (success, stdout+stderr).
+pub fn try_vsctl_in(rundir: &Path, timeout: u32, args: &[&str]) -> (bool, String) {
+    let db = format!("--db=unix:{}/db.sock", rundir.display());
+    let timeout = format!("--timeout={timeout}");
+    let mut a = vec![db.as_str(), timeout.as_str()];
+    a.extend_from_slice(args);
+    try_sh("ovs-vsctl", &a)
+}
+
 /// A private Open vSwitch (ovsdb-server + ovs-vswitchd), stopped on drop.
 ///
 /// One at a time per test process: two ovs-vswitchd with the userspace
@@ -210,10 +222,7 @@ impl Ovs {
     }
 
     pub fn try_vsctl(&self, args: &[&str]) -> (bool, String) {
-        let db = self.db();
-        let mut a = vec![db.as_str(), "--timeout=10"];
-        a.extend_from_slice(args);
-        try_sh("ovs-vsctl", &a)
+        try_vsctl_in(&self.dir, 10, args)
     }
 
     /// Run ovs-run against this instance.
@@ -335,6 +344,19 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
     }
+}
+
+/// The arguments of a private dockerd answering on `host`, its state under
+/// `dir` (exec root `dir/EXEC`), as tests/support/dockerd.sh starts one: no
+/// iptables rules and no default bridge on the machine.
+pub fn dockerd_args(host: &str, dir: &Path, exec: &str) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = vec!["--host".into(), host.into()];
+    for (opt, path) in [("--data-root", dir.join("data")), ("--exec-root", dir.join(exec))] {
+        a.extend([opt.into(), path.into_os_string()]);
+    }
+    a.extend(["--pidfile".into(), dir.join("docker.pid").into_os_string()]);
+    a.extend(["--iptables=false", "--ip6tables=false", "--bridge=none"].map(Into::into));
+    a
 }
 
 pub fn image() -> String {
