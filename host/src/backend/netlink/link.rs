@@ -301,7 +301,7 @@ impl Netlink {
     pub async fn set_arp(&self, target: &Target, name: &IfName, on: bool) -> CapResult<bool> {
         let handle = self.handle(target).await?;
         let link = get_link(&handle, target, name).await?;
-        if !link.header.flags.contains(LinkFlags::Noarp) == on {
+        if link.header.flags.contains(LinkFlags::Noarp) != on {
             return Ok(false);
         }
         let msg = LinkUnspec::new_with_index(link.header.index).arp(on).build();
