@@ -226,7 +226,8 @@ pub(super) fn create_netns(name: &str) -> Result<PathBuf, String> {
 /// `ip netns list` said "Peer netns reference is invalid").
 fn share_netns_dir() -> Result<(), String> {
     use nix::mount::{mount, MsFlags};
-    let shared = || mount(None::<&str>, NETNS_DIR, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>);
+    let shared =
+        || mount(None::<&str>, NETNS_DIR, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>);
     match shared() {
         Ok(()) => Ok(()),
         // Not a mount point yet: bind it onto itself first.
