@@ -379,3 +379,35 @@ fn bad_input_creates_nothing_and_down_cleans_up_after_failures() {
     let (_, left) = try_sh("pgrep", &["-f", &dir]);
     assert!(left.trim().is_empty(), "a failed up left daemons: {left}");
 }
+
+/// A namespace made with `ip netns add` while the sandbox runs, on a machine
+/// where /run/netns was not yet a mount point (as after boot): `ip` then
+/// bind-mounts /run/netns over itself, and unless the sandbox made it a
+/// shared mount point first, its namespaces end up hidden below that mount,
+/// where `down` can neither unmount nor remove them. Run in a mount
+/// namespace of its own, so that /run/netns can be "fresh" without touching
+/// the machine's.
+#[test]
+fn down_leaves_no_namespace_after_ip_netns_add_on_a_fresh_run_netns() {
+    let sb = Sandbox::new();
+    let ours = sb.expected_netns(&["A", "B"]);
+    let probe = unique("ovsrt-probe-");
+    let script = format!(
+        "set -e
+         while mountpoint -q /run/netns; do umount -l /run/netns; done
+         '{bin}' sandbox up --hosts 2 --dir '{dir}' >/dev/null
+         ip netns add {probe}
+         ip netns del {probe}
+         '{bin}' sandbox down --dir '{dir}'
+         grep ' /run/netns/' /proc/self/mountinfo || true",
+        bin = bin(),
+        dir = sb.d(),
+    );
+    let (ok, out) = try_sh("unshare", &["--mount", "--propagation", "private", "bash", "-c", &script]);
+    assert!(ok, "{out}");
+    for n in &ours {
+        assert!(!out.contains(n.as_str()), "netns {n} is still mounted after down: {out}");
+        assert!(!Path::new("/run/netns").join(n).exists(), "/run/netns/{n} is left");
+    }
+    assert!(!sb.dir.exists(), "{} is left", sb.d());
+}
