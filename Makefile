@@ -1,4 +1,5 @@
-# ovs-run: `make demo` tries it end to end in a private sandbox, `make test`
+# ovs-run: `make demo` tries it end to end in a private sandbox (`make
+# demo-multihost`: across three simulated hosts, with tunnels and OVN), `make test`
 # runs every test (starting the daemons they need), `make build` builds the
 # binary and scripts/*.wasm, `make install` puts them on this host (after
 # `make build`; PREFIX=/usr/local, DESTDIR for staging), `make guests` the Python, JavaScript and C
@@ -96,6 +97,12 @@ test: deps build guests
 
 demo: deps build
 	bash tests/demo.sh
+
+# Containers across hosts on one machine: `sandbox up --hosts 3 --ovn`, a
+# VXLAN mesh and an OVN switch, each with ping and TCP (tests/demo-multihost.sh).
+.PHONY: demo-multihost
+demo-multihost: deps build
+	bash tests/demo-multihost.sh
 
 # make bench N=1000, or BENCH_NS="10 100 1000": see tests/bench.sh; then the Docker
 # network driver's section (BENCH_DOCKER_N=50): see tests/bench/docker-plugin.sh.

@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 for t in ovsdb-server ovs-vswitchd ovs-vsctl ovs-docker dockerd ip nsenter unshare \
-         ovn-northd ovn-controller ovn-nbctl ovn-sbctl; do
+         ovn-northd ovn-controller ovn-nbctl ovn-sbctl ethtool ping sha256sum; do
     command -v $t >/dev/null || { echo "missing $t: run 'make deps'" >&2; exit 1; }
 done
 

@@ -186,6 +186,7 @@ fn check_netns_name(name: &str) -> Result<(), String> {
 pub(super) fn create_netns(name: &str) -> Result<PathBuf, String> {
     check_netns_name(name)?;
     fs::create_dir_all(NETNS_DIR).map_err(|e| format!("cannot create {NETNS_DIR}: {e}"))?;
+    share_netns_dir()?;
     let path = Path::new(NETNS_DIR).join(name);
     fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => format!(
@@ -216,6 +217,27 @@ pub(super) fn create_netns(name: &str) -> Result<PathBuf, String> {
         return Err(format!("creating network namespace {name}: {e}"));
     }
     Ok(path)
+}
+
+/// Make /run/netns a shared mount point of its own, as `ip netns add` does
+/// first. Otherwise the first `ip netns add` after ours bind-mounts
+/// /run/netns over itself and hides our namespaces' mounts below it: they
+/// can then neither be unmounted nor removed (`down` left them behind, and
+/// `ip netns list` said "Peer netns reference is invalid").
+fn share_netns_dir() -> Result<(), String> {
+    use nix::mount::{mount, MsFlags};
+    let shared =
+        || mount(None::<&str>, NETNS_DIR, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>);
+    match shared() {
+        Ok(()) => Ok(()),
+        // Not a mount point yet: bind it onto itself first.
+        Err(nix::errno::Errno::EINVAL) => {
+            mount(Some(NETNS_DIR), NETNS_DIR, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .and_then(|()| shared())
+                .map_err(|e| format!("making {NETNS_DIR} a shared mount point: {e}"))
+        }
+        Err(e) => Err(format!("making {NETNS_DIR} a shared mount point: {e}")),
+    }
 }
 
 /// `ip link set lo up` in the calling thread's namespace (SIOCSIFFLAGS).
@@ -367,8 +389,15 @@ pub fn up(dir: &Path, docker: bool, netns: Option<&str>) -> Result<(), String> {
             }
             None => None,
         };
+        // The daemons' run directory is the sandbox's: ovs-vswitchd puts each
+        // bridge's OpenFlow socket (BRIDGE.mgmt, which ovs-ofctl and
+        // ovn-controller connect to) in $OVS_RUNDIR, by default
+        // /var/run/openvswitch, where it fails (no such directory) or meets
+        // another OVS's sockets.
+        let rundir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let daemon = |prog: &str| {
             let mut c = Command::new(prog);
+            c.env("OVS_RUNDIR", &rundir);
             if let Some(ns) = &ns {
                 in_netns(&mut c, ns);
             }

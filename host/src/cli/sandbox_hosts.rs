@@ -129,6 +129,12 @@ fn mac_text(mac: &[u8]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
+/// DIR as an absolute path: the daemons detach into `/` and the printed
+/// environment is used from anywhere, so no path given to them may be relative.
+fn absolute(dir: &Path) -> PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 /// DIR holds a sandbox of several hosts.
 pub fn is_multi(dir: &Path) -> bool {
     dir.join(HOSTS_FILE).exists()
@@ -200,6 +206,7 @@ fn env_of(dir: &Path, host: HostName) -> Vec<(&'static str, Option<String>)> {
 
 /// `sandbox env --host H`.
 pub fn env(dir: &Path, host: HostName) -> i32 {
+    let dir = &absolute(dir);
     if let Err(e) = known(dir, host) {
         eprintln!("ovs-run sandbox: {e}");
         return crate::cli::EXIT_USAGE;
@@ -216,6 +223,7 @@ pub fn env(dir: &Path, host: HostName) -> i32 {
 /// `sandbox exec --host H -- COMMAND`: COMMAND in H's namespace with H's
 /// environment, in this process's place.
 pub fn exec(dir: &Path, host: HostName, command: &[String]) -> i32 {
+    let dir = &absolute(dir);
     if let Err(e) = known(dir, host) {
         eprintln!("ovs-run sandbox: {e}");
         return crate::cli::EXIT_USAGE;
@@ -254,6 +262,7 @@ fn open_host_ns(dir: &Path, host: HostName) -> Result<OwnedFd, String> {
 
 /// `sandbox up --hosts N [--ovn]`: everything, or on failure nothing.
 pub fn up(dir: &Path, n: u8, ovn: bool) -> Result<(), String> {
+    let dir = &absolute(dir);
     if is_multi(dir) || dir.join("db.sock").exists() {
         return Err(format!(
             "a sandbox already runs in {} (stop it: ovs-run sandbox down --dir {0})",
@@ -616,6 +625,7 @@ async fn start_ovn(dir: &Path, hosts: &[HostName]) -> Result<(), String> {
 /// its directory), the underlay, and DIR. What is already gone is skipped,
 /// so it can run again after a partial failure.
 pub fn down(dir: &Path) -> Result<(), String> {
+    let dir = &absolute(dir);
     let hosts = hosts_of(dir);
     stop_daemons(dir, &hosts);
     let mut errors = Vec::new();
