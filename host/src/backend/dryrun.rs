@@ -91,6 +91,15 @@ impl DryRunBackend {
         self
     }
 
+    /// A port of the model, or the error a real OVSDB lookup would give.
+    async fn port<'a>(&self, m: &'a mut Model, bridge: &IfName, port: &IfName) -> CapResult<&'a mut PortInfo> {
+        self.bridges(m)
+            .await?
+            .get_mut(bridge.as_str())
+            .and_then(|b| b.ports.get_mut(port.as_str()))
+            .ok_or_else(|| CapError::not_found(format!("port {port} not found on bridge {bridge}")))
+    }
+
     async fn bridges<'a>(&self, m: &'a mut Model) -> CapResult<&'a mut BTreeMap<String, BridgeModel>> {
         if m.bridges.is_none() {
             let mut bridges = BTreeMap::new();
@@ -343,13 +352,7 @@ impl DryRunBackend {
                 Ok(Applied::irreversible())
             }
             Op::SetVlan { bridge, port, vlan } => {
-                let bridges = self.bridges(m).await?;
-                let p = bridges
-                    .get_mut(bridge.as_str())
-                    .and_then(|b| b.ports.get_mut(port.as_str()))
-                    .ok_or_else(|| {
-                        CapError::not_found(format!("port {port} not found on bridge {bridge}"))
-                    })?;
+                let p = self.port(m, bridge, port).await?;
                 let old = p.tag;
                 let new = vlan.map(|v| v.get());
                 if old == new {
@@ -364,13 +367,7 @@ impl DryRunBackend {
                 }]))
             }
             Op::SetExternalIds { bridge, port, ids } => {
-                let bridges = self.bridges(m).await?;
-                let p = bridges
-                    .get_mut(bridge.as_str())
-                    .and_then(|b| b.ports.get_mut(port.as_str()))
-                    .ok_or_else(|| {
-                        CapError::not_found(format!("port {port} not found on bridge {bridge}"))
-                    })?;
+                let p = self.port(m, bridge, port).await?;
                 let old: BTreeMap<String, Option<String>> =
                     ids.keys().map(|k| (k.clone(), p.external_ids.get(k).cloned())).collect();
                 if &old == ids {
