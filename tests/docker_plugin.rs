@@ -36,8 +36,8 @@ impl Plugin {
         let name = unique("ovsrt-dp");
         let state_dir = std::env::temp_dir().join(format!("{name}-state"));
         let log = std::env::temp_dir().join(format!("{name}.log"));
-        let mut p =
-            Plugin { name, state_dir, log, ovsdb: format!("unix:{}/db.sock", ovs.rundir()), child: None };
+        let ovsdb = format!("unix:{}/db.sock", ovs.rundir());
+        let mut p = Plugin { name, state_dir, log, ovsdb, child: None };
         p.spawn(&[]);
         p
     }
@@ -698,10 +698,21 @@ fn restart_dockerd(dir: &std::path::Path) {
     let pid: i32 = std::fs::read_to_string(dir.join("docker.pid")).unwrap().trim().parse().unwrap();
     // SAFETY: kill(2) on the test dockerd.
     unsafe { libc::kill(pid, libc::SIGTERM) };
-    // SAFETY: signal 0 only checks the process exists.
-    wait_until("dockerd to stop", Duration::from_secs(60), || unsafe { libc::kill(pid, 0) } != 0);
+    wait_until("dockerd to stop", Duration::from_secs(60), || gone(pid));
     let _ = std::fs::remove_file(dir.join("docker.pid"));
     start_dockerd(dir);
+}
+
+/// Whether process `pid` has ended. A dockerd that an earlier test started
+/// again is this process's child: once it exits it stays a zombie (which
+/// signal 0 still finds) until reaped here.
+fn gone(pid: i32) -> bool {
+    // SAFETY: waitpid(2) with WNOHANG on one pid (ECHILD when not our child);
+    // kill(2) with signal 0 only checks the process exists.
+    unsafe {
+        libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+        libc::kill(pid, 0) != 0
+    }
 }
 
 /// Start the private dockerd again, as dockerd.sh does, and wait until it answers.
@@ -727,6 +738,7 @@ fn start_dockerd(dir: &std::path::Path) {
 
 #[test]
 fn dockerd_restarted_cleans_up_and_restarts_containers() {
+    // Ovs::start holds the suite's one-at-a-time lock: no other test meets the dockerd down.
     let ovs = Ovs::start();
     let plugin = Plugin::start(&ovs);
     let dir = private_dockerd_dir();
@@ -964,6 +976,7 @@ fn ports_name_their_container_for_ovs_vsctl_and_ps() {
 /// starting here, see restart_dockerd), by the pid in its own pid file.
 #[test]
 fn dockerd_killed_9_then_restarted_cleans_dead_endpoints() {
+    // Ovs::start holds the suite's one-at-a-time lock: no other test meets the dockerd down.
     let ovs = Ovs::start();
     let plugin = Plugin::start(&ovs);
     let dir = private_dockerd_dir();
@@ -980,8 +993,7 @@ fn dockerd_killed_9_then_restarted_cleans_dead_endpoints() {
     for p in std::iter::once(pid).chain(ctrd) {
         // SAFETY: kill(2) on the test's private dockerd and its containerd.
         unsafe { libc::kill(p, libc::SIGKILL) };
-        // SAFETY: signal 0 only checks the process exists.
-        wait_until("the kill", Duration::from_secs(10), || unsafe { libc::kill(p, 0) } != 0);
+        wait_until("the kill", Duration::from_secs(10), || gone(p));
     }
     // Crashed: the plugin was told nothing, the ports are still there.
     assert_eq!(driver_ports(&ovs, &br).len(), 2);

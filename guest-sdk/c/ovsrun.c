@@ -495,6 +495,29 @@ bool ovsrun_bridge_delete(const char *name, bool if_exists, bool *deleted, ovsru
     return true;
 }
 
+bool ovsrun_mtu_for(const char *bridge, uint32_t given, uint32_t *mtu, ovsrun_error *err) {
+    if (given) {
+        ovsrun_info("MTU %u, as given", (unsigned)given);
+        *mtu = given;
+        return true;
+    }
+    script_string_t b = to_wit(bridge);
+    ovs_run_net_ports_option_overlay_mtu_t found;
+    ovs_run_net_types_error_t e;
+    OVSRUN_TRY(HOST_CALL(ovs_run_net_ports_inner_mtu(&b, &found, &e), e));
+    if (!found.is_some) {
+        ovsrun_info("bridge %s has no overlay: MTU left at the kernel's default", bridge);
+        *mtu = 0;
+        return true;
+    }
+    char *reason = from_wit(&found.val.reason);
+    ovsrun_info("MTU %u, bridge %s's inner MTU: %s", (unsigned)found.val.mtu, bridge, reason);
+    free(reason);
+    *mtu = found.val.mtu;
+    ovs_run_net_ports_option_overlay_mtu_free(&found);
+    return true;
+}
+
 bool ovsrun_port_add(const char *bridge, ovsrun_target target, const char *ifname,
                      const ovsrun_port_options *o, ovsrun_port *port, ovsrun_error *err) {
     script_string_t b = to_wit(bridge), i = to_wit(ifname);

@@ -171,6 +171,12 @@ typedef struct {
     int32_t ofport;     /* -1 until ovs-vswitchd assigns one */
 } ovsrun_port;
 
+/* The MTU for a new port on `bridge`: `given` when non-zero (the user gave
+ * one), else the bridge's inner MTU (its overlay's underlay MTU minus the
+ * encapsulation: 50 VXLAN/Geneve, 38 GRE, 58 OVN), else 0 (no overlay: the
+ * kernel's default). Says which at info level, as the Rust SDK's mtu_for. */
+bool ovsrun_mtu_for(const char *bridge, uint32_t given, uint32_t *mtu, ovsrun_error *err);
+
 bool ovsrun_port_add(const char *bridge, ovsrun_target target, const char *ifname,
                      const ovsrun_port_options *options, ovsrun_port *port, ovsrun_error *err);
 bool ovsrun_port_del(const char *bridge, ovsrun_target target, const char *ifname, bool *removed,

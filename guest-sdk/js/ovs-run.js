@@ -434,6 +434,25 @@ export const ports = {
   deleteAll: (bridge, container) => call(witPorts.delPorts, String(bridge), String(container)),
   setVlan: (bridge, target, ifname, vlan) => call(witPorts.setVlan, String(bridge), target.wit, String(ifname), vlan),
   list: (bridge) => call(witPorts.listPorts, String(bridge)),
+  /** `bridge`'s inner MTU ({ mtu, reason }): what a port needs so its frames still fit
+   *  the underlay once encapsulated; null: the bridge has no overlay. */
+  innerMtu: (bridge) => call(witPorts.innerMtu, String(bridge)) ?? null,
+  /** The MTU for a new port on `bridge`: `given` when the user gave one, else the
+   *  bridge's inner MTU, else null (no overlay: the kernel's default). Says which at
+   *  info level (`ovs-run -v`), as the Rust SDK's `ports::mtu_for`. */
+  mtuFor: (bridge, given = null) => {
+    if (given != null) {
+      info(`MTU ${given}, as given`);
+      return given;
+    }
+    const found = ports.innerMtu(bridge);
+    if (found == null) {
+      info(`bridge ${bridge} has no overlay: MTU left at the kernel's default`);
+      return null;
+    }
+    info(`MTU ${found.mtu}, bridge ${bridge}'s inner MTU: ${found.reason}`);
+    return found.mtu;
+  },
 };
 
 /** Links and their addresses inside a target. */

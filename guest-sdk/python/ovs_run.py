@@ -442,6 +442,27 @@ class ports:
     def list(bridge):
         return _call(_ports.list_ports, str(bridge))
 
+    @staticmethod
+    def inner_mtu(bridge):
+        """``bridge``'s inner MTU (``.mtu``, ``.reason``): what a port needs so its frames
+        still fit the underlay once encapsulated. None: the bridge has no overlay."""
+        return _call(_ports.inner_mtu, str(bridge))
+
+    @staticmethod
+    def mtu_for(bridge, given=None):
+        """The MTU for a new port on ``bridge``: ``given`` when the user gave one, else
+        the bridge's inner MTU, else None (no overlay: the kernel's default). Says which
+        at info level (``ovs-run -v``), as the Rust SDK's ``ports::mtu_for``."""
+        if given is not None:
+            info(f"MTU {given}, as given")
+            return given
+        found = ports.inner_mtu(bridge)
+        if found is None:
+            info(f"bridge {bridge} has no overlay: MTU left at the kernel's default")
+            return None
+        info(f"MTU {found.mtu}, bridge {bridge}'s inner MTU: {found.reason}")
+        return found.mtu
+
 
 class links:
     """Links and their addresses inside a target."""

@@ -21,7 +21,9 @@ static const char USAGE[] =
     "  --ipaddress=CIDR   address for INTERFACE, e.g. 10.1.0.2/24 or fd00::2/64\n"
     "  --macaddress=MAC   MAC address for INTERFACE, e.g. 02:42:ac:11:00:02\n"
     "  --gateway=IP       add a default route via IP through INTERFACE\n"
-    "  --mtu=N            MTU of both veth ends, 68-65535\n"
+    "  --mtu=N            MTU of both veth ends, 68-65535 [default: on a bridge\n"
+    "                     with tunnels or OVN, its inner MTU (underlay minus 50\n"
+    "                     VXLAN/Geneve, 38 GRE, 58 OVN); else the kernel's]\n"
     "  --vlan=TAG         access VLAN tag of the port, 1-4094";
 
 static const char *const OPTIONS[] = {"ipaddress", "macaddress", "gateway", "mtu", "vlan", NULL};
@@ -61,6 +63,7 @@ static bool attach(const ovsrun_args *args, ovsrun_error *err) {
     else
         ovsrun_info("bridge %s exists", bridge);
 
+    OVSRUN_TRY(ovsrun_mtu_for(bridge, has_mtu ? mtu : 0, &mtu, err));
     ovsrun_target target = ovsrun_container(container);
     ovsrun_port_options options = {.mtu = mtu, .mac = has_mac ? &mac : NULL, .vlan = vlan};
     ovsrun_port port;

@@ -17,7 +17,9 @@ Options (also accepted as --option VALUE):
   --ipaddress=CIDR   address for INTERFACE, e.g. 10.1.0.2/24 or fd00::2/64
   --macaddress=MAC   MAC address for INTERFACE, e.g. 02:42:ac:11:00:02
   --gateway=IP       add a default route via IP through INTERFACE
-  --mtu=N            MTU of both veth ends, 68-65535
+  --mtu=N            MTU of both veth ends, 68-65535 [default: on a bridge
+                     with tunnels or OVN, its inner MTU (underlay minus 50
+                     VXLAN/Geneve, 38 GRE, 58 OVN); else the kernel's]
   --vlan=TAG         access VLAN tag of the port, 1-4094`;
 
 function main(args) {
@@ -42,9 +44,10 @@ function main(args) {
   if (bridges.create(bridge, "host-default", true)) info(`created bridge ${bridge}`);
   else info(`bridge ${bridge} exists`);
 
+  const portMtu = ports.mtuFor(bridge, mtu);
   const target = Target.container(container);
   // add-port leaves the inner end up (what ovs-docker does with `ip link set up`).
-  const port = ports.add(bridge, target, iface, { mtu, mac, vlan });
+  const port = ports.add(bridge, target, iface, { mtu: portMtu, mac, vlan });
   info(`added port ${port.name} on ${bridge} for ${iface} in ${target}`);
 
   if (address) {

@@ -20,7 +20,9 @@ Options (also accepted as --option VALUE):
   --ipaddress=CIDR   address for INTERFACE, e.g. 10.1.0.2/24 or fd00::2/64
   --macaddress=MAC   MAC address for INTERFACE, e.g. 02:42:ac:11:00:02
   --gateway=IP       add a default route via IP through INTERFACE
-  --mtu=N            MTU of both veth ends, 68-65535
+  --mtu=N            MTU of both veth ends, 68-65535 [default: on a bridge
+                     with tunnels or OVN, its inner MTU (underlay minus 50
+                     VXLAN/Geneve, 38 GRE, 58 OVN); else the kernel's]
   --vlan=TAG         access VLAN tag of the port, 1-4094"""
 
 
@@ -48,6 +50,7 @@ def main(args):
     else:
         info(f"bridge {bridge} exists")
 
+    mtu = ports.mtu_for(bridge, mtu)
     target = Target.container(container)
     # add-port leaves the inner end up (what ovs-docker does with `ip link set up`).
     port = ports.add(bridge, target, iface, mtu=mtu, mac=mac, vlan=vlan)

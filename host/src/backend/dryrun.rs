@@ -92,7 +92,12 @@ impl DryRunBackend {
     }
 
     /// A port of the model, or the error a real OVSDB lookup would give.
-    async fn port<'a>(&self, m: &'a mut Model, bridge: &IfName, port: &IfName) -> CapResult<&'a mut PortInfo> {
+    async fn port<'a>(
+        &self,
+        m: &'a mut Model,
+        bridge: &IfName,
+        port: &IfName,
+    ) -> CapResult<&'a mut PortInfo> {
         self.bridges(m)
             .await?
             .get_mut(bridge.as_str())
