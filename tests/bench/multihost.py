@@ -91,7 +91,19 @@ while True:
 c.sendall(str(n).encode())
 c.close()
 """
-CLIENT = r"""
+# Both clients, once connected: size bytes, then the server's count of what
+# arrived must match (a short transfer fails the measurement).
+SEND_AND_CHECK = r"""connected = time.time()
+s.settimeout(30)
+s.sendall(b"x" * size)
+s.shutdown(socket.SHUT_WR)
+got = s.recv(64).decode()
+if got != str(size):
+    print("short", got); sys.exit(1)
+"""
+
+CLIENT = (
+    r"""
 import socket, sys, time
 ip, port, size, deadline = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), time.time() + float(sys.argv[4])
 while True:
@@ -102,37 +114,30 @@ while True:
         if time.time() > deadline:
             print("timeout"); sys.exit(1)
         time.sleep(0.005)
-connected = time.time()
-s.settimeout(30)
-s.sendall(b"x" * size)
-s.shutdown(socket.SHUT_WR)
-got = s.recv(64).decode()
-if got != str(size):
-    print("short", got); sys.exit(1)
-print(connected, time.time())
 """
+    + SEND_AND_CHECK
+    + r"""print(connected, time.time())
+"""
+)
 
 
 # The first-packet client: waits for the file argv[4] to appear (the go
 # signal, given once both ends of the new tunnel exist), then ONE connect
 # (the kernel retransmits a lost SYN after 1 s, as every TCP client does)
 # and 1 MiB; prints the ms from the go signal to connected and to done.
-FIRST = r"""
+FIRST = (
+    r"""
 import os, socket, sys, time
 ip, port, size, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 while not os.path.exists(go):
     time.sleep(0.0005)
 t0 = time.time()
 s = socket.create_connection((ip, port), timeout=10)
-connected = time.time()
-s.settimeout(30)
-s.sendall(b"x" * size)
-s.shutdown(socket.SHUT_WR)
-got = s.recv(64).decode()
-if got != str(size):
-    print("short", got); sys.exit(1)
-print((connected - t0) * 1000, (time.time() - t0) * 1000)
 """
+    + SEND_AND_CHECK
+    + r"""print((connected - t0) * 1000, (time.time() - t0) * 1000)
+"""
+)
 
 
 class Lab:
