@@ -8,7 +8,7 @@
 #   BENCH_ROUNDS=3                 rounds per N (the median counts)
 #   BENCH_CONTENDERS="hand-batched attach-many"   a subset
 #   BENCH_SLOW_MAX=100             above this N, skip the per-container loops
-#                                  (ovs-docker, attach.wasm): at N=1000 they take minutes
+#                                  (ovs-docker, attach.wasm, submit): at N=1000 they take minutes
 #   BENCH_OUT=DIR                  where bench.json and bench.svg go (docs)
 #   BENCH_NICE=0                   run at normal priority (default -10)
 #

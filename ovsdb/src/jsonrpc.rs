@@ -256,7 +256,27 @@ impl Connection {
 
     /// Send one request and wait for its response's `result`.
     pub async fn call(&self, method: &str, params: Json) -> Result<Json> {
+        self.call_with(method, |out| serde_json::to_writer(out, &params)).await
+    }
+
+    /// [`Connection::call`] with the `params` written straight into the
+    /// request by `params`, so that a large one (a transaction adding 1000
+    /// ports) is never a JSON tree as a whole.
+    async fn call_with(
+        &self,
+        method: &str,
+        params: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+    ) -> Result<Json> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut msg = b"{\"method\":".to_vec();
+        let written = serde_json::to_writer(&mut msg, method).and_then(|()| {
+            msg.extend_from_slice(b",\"params\":");
+            params(&mut msg)
+        });
+        if let Err(e) = written {
+            return Err(self.malformed(format!("{method}: cannot encode the request: {e}")));
+        }
+        msg.extend_from_slice(format!(",\"id\":{id}}}").as_bytes());
         let (tx, rx) = oneshot::channel();
         {
             let mut st = self.shared.state();
@@ -266,8 +286,7 @@ impl Connection {
             }
             st.pending.insert(id, tx);
         }
-        let msg = json!({"method": method, "params": params, "id": id});
-        if self.out.send(msg.to_string().into_bytes()).is_err() {
+        if self.out.send(msg).is_err() {
             self.shared.state().pending.remove(&id);
             return Err(self.shared.lost());
         }
@@ -357,7 +376,7 @@ impl Connection {
     /// Run a transaction: its typed results, one per operation, or the first
     /// failed operation as [`Error::Op`] (nothing of it was applied).
     pub async fn transact(&self, txn: &Transaction) -> Result<Vec<OpResult>> {
-        let result = self.call("transact", txn.to_params()).await?;
+        let result = self.call_with("transact", |out| txn.write_params(out)).await?;
         parse_results(&result, &txn.ops).map_err(|f| match f {
             Failure::Op(op) => Error::Op(op),
             Failure::Malformed(msg) => self.malformed(msg),

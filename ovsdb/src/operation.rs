@@ -334,6 +334,19 @@ impl Transaction {
         self.ops.is_empty()
     }
 
+    /// Write the `params` of the `transact` request to `out`, one operation
+    /// at a time: only one operation is ever a JSON tree.
+    pub fn write_params(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.push(b'[');
+        serde_json::to_writer(&mut *out, &self.database)?;
+        for op in &self.ops {
+            out.push(b',');
+            serde_json::to_writer(&mut *out, &op.to_json())?;
+        }
+        out.push(b']');
+        Ok(())
+    }
+
     /// The `params` of the `transact` request.
     pub fn to_params(&self) -> Json {
         let mut p = Vec::with_capacity(self.ops.len() + 1);
@@ -477,6 +490,10 @@ mod tests {
                  "mutations": [["ports", "insert", ["set", [["named-uuid", "p"]]]]]},
                 {"op": "comment", "comment": "hello"}])
         );
+        // What goes on the wire is written op by op; it says the same.
+        let mut wire = Vec::new();
+        t.write_params(&mut wire).unwrap();
+        assert_eq!(serde_json::from_slice::<Json>(&wire).unwrap(), t.to_params());
     }
 
     #[test]

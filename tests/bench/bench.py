@@ -347,6 +347,15 @@ def verify_attached(w, br, names, need_tcp=True):
     parallel(check, list(enumerate(names)))
     tcp = tcp_moves(w, br, [names[0], names[-1]])
     if need_tcp and tcp is not True:
+        # Seen once in a full run (a loaded machine, 1000 containers): say
+        # what the failing container's link looked like, then try once more,
+        # in the open: the retry is printed, never hidden.
+        print(f"bench: TCP check failed ({tcp}); {tcp_diagnosis(w, br, [names[0], names[-1]])}; retrying once",
+              flush=True)
+        time.sleep(1)
+        tcp = tcp_moves(w, br, [names[0], names[-1]])
+        print(f"bench: TCP retry: {'data moved' if tcp is True else tcp}", flush=True)
+    if need_tcp and tcp is not True:
         raise BenchError(f"attached, but no TCP: {tcp}")
     return tcp is True
 
@@ -394,6 +403,19 @@ def tcp_moves(w, br, containers):
         return True
     finally:
         sh(["ip", "addr", "del", gw, "dev", br])
+
+
+def tcp_diagnosis(w, br, containers):
+    """TX checksum offload, neighbours and the bridge's state, for a failed TCP check."""
+    out = []
+    for c in dict.fromkeys(containers):
+        ns = ["nsenter", "-t", str(w.pids[c]), "-n"]
+        tx = run(ns + ["ethtool", "-k", IFACE], check=False)[2]
+        tx = next((l.strip() for l in tx.splitlines() if l.startswith("tx-checksumming")), "tx-checksumming ?")
+        neigh = run(ns + ["ip", "neigh", "show", "dev", IFACE], check=False)[2].strip().replace("\n", ", ")
+        out.append(f"{c}: {tx}, neighbours [{neigh}]")
+    state = run(["ip", "-br", "link", "show", br], check=False)[2].strip()
+    return "; ".join(out) + f"; bridge {state}"
 
 
 def verify_detached(w, br, names, links_before):
@@ -527,8 +549,10 @@ def targets(result):
         x = per_ctr(c["submit"], 100) / b100["one_port_ms"]
         add("submit to a warm serve <= 1.3x ovs-vswitchd's time for one port", x <= 1.3, f"{x:.2f}x")
     if c and {"ovs-docker", "attach.wasm"} <= c.keys():
+        # Retired by issue 21 (a run is mostly ovs-vswitchd reconfiguring the
+        # switch; one container at a time is `submit`'s job): shown, not judged.
         x = c["ovs-docker"]["attach_s"] / c["attach.wasm"]["attach_s"]
-        add("attach.wasm loop at N=100 >= 10x faster than ovs-docker", x >= 10, f"{x:.1f}x")
+        add("attach.wasm loop at N=100 vs ovs-docker (10x target retired: see submit)", None, f"{x:.1f}x faster")
     for n in (100, 1000):
         b = by_n.get(n, {})
         if {"floor", "attach-many"} <= b.keys():
@@ -537,8 +561,16 @@ def targets(result):
         else:
             add(f"attach-many at N={n} vs the floor", None, f"N={n} not run with floor and attach-many")
     if 100 in by_n and 1000 in by_n and "attach-many" in by_n[100] and "attach-many" in by_n[1000]:
-        g = (by_n[1000]["attach-many"]["attach_s"] / 1000) / (by_n[100]["attach-many"]["attach_s"] / 100)
+        def growth(name):
+            return (by_n[1000][name]["attach_s"] / 1000) / (by_n[100][name]["attach_s"] / 100)
+        g = growth("attach-many")
         add("attach-many per-container cost grows < 1.3x from N=100 to N=1000", g < 1.3, f"{g:.2f}x")
+        # ovs-vswitchd's own cost per port grows with the ports it has: what
+        # ovs-run adds is the growth beyond the floor's.
+        if "floor" in by_n[100] and "floor" in by_n[1000]:
+            f = growth("floor")
+            add("attach-many grows < 1.3x the floor's growth from N=100 to N=1000", g / f < 1.3,
+                f"{g / f:.2f}x (attach-many {g:.2f}x, floor {f:.2f}x)")
     else:
         add("attach-many flat from N=100 to N=1000", None, "needs BENCH_NS with 100 and 1000")
     o = result["overhead"]
@@ -551,7 +583,7 @@ def targets(result):
 
 def svg(result):
     """ms per container against N, log-log, one line per contender."""
-    W, H, L, R, T, B = 760, 440, 70, 250, 40, 50
+    W, H, L, R, T, B = 880, 440, 70, 370, 40, 50
     pts = {name: [(b["n"], per_ctr(b["contenders"][name], b["n"])) for b in result["runs"] if name in b["contenders"]]
            for name in CONTENDERS}
     ns = sorted({b["n"] for b in result["runs"]})
@@ -601,9 +633,10 @@ def svg(result):
         e.append(f'<rect x="{W - R + 14}" y="{ly - 9}" width="12" height="12" fill="{col}"/>')
         e.append(f'<text x="{W - R + 32}" y="{ly + 2}" font-size="11">{LABELS[name]}</text>')
     m = result["machine"]
-    e.append(f'<text x="{W - R + 14}" y="{T + 110}" font-size="10" fill="#555">{m["cpus"]} CPUs, kernel {m["kernel"]}</text>')
-    e.append(f'<text x="{W - R + 14}" y="{T + 124}" font-size="10" fill="#555">{m["ovs"]}, userspace datapath</text>')
-    e.append(f'<text x="{W - R + 14}" y="{T + 138}" font-size="10" fill="#555">load avg at start {m["load_start"]}</text>')
+    my = T + 20 * len(CONTENDERS) + 24  # below the legend
+    e.append(f'<text x="{W - R + 14}" y="{my}" font-size="10" fill="#555">{m["cpus"]} CPUs, kernel {m["kernel"]}</text>')
+    e.append(f'<text x="{W - R + 14}" y="{my + 14}" font-size="10" fill="#555">{m["ovs"]}, userspace datapath</text>')
+    e.append(f'<text x="{W - R + 14}" y="{my + 28}" font-size="10" fill="#555">load avg at start {m["load_start"]}</text>')
     e.append("</svg>")
     return "\n".join(e) + "\n"
 
@@ -621,7 +654,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="rounds per N; the median counts")
     ap.add_argument("--contenders", default=" ".join(CONTENDERS))
     ap.add_argument("--slow-max", type=int, default=0,
-                    help="run the one-process-per-container loops (ovs-docker, attach.wasm) only up to this N "
+                    help="run the one-run-per-container loops (ovs-docker, attach.wasm, submit) only up to this N "
                          "(0: always)")
     ap.add_argument("--out", required=True, help="directory for bench.json and bench.svg")
     ap.add_argument("containers", nargs="+", help="running --net=none containers, at least max(N)")
@@ -654,7 +687,7 @@ def main():
     print(f"machine: {result['machine']}", flush=True)
     for n in ns:
         names = args.containers[:n]
-        slow = ("ovs-docker", "attach.wasm")
+        slow = ("ovs-docker", "attach.wasm", "submit")
         here = [c for c in contenders if not (args.slow_max and n > args.slow_max and c in slow)]
         if here != contenders:
             print(f"N={n}: skipping {', '.join(c for c in contenders if c not in here)} (BENCH_SLOW_MAX={args.slow_max})")

@@ -10,7 +10,7 @@
 //! job after the other, and goes back to ovs-run's own namespace after each
 //! (so that it keeps no container's namespace alive). A fresh thread per
 //! namespace cost a clone, a stack and an exit each: `attach-many` of 1000
-//! containers opens 2000 namespaces (the socket cache holds 64), and those
+//! containers opens 2000 namespaces (the socket cache holds 16), and those
 //! threads were about 4% of its CPU. Should the worker ever be gone (it stops
 //! when it cannot get back home), a throw-away thread does the job instead.
 

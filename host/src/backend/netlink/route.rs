@@ -8,7 +8,7 @@ use rtnetlink::packet_route::route::{
 };
 use rtnetlink::packet_route::AddressFamily;
 
-use super::{errno, get_link, link::names, nl_error, Netlink};
+use super::{errno, get_link, nl_error, Netlink};
 use crate::backend::restore::RouteRecord;
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::types::{Cidr, IfName, RouteSpec, Target};
@@ -32,7 +32,7 @@ impl Netlink {
             .try_collect()
             .await
             .map_err(|e| nl_error(e, format!("list routes in {target}")))?;
-        let names = names(&handle, target).await?;
+        let names = self.link_index_names(target).await?;
         let dev = |i: u32| names.get(&i).and_then(|n| IfName::parse(n).ok());
         let mut out = Vec::new();
         for m in msgs.iter().filter(|m| is_main_unicast(m)) {
