@@ -63,7 +63,9 @@ plug() {
 transfer() {
     local server=$1 ip=$2 client=$3
     head -c $((2 << 20)) /dev/urandom >"$WORK/blob"
-    in_ns "$server" python3 -m http.server 8080 --bind "$ip" --directory "$WORK" >/dev/null 2>&1 &
+    # nsenter itself, not the in_ns function: a function run in the background
+    # is a subshell, and killing $! would leave the server running.
+    nsenter --net="/run/netns/$server" python3 -m http.server 8080 --bind "$ip" --directory "$WORK" >/dev/null 2>&1 &
     HTTP_PID=$!
     for _ in $(seq 50); do in_ns "$client" curl -s -o /dev/null "http://$ip:8080/" && break; sleep 0.1; done
     in_ns "$client" curl -sS -m 20 -o "$WORK/got" -w "fetched %{size_download} bytes in %{time_total} s\n" \

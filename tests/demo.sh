@@ -54,7 +54,11 @@ nsenter -t "$PID" -n ping -c 3 -i 0.2 10.10.0.1
 
 step "TCP: 2 MiB over HTTP from the host side of the bridge to the container, independently of ovs-run"
 head -c $((2 << 20)) /dev/urandom >"$WORK/blob"
-in_sandbox python3 -m http.server 8080 --bind 10.10.0.1 --directory "$WORK" >/dev/null 2>&1 &
+# Not through the in_sandbox function: a function run in the background is a
+# subshell, and $! would be that shell, not the server (which outlived the
+# demo). `sandbox exec` execs in place, so $! is the server itself.
+"$BIN" sandbox exec --dir "$WORK/sandbox" python3 -m http.server 8080 --bind 10.10.0.1 --directory "$WORK" \
+    >/dev/null 2>&1 &
 HTTP_PID=$!
 for _ in $(seq 50); do nsenter -t "$PID" -n curl -s -o /dev/null http://10.10.0.1:8080/ && break; sleep 0.1; done
 nsenter -t "$PID" -n curl -sS -m 20 -o "$WORK/got" -w 'fetched %{size_download} bytes in %{time_total} s\n' \
