@@ -931,6 +931,10 @@ fn a_user_who_is_not_root_is_told_to_use_submit() {
     let ovs = Ovs::start();
     let d = Daemon::start(None);
     let (uid, gid) = test_user("ovsrt-a");
+    // The user's runtime directory (where its journal goes by default) in
+    // one of the test's own, removed with it: not /tmp/ovs-run-UID for good.
+    let runtime = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(runtime.path(), Some(uid), Some(gid)).unwrap();
     let local = |opts: &[&str]| {
         let out = Command::new("setpriv")
             .arg(format!("--reuid={uid}"))
@@ -944,6 +948,7 @@ fn a_user_who_is_not_root_is_told_to_use_submit() {
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("DOCKER_HOST", std::env::var("DOCKER_HOST").unwrap_or_default())
+            .env("XDG_RUNTIME_DIR", runtime.path())
             .output()
             .unwrap();
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
