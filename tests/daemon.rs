@@ -933,7 +933,8 @@ fn a_user_who_is_not_root_is_told_to_use_submit() {
     let (uid, gid) = test_user("ovsrt-a");
     // The user's runtime directory (where its journal goes by default) in
     // one of the test's own, removed with it: not /tmp/ovs-run-UID for good.
-    let runtime = tempfile::tempdir().unwrap();
+    // Under /tmp itself: the suite's TMPDIR is root's, closed to the user.
+    let runtime = tempfile::Builder::new().prefix("ovsrt-runtime.").tempdir_in("/tmp").unwrap();
     std::os::unix::fs::chown(runtime.path(), Some(uid), Some(gid)).unwrap();
     let local = |opts: &[&str]| {
         let out = Command::new("setpriv")
