@@ -415,7 +415,7 @@ fn a_journal_planted_in_a_user_owned_directory_is_refused() {
     };
     let lines = [
         serde_json::to_string(&h).unwrap(),
-        serde_json::to_string(&Record::Begin { idx: 0, op: create }).unwrap(),
+        serde_json::to_string(&Record::Begin { idx: 0, op: Box::new(create) }).unwrap(),
         serde_json::to_string(&Record::Done {
             idx: 0,
             undo: vec![Op::DeleteBridge { name: bridge, if_exists: true }],

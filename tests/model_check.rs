@@ -90,6 +90,7 @@ impl World {
                 // The bridge is netdev: as the ports capability decides.
                 sw_checksum: true,
                 iface_id: None,
+                addressing: Default::default(),
             },
             Step::DelPort { ns, ifname: i } => {
                 Op::DelPort { bridge: self.bridge.clone(), port: host_port_name(&t(ns), &ifname(i)) }

@@ -17,8 +17,9 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use ovs_run::backend::netlink::Netlink;
+use ovs_run::backend::netlink::{Netlink, PeerSetup};
 use ovs_run::backend::ping::ping;
+use ovs_run::backend::Addressing;
 use ovs_run::error::ErrorKind;
 use ovs_run::types::{Cidr, ContainerRef, IfName, MacAddr, Mtu, NetnsName, RouteSpec, Target};
 
@@ -90,9 +91,49 @@ fn tx_checksum(ns: Option<&str>, link: &str) -> String {
     tx_checksum_of(&out)
 }
 
+/// What a veth's peer gets, without addresses.
+fn setup(mtu: Option<Mtu>, mac: Option<MacAddr>, sw_checksum: bool) -> PeerSetup<'static> {
+    PeerSetup { mtu, mac, sw_checksum, addressing: None }
+}
+
 /// A per-process octet for test addresses.
 fn x() -> u32 {
     std::process::id() % 250
+}
+
+/// A veth's peer made with its addresses and default route (attach-ports):
+/// all there once `create_veth` returns, seen by iproute2; and when the
+/// route cannot be made, the veth is gone again, both ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn veth_made_with_its_addresses_and_default_route() {
+    require_root();
+    let nl = Netlink::new().unwrap();
+    let b = Netns::tagged("addr");
+    let host = HostLink::new("a1");
+    let tb = b.target();
+    let addressing = Addressing {
+        addresses: vec![Cidr::parse("10.77.0.2/24").unwrap(), Cidr::parse("fd77::2/64").unwrap()],
+        gateway: Some("10.77.0.1".parse().unwrap()),
+    };
+    let with = PeerSetup { addressing: Some(&addressing), ..setup(None, None, false) };
+    nl.create_veth(&host.name(), &n("eth0"), &tb, with).await.unwrap();
+    let addrs = b.ip(&["addr", "show", "eth0"]);
+    assert!(addrs.contains("10.77.0.2/24") && addrs.contains("fd77::2/64"), "{addrs}");
+    assert!(b.ip(&["link", "show", "eth0"]).contains(",UP"));
+    let routes = b.ip(&["route"]);
+    assert!(routes.contains("default via 10.77.0.1 dev eth0"), "{routes}");
+    sh("ip", &["link", "del", &host.0]);
+
+    // The namespace has a default route already: the kernel will not make a
+    // second, and nothing of the veth is left, on either side.
+    b.ip(&["link", "add", "other0", "type", "veth", "peer", "name", "other1"]);
+    b.ip(&["link", "set", "other0", "up"]);
+    b.ip(&["route", "add", "default", "dev", "other0"]);
+    let e = nl.create_veth(&host.name(), &n("eth0"), &tb, with).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e}");
+    assert!(e.message.contains("default dev other0"), "names the route in the way: {e}");
+    assert!(!try_sh("ip", &["link", "show", &host.0]).0, "host end left behind");
+    assert!(!b.ip(&["link"]).contains("eth0"), "peer left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +144,7 @@ async fn veth_links_addresses_routes() {
     let host = HostLink::new("v1");
     let tb = b.target();
     let mac = MacAddr::parse("02:42:ac:11:00:02").unwrap();
-    nl.create_veth(&host.name(), &n("eth0"), &tb, Some(Mtu::new(1400).unwrap()), Some(mac), true)
+    nl.create_veth(&host.name(), &n("eth0"), &tb, setup(Some(Mtu::new(1400).unwrap()), Some(mac), true))
         .await
         .unwrap();
 
@@ -218,16 +259,16 @@ async fn veth_links_addresses_routes() {
 
     // Errors.
     let host2 = HostLink::new("v2");
-    let e = nl.create_veth(&host2.name(), &n("eth0"), &tb, None, None, false).await.unwrap_err();
+    let e = nl.create_veth(&host2.name(), &n("eth0"), &tb, setup(None, None, false)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e}");
     assert!(e.message.contains("link eth0 already exists in") && e.message.contains(&b.name), "{e}");
     assert!(!try_sh("ip", &["link", "show", &host2.0]).0, "nothing half-made");
-    let e = nl.create_veth(&host.name(), &n("eth9"), &tb, None, None, false).await.unwrap_err();
+    let e = nl.create_veth(&host.name(), &n("eth9"), &tb, setup(None, None, false)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::AlreadyExists, "{e}");
     assert!(e.message.contains(&format!("link {} already exists in host", host.0)), "{e}");
     assert!(!b.ip(&["link"]).contains("eth9"), "nothing half-made");
     let missing = missing_netns();
-    let e = nl.create_veth(&host2.name(), &n("eth0"), &missing, None, None, false).await.unwrap_err();
+    let e = nl.create_veth(&host2.name(), &n("eth0"), &missing, setup(None, None, false)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     assert!(e.message.contains("missing"), "{e}");
     assert!(!try_sh("ip", &["link", "show", &host2.0]).0, "nothing half-made");
@@ -269,7 +310,7 @@ async fn netns_deleted_after_use() {
     {
         let b = Netns::tagged("gone");
         t = b.target();
-        nl.create_veth(&host.name(), &n("eth0"), &t, None, None, false).await.unwrap();
+        nl.create_veth(&host.name(), &n("eth0"), &t, setup(None, None, false)).await.unwrap();
     }
     // The cached socket keeps the namespace alive, but the name is gone.
     let e = nl.links(&t, None).await.unwrap_err();
@@ -295,7 +336,7 @@ async fn dead_namespaces_are_released_without_being_asked_for_again() {
     let host = HostLink::new("vr");
     {
         let gone = Netns::tagged("rel");
-        nl.create_veth(&host.name(), &n("eth0"), &gone.target(), None, None, false).await.unwrap();
+        nl.create_veth(&host.name(), &n("eth0"), &gone.target(), setup(None, None, false)).await.unwrap();
     }
     let next = Netns::tagged("nxt");
     nl.links(&next.target(), None).await.unwrap();
@@ -323,7 +364,9 @@ async fn twenty_veths_into_one_namespace() {
     let hosts: Vec<HostLink> = (0..20).map(|i| HostLink(format!("ovm{pid:05}{i:02}"))).collect();
     for (i, h) in hosts.iter().enumerate() {
         let peer = n(&format!("eth{i}"));
-        nl.create_veth(&h.name(), &peer, &t, Some(Mtu::new(1450).unwrap()), None, false).await.unwrap();
+        nl.create_veth(&h.name(), &peer, &t, setup(Some(Mtu::new(1450).unwrap()), None, false))
+            .await
+            .unwrap();
     }
 
     let links = nl.links(&t, None).await.unwrap();
@@ -457,7 +500,7 @@ async fn container_target_by_pid() {
         labels: vec![],
     };
     let host = HostLink::new("v4");
-    nl.create_veth(&host.name(), &n("eth1"), &t, None, None, false).await.unwrap();
+    nl.create_veth(&host.name(), &n("eth1"), &t, setup(None, None, false)).await.unwrap();
     assert!(ns.ip(&["link", "show", "eth1"]).contains(",UP"));
     assert!(sh("ip", &["link", "show", &host.0]).contains(",UP"));
     let e = nl.set_up(&t, &n("nope0"), true).await.unwrap_err();
@@ -475,7 +518,7 @@ async fn container_target_by_pid() {
 fn futures_are_send(nl: &Netlink, t: &Target, i: &IfName, r: &RouteSpec, m: MacAddr, mtu: Mtu) {
     fn send<T: Send>(_: T) {}
     let cidr = c("10.0.0.1/24");
-    send(nl.create_veth(i, i, t, Some(mtu), Some(m), true));
+    send(nl.create_veth(i, i, t, setup(Some(mtu), Some(m), true)));
     send(nl.delete_link(t, i));
     send(nl.links(t, Some(i)));
     send(nl.set_up(t, i, true));

@@ -186,6 +186,37 @@ fn address_outside_the_network_is_denied_by_its_forbid() {
     assert!(r.stderr.contains("addresses-in-network"), "{r:?}");
 }
 
+/// attach-ports sets the addresses and the default route while it makes the
+/// veths, in the add-port: the policy still judges each of them as the
+/// set-address and set-route it stands for, so batching is no way around a
+/// forbid.
+#[test]
+fn an_address_inside_attach_ports_is_judged_as_set_address() {
+    let dir = tmp();
+    let r =
+        as_tenant(&dir, "a", &script("attach-many"), &["br-a", "eth1", "--vlan=150", "web-a=10.2.0.5/24"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("set-address on Container::") && r.stderr.contains("addresses-in-network"),
+        "{r:?}"
+    );
+    let d = denied_line(&dir, "set-address");
+    assert_eq!(d["arguments"]["cidr"], "10.2.0.5/24");
+    let lines = audit_lines(&dir);
+    assert!(!lines.iter().any(|l| l["action"] == "add-port" && l["decision"] == "allow"), "{lines:#?}");
+
+    // Inside the network, the same batch is allowed: the port, its address and route.
+    let dir = tmp();
+    let r = as_tenant(
+        &dir,
+        "a",
+        &script("attach-many"),
+        &["br-a", "eth1", "--vlan=150", "web-a=10.1.0.5/24,10.1.0.1"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("address 10.1.0.5/24, default route via 10.1.0.1"), "{r:?}");
+}
+
 #[test]
 fn another_tenants_container_is_denied() {
     let dir = tmp();

@@ -469,7 +469,7 @@ fn link_down_record(ifname: &str) -> Vec<String> {
     let down = Op::SetLinkState { target: Target::Host, ifname: n.clone(), up: false };
     let up = Op::SetLinkState { target: Target::Host, ifname: n, up: true };
     vec![
-        rec(&Record::Begin { idx: 0, op: down }),
+        rec(&Record::Begin { idx: 0, op: Box::new(down) }),
         rec(&Record::Done { idx: 0, undo: vec![up], reversible: true }),
     ]
 }
@@ -558,7 +558,7 @@ fn recovery_never_acts_in_a_process_that_reused_the_pid() {
     let lines = |place: &Place| {
         vec![
             rec(&Record::Place { place: place.clone() }),
-            rec(&Record::Begin { idx: 0, op: down.clone() }),
+            rec(&Record::Begin { idx: 0, op: Box::new(down.clone()) }),
             rec(&Record::Done { idx: 0, undo: vec![up.clone()], reversible: true }),
         ]
     };
@@ -599,8 +599,9 @@ fn corrupt_journals_are_recovered_as_far_as_readable_and_kept() {
             trunks: vec![],
             sw_checksum: false,
             iface_id: None,
+            addressing: Default::default(),
         };
-        let mut begin = rec(&Record::Begin { idx: i, op: add });
+        let mut begin = rec(&Record::Begin { idx: i, op: Box::new(add) });
         if i == 2 {
             // An op this ovs-run does not know.
             begin = begin.replace("\"add-port\"", "\"frobnicate\"");
@@ -774,6 +775,7 @@ async fn add_port_cleanup_reconnects_after_the_ovsdb_connection_died() {
         trunks: vec![],
         sw_checksum: true,
         iface_id: None,
+        addressing: Default::default(),
     };
     let r = std::thread::scope(|s| {
         s.spawn(|| {
@@ -828,7 +830,7 @@ fn recovery_undoes_ovn_changes_in_the_northbound_database_the_run_used() {
     let create = Op::Ovn { change: OvnChange::CreateSwitch { name: name.clone(), subnet: None, mtu: None } };
     let delete = Op::Ovn { change: OvnChange::DeleteSwitch { name } };
     let lines = vec![
-        rec(&Record::Begin { idx: 0, op: create }),
+        rec(&Record::Begin { idx: 0, op: Box::new(create) }),
         rec(&Record::Done { idx: 0, undo: vec![delete], reversible: true }),
     ];
     let mut h = header(None, NsId::current().ok());

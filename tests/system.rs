@@ -355,14 +355,29 @@ fn attach_many_batches_ports_and_rolls_back_as_a_unit() {
     assert_eq!(before_clash, world(&ovs, &cs), "a failed batch leaves nothing behind");
     cs[1].ip(&["link", "del", "eth0"]);
 
-    // A failure after the batch (the third container's gateway is not on its
-    // subnet): the ports, addresses and routes already made are rolled back.
+    // Refused before anything is made: the third container's gateway is not
+    // on its subnet.
     let mut specs: Vec<String> = (0..2).map(|i| spec(i, "10.68.0.1")).collect();
     specs.push(spec(2, "10.99.0.1"));
     let r = attach_many(&specs);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("10.99.0.1"), "{r:?}");
-    assert_eq!(before, world(&ovs, &cs), "the whole run is rolled back");
+    assert!(r.stderr.contains("10.99.0.1") && r.stderr.contains("request 3"), "{r:?}");
+    assert_eq!(before, world(&ovs, &cs), "nothing is made");
+
+    // A failure while the veths are made with their addresses and routes
+    // (the third container has a default route already, which the kernel
+    // will not replace): the veths made, addressed, are taken back.
+    cs[2].ip(&["link", "add", "other0", "type", "veth", "peer", "name", "other1"]);
+    cs[2].ip(&["link", "set", "other0", "up"]);
+    cs[2].ip(&["route", "add", "default", "dev", "other0"]);
+    let before_route = world(&ovs, &cs);
+    let r = attach_many(&(0..3).map(|i| spec(i, "10.68.0.1")).collect::<Vec<_>>());
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("default") && r.stderr.contains("request 3 of 3"), "names the request: {r:?}");
+    assert_eq!(before_route, world(&ovs, &cs), "a failed batch leaves nothing behind");
+    assert!(cs[2].ip(&["route"]).contains("default dev other0"), "the container's own route stays");
+    cs[2].ip(&["link", "del", "other0"]);
+    assert_eq!(before, world(&ovs, &cs));
 
     // Success: one port per container, attached by ovs-vswitchd, configured inside.
     let r = attach_many(&(0..3).map(|i| spec(i, "10.68.0.1")).collect::<Vec<_>>());

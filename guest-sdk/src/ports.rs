@@ -2,10 +2,10 @@
 //! netns interface, and a [`PortOptions`] builder for the optional settings.
 
 use crate::bindings::ovs_run::net::ports as wit;
-use crate::net::{Mac, Mtu, VlanId};
+use crate::net::{Cidr, IpAddr, Mac, Mtu, VlanId};
 use crate::{Error, Target};
 
-pub use wit::{PortInfo, PortOptions, PortRef, PortRequest};
+pub use wit::{AttachRequest, PortInfo, PortOptions, PortRef, PortRequest};
 
 impl PortInfo {
     /// Whether this port is container `found`'s (looked up by the name or
@@ -84,6 +84,26 @@ impl PortRequest {
     }
 }
 
+impl AttachRequest {
+    /// One container for [`attach_many`]: its port, with no address yet.
+    pub fn new(port: PortRequest) -> Self {
+        AttachRequest { port, addresses: Vec::new(), gateway: None }
+    }
+
+    /// An address for the inner end. Takes `Cidr` or `Option<Cidr>`.
+    pub fn address(mut self, cidr: impl Into<Option<Cidr>>) -> Self {
+        self.addresses.extend(cidr.into().map(|c| c.to_string()));
+        self
+    }
+
+    /// The default gateway, through the inner end; it must lie in the subnet
+    /// of one of the addresses. Takes `IpAddr` or `Option<IpAddr>`.
+    pub fn gateway(mut self, gateway: impl Into<Option<IpAddr>>) -> Self {
+        self.gateway = gateway.into().map(|g| g.to_string());
+        self
+    }
+}
+
 impl PortRef {
     /// One port for [`del_many`]: the one connecting `target`'s `ifname`.
     pub fn new(target: Target, ifname: impl Into<String>) -> Self {
@@ -98,6 +118,13 @@ impl PortRef {
 /// of the batch is left, and the message names the request that failed.
 pub fn add_many(bridge: impl AsRef<str>, requests: &[PortRequest]) -> Result<Vec<PortInfo>, Error> {
     Ok(wit::add_ports(bridge.as_ref(), requests)?)
+}
+
+/// [`add_many`] for containers and netns that also gives each inner end its
+/// addresses and default route, set while its veth is made: no call of
+/// their own, and no second entry into each namespace. All or none.
+pub fn attach_many(bridge: impl AsRef<str>, requests: &[AttachRequest]) -> Result<Vec<PortInfo>, Error> {
+    Ok(wit::attach_ports(bridge.as_ref(), requests)?)
 }
 
 /// [`del`] for many ports at once (one OVS transaction); per port, false when

@@ -8,6 +8,7 @@
 //! 5. the call, the decision and the result go to the audit log, when the
 //!    run has one, before the script sees the answer.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,8 +78,7 @@ impl Gate {
     }
 
     async fn apply_in(&self, op: Op) -> CapResult<Applied> {
-        let request = Request::Apply(&op);
-        let decision = self.authorize(&request)?;
+        let decisions = self.authorize_op(&op)?;
         let started = Instant::now();
         let idx = self.journal().begin(&op)?;
         let result = self.backend.apply(&op).await;
@@ -86,7 +86,7 @@ impl Gate {
         self.journal().finish(idx, &result);
         let result = result.map_err(|e| e.context(op.action()));
         let summary = result.as_ref().map(|a| json!({ "changed": a.changed }));
-        self.audit(&request, Some(&decision), summary, started)?;
+        self.audit_op(&decisions, summary, started)?;
         result
     }
 
@@ -98,8 +98,7 @@ impl Gate {
         if ops.is_empty() {
             return Ok(vec![]);
         }
-        let decisions =
-            ops.iter().map(|op| self.authorize(&Request::Apply(op))).collect::<CapResult<Vec<_>>>()?;
+        let decisions = ops.iter().map(|op| self.authorize_op(op)).collect::<CapResult<Vec<_>>>()?;
         let started = Instant::now();
         // One journal write (and one sync) for the whole batch.
         let entries: Vec<usize> = self.journal().begin_many(&ops)?;
@@ -111,12 +110,12 @@ impl Gate {
             started.elapsed().as_secs_f64() * 1000.0
         );
         let result = self.finish_batch(&ops, &entries, result);
-        for (i, (op, decision)) in ops.iter().zip(&decisions).enumerate() {
+        for (i, decisions) in decisions.iter().enumerate() {
             let summary = match &result {
                 Ok(applied) => Ok(json!({ "changed": applied[i].changed })),
                 Err(e) => Err(e),
             };
-            self.audit(&Request::Apply(op), Some(decision), summary, started)?;
+            self.audit_op(decisions, summary, started)?;
         }
         result
     }
@@ -409,6 +408,33 @@ impl Gate {
             switch: None,
             router: Some(&r.name),
         })
+    }
+
+    /// Authorize `op` and what it does besides its own change
+    /// ([`Op::implied`]: an add-port's addresses and route), each of which
+    /// needs the policy's yes as if asked for alone, so that no capability
+    /// is a way around another's rules. The op comes first in the answer.
+    fn authorize_op<'a>(&self, op: &'a Op) -> CapResult<Vec<(Cow<'a, Op>, Decision)>> {
+        let mut decisions = vec![(Cow::Borrowed(op), self.authorize(&Request::Apply(op))?)];
+        for implied in op.implied() {
+            let d = self.authorize(&Request::Apply(&implied)).map_err(|e| e.context(op.action()))?;
+            decisions.push((Cow::Owned(implied), d));
+        }
+        Ok(decisions)
+    }
+
+    /// One audit line per authorized op (see [`Gate::authorize_op`]), all
+    /// with the outcome of the op that carried them out.
+    fn audit_op(
+        &self,
+        decisions: &[(Cow<'_, Op>, Decision)],
+        summary: Result<Value, &CapError>,
+        started: Instant,
+    ) -> CapResult<()> {
+        for (op, decision) in decisions {
+            self.audit(&Request::Apply(op), Some(decision), summary.clone(), started)?;
+        }
+        Ok(())
     }
 
     /// Ask the policy; a denial is audited and becomes the `denied` error.

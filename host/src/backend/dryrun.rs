@@ -195,6 +195,17 @@ impl DryRunBackend {
             .ok_or_else(|| CapError::not_found(format!("link {name} not found in {target}")))
     }
 
+    /// `op`, then what it implies (an add-port's addresses and route), as
+    /// the system makes them: the op's own undo covers them all. On a model
+    /// the caller throws away when this fails.
+    async fn apply_with_implied(&self, m: &mut Model, op: &Op) -> CapResult<Applied> {
+        let applied = self.apply_locked(m, op).await?;
+        for implied in op.implied() {
+            self.apply_locked(m, &implied).await.map_err(|e| e.context(op.action()))?;
+        }
+        Ok(applied)
+    }
+
     async fn apply_locked(&self, m: &mut Model, op: &Op) -> CapResult<Applied> {
         match op {
             Op::CreateBridge { name, datapath, may_exist } => {
@@ -242,6 +253,9 @@ impl DryRunBackend {
                 Ok(Applied::irreversible())
             }
             Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, iface_id, .. } => {
+                if *target == Target::Host && op.addressing().is_some_and(|a| !a.is_empty()) {
+                    return Err(super::Addressing::not_for_host(ifname));
+                }
                 // In the system's order: an existing port, then (for a veth)
                 // an existing host end, and only then the bridge.
                 let bridges = self.bridges(m).await?;
@@ -590,7 +604,13 @@ impl Backend for DryRunBackend {
 
     async fn apply(&self, op: &Op) -> CapResult<Applied> {
         let mut m = self.model.lock().await;
-        self.apply_locked(&mut m, op).await
+        if op.implied().is_empty() {
+            return self.apply_locked(&mut m, op).await;
+        }
+        let mut trial = m.clone();
+        let applied = self.apply_with_implied(&mut trial, op).await?;
+        *m = trial;
+        Ok(applied)
     }
 
     /// All or none, like the system: the batch is tried on a copy of the
@@ -600,7 +620,7 @@ impl Backend for DryRunBackend {
         let mut trial = m.clone();
         let mut applied = Vec::with_capacity(ops.len());
         for (index, op) in ops.iter().enumerate() {
-            match self.apply_locked(&mut trial, op).await {
+            match self.apply_with_implied(&mut trial, op).await {
                 Ok(a) => applied.push(a),
                 Err(error) => return Err(BatchError { index, error }),
             }

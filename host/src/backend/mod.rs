@@ -75,6 +75,13 @@ pub enum Op {
         /// marks it ovn-installed (see [`ovn`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         iface_id: Option<ovn::OvnName>,
+        /// The inner end's own addressing, set before the end comes up (a
+        /// container's or netns's port only): ovs-docker's --ipaddress and
+        /// --gateway, done on the socket the veth's set-up already opened in
+        /// the target, not as calls of their own. Deleting the veth takes
+        /// them along, so the port's undo covers them.
+        #[serde(default, skip_serializing_if = "Addressing::is_empty")]
+        addressing: Addressing,
     },
     /// A veth pair made whole in the HOST namespace, `port` added to
     /// `bridge`, and `peer` left in the host namespace for another program
@@ -183,7 +190,62 @@ pub enum Op {
     },
 }
 
+/// Addresses and a default gateway for a port's inner end ([`Op::AddPort`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addressing {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Cidr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<IpAddr>,
+}
+
+impl Addressing {
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.gateway.is_none()
+    }
+
+    /// The refusal of addressing for an add-port of a host interface: that
+    /// interface keeps its own configuration (links.set-address and
+    /// routes.set-route change it).
+    pub fn not_for_host(ifname: &IfName) -> CapError {
+        CapError::invalid(format!(
+            "add-port {ifname} (host): addresses and gateway are for a container's or netns's new veth end, not a host interface"
+        ))
+    }
+
+    /// The default route through `ifname` that `gateway` stands for.
+    pub fn default_route(&self, ifname: &IfName) -> Option<RouteSpec> {
+        self.gateway.map(|via| RouteSpec { destination: None, via: Some(via), device: Some(ifname.clone()) })
+    }
+}
+
 impl Op {
+    /// The changes an op makes besides its own, each of which the policy
+    /// must allow as if asked for alone: an add-port's addresses
+    /// (set-address) and default route (set-route). The op's undo covers
+    /// them, so they are authorized, not journaled, on their own.
+    pub fn implied(&self) -> Vec<Op> {
+        let (Op::AddPort { target, ifname, .. }, Some(addressing)) = (self, self.addressing()) else {
+            return vec![];
+        };
+        let addresses = addressing.addresses.iter().map(|cidr| Op::AddAddress {
+            target: target.clone(),
+            ifname: ifname.clone(),
+            cidr: *cidr,
+        });
+        let route =
+            addressing.default_route(ifname).map(|route| Op::AddRoute { target: target.clone(), route });
+        addresses.chain(route).collect()
+    }
+
+    /// An add-port's addresses and gateway (none for any other op).
+    pub fn addressing(&self) -> Option<&Addressing> {
+        match self {
+            Op::AddPort { addressing, .. } => Some(addressing),
+            _ => None,
+        }
+    }
+
     /// Whether the change outlives a reboot: OVSDB's rows do, the kernel's
     /// links, addresses and routes do not. Only such a change needs its
     /// journal record on stable storage (fsync) before it is made; for the
@@ -234,6 +296,30 @@ impl Op {
     }
 }
 
+impl Op {
+    /// The settings of an add-port, as its plan line lists them after the port.
+    fn fmt_port_settings(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Op::AddPort { ifname, mtu, mac, vlan, trunks, sw_checksum, iface_id, addressing, .. } = self
+        else {
+            return Ok(());
+        };
+        port_settings(f, mtu, mac, vlan, trunks)?;
+        if *sw_checksum {
+            write!(f, ", tx-checksum offload off on {ifname} (userspace datapath)")?;
+        }
+        if let Some(id) = iface_id {
+            write!(f, ", bound to OVN logical port {id}")?;
+        }
+        for cidr in &addressing.addresses {
+            write!(f, ", address {cidr}")?;
+        }
+        if let Some(g) = addressing.gateway {
+            write!(f, ", default route via {g}")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -241,7 +327,7 @@ impl fmt::Display for Op {
                 write!(f, "create bridge {name} (datapath {datapath})")
             }
             Op::DeleteBridge { name, .. } => write!(f, "delete bridge {name}"),
-            Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, iface_id } => {
+            Op::AddPort { bridge, port, target, ifname, .. } => {
                 match target {
                     Target::Host => write!(f, "add host interface {ifname} to bridge {bridge}")?,
                     _ => write!(
@@ -249,14 +335,7 @@ impl fmt::Display for Op {
                         "create veth {port} <-> {ifname} in {target}, add port {port} to bridge {bridge}"
                     )?,
                 }
-                port_settings(f, mtu, mac, vlan, trunks)?;
-                if *sw_checksum {
-                    write!(f, ", tx-checksum offload off on {ifname} (userspace datapath)")?;
-                }
-                if let Some(id) = iface_id {
-                    write!(f, ", bound to OVN logical port {id}")?;
-                }
-                Ok(())
+                self.fmt_port_settings(f)
             }
             Op::AddVethPort { bridge, port, peer, mtu, mac, vlan, trunks, .. } => {
                 write!(f, "create veth {port} <-> {peer} in host, add port {port} to bridge {bridge}")?;

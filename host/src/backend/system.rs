@@ -25,13 +25,13 @@ use futures::{stream, StreamExt};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::docker::Docker;
-use super::netlink::Netlink;
+use super::netlink::{Netlink, PeerSetup};
 use super::ovn::{nb::OvnNb, OvnName, Topology};
 use super::ovsdb::{OvsdbUri, PortSpec, Vswitch};
 use super::restore::{Restore, RouteRecord};
 use super::{
-    apply_each, port_external_ids, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats,
-    PortInfo, TransferStats,
+    apply_each, port_external_ids, Addressing, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op,
+    PingStats, PortInfo, TransferStats,
 };
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::types::{
@@ -184,12 +184,13 @@ impl SystemBackend {
     }
 
     async fn add_port(&self, op: &Op) -> CapResult<Applied> {
-        let Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, sw_checksum, iface_id } = op
-        else {
-            unreachable!("add_port is called with AddPort")
-        };
+        let r = PortReq::of(op);
+        let PortReq { bridge, port, target, ifname, .. } = r;
+        if *target == Target::Host && r.setup.addressing.is_some_and(|a| !a.is_empty()) {
+            return Err(Addressing::not_for_host(ifname));
+        }
         let ovs = self.ovs().await?;
-        let spec = port_spec(port, target, ifname, *vlan, trunks, iface_id.as_ref());
+        let spec = port_spec(port, target, ifname, r.vlan, r.trunks, r.iface_id);
         let info = if *target == Target::Host {
             if let Some(p) = ovs.port(port).await? {
                 return Err(already_attached(target, ifname, port, &p.bridge));
@@ -204,7 +205,7 @@ impl SystemBackend {
             // ifname), so it exists exactly when this interface is attached,
             // and the kernel says so (EEXIST). The veth is complete, peer up,
             // before the port is added: see the module doc.
-            if let Err(e) = nl.create_veth(port, ifname, target, *mtu, *mac, *sw_checksum).await {
+            if let Err(e) = nl.create_veth(port, ifname, target, r.setup).await {
                 return Err(self.why_exists(e, target, ifname, port).await);
             }
             match ovs.add_port(bridge, &spec).await {
@@ -227,7 +228,7 @@ impl SystemBackend {
                 }
             }
         };
-        if let Some(id) = iface_id {
+        if let Some(id) = r.iface_id {
             self.wait_bound(bridge, port, id).await?;
         }
         let mut a = Applied::changed(vec![Op::DelPort { bridge: bridge.clone(), port: port.clone() }]);
@@ -246,7 +247,8 @@ impl SystemBackend {
         let ovs = self.ovs().await?;
         let nl = self.nl().await?;
         let _veths = super::veth_lock::shared().await?;
-        nl.create_veth(port, peer, &Target::Host, *mtu, *mac, *sw_checksum).await?;
+        let setup = PeerSetup { mtu: *mtu, mac: *mac, sw_checksum: *sw_checksum, addressing: None };
+        nl.create_veth(port, peer, &Target::Host, setup).await?;
         let spec = PortSpec {
             name: port.clone(),
             iface_type: None,
@@ -300,38 +302,7 @@ impl SystemBackend {
         let nl = self.nl().await.map_err(|e| fail(0, e))?;
         // No port twice: the ports capability refuses such a batch, naming
         // both requests, before anything is resolved.
-        let reqs: Vec<PortReq> = ops
-            .iter()
-            .map(|op| {
-                let Op::AddPort {
-                    bridge,
-                    port,
-                    target,
-                    ifname,
-                    mtu,
-                    mac,
-                    vlan,
-                    trunks,
-                    sw_checksum,
-                    iface_id,
-                } = op
-                else {
-                    unreachable!("add_ports is called with AddPort ops only")
-                };
-                PortReq {
-                    bridge,
-                    port,
-                    target,
-                    ifname,
-                    mtu: *mtu,
-                    mac: *mac,
-                    vlan: *vlan,
-                    trunks,
-                    sw_checksum: *sw_checksum,
-                    iface_id: iface_id.as_ref(),
-                }
-            })
-            .collect();
+        let reqs: Vec<PortReq> = ops.iter().map(PortReq::of).collect();
         let reqs = &reqs;
         let veth = |r: &PortReq| *r.target != Target::Host;
         // `gc` must not take the veths for orphans before their rows exist.
@@ -351,7 +322,7 @@ impl SystemBackend {
             .map(|i| async move {
                 let r = &reqs[i];
                 if veth(r) {
-                    nl.create_veth(r.port, r.ifname, r.target, r.mtu, r.mac, r.sw_checksum).await
+                    nl.create_veth(r.port, r.ifname, r.target, r.setup).await
                 } else {
                     nl.links(r.target, Some(r.ifname)).await.map(drop)
                 }
@@ -613,17 +584,33 @@ impl SystemBackend {
 const KERNEL_PROTO: u8 = 2;
 
 /// An AddPort op's fields, borrowed.
+#[derive(Clone, Copy)]
 struct PortReq<'a> {
     bridge: &'a IfName,
     port: &'a IfName,
     target: &'a Target,
     ifname: &'a IfName,
-    mtu: Option<Mtu>,
-    mac: Option<MacAddr>,
     vlan: Option<VlanId>,
     trunks: &'a [VlanId],
-    sw_checksum: bool,
     iface_id: Option<&'a OvnName>,
+    /// What the veth's inner end gets.
+    setup: PeerSetup<'a>,
+}
+
+impl<'a> PortReq<'a> {
+    fn of(op: &'a Op) -> Self {
+        let Op::AddPort { bridge, port, target, ifname, vlan, trunks, iface_id, .. } = op else {
+            unreachable!("called with AddPort ops only")
+        };
+        let (vlan, iface_id, setup) = (*vlan, iface_id.as_ref(), peer_setup(op));
+        PortReq { bridge, port, target, ifname, vlan, trunks, iface_id, setup }
+    }
+}
+
+/// An AddPort op's settings of the veth's inner end.
+fn peer_setup(op: &Op) -> PeerSetup<'_> {
+    let Op::AddPort { mtu, mac, sw_checksum, addressing, .. } = op else { return PeerSetup::default() };
+    PeerSetup { mtu: *mtu, mac: *mac, sw_checksum: *sw_checksum, addressing: Some(addressing) }
 }
 
 /// The OVS side of a port for `target`'s `ifname`: ovs-docker's external_ids

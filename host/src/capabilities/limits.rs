@@ -33,6 +33,9 @@ pub const MAX_BATCH: usize = 4096;
 /// ends up in the policy's context, the journal and an audit line.
 pub const MAX_BATCH_TRUNKS: usize = 65_536;
 
+/// Addresses of one `attach-ports` request's inner end.
+pub const MAX_ADDRESSES: usize = 16;
+
 /// Label pairs in one `list-by-label` call.
 pub const MAX_LABELS: usize = 64;
 

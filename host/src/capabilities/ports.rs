@@ -5,12 +5,84 @@ use std::collections::HashMap;
 use futures::{stream, StreamExt};
 
 use super::ovs_run::net::ports::{
-    Host, OverlayMtu, PortInfo as WitPortInfo, PortOptions, PortRef, PortRequest,
+    AttachRequest, Host, OverlayMtu, PortInfo as WitPortInfo, PortOptions, PortRef, PortRequest,
 };
 use super::{ifname, limits, target_ref, Caps, Pair, Trappable, WitTarget};
-use crate::backend::{ext, find_port, host_port_name, Op, PortInfo, PortOwner};
+use crate::backend::{ext, find_port, host_port_name, Addressing, Op, PortInfo, PortOwner};
 use crate::error::{CapError, CapResult};
-use crate::types::{ContainerRef, IfName, MacAddr, Mtu, Target, TargetRef, VlanId};
+use crate::types::{parse_ip, Cidr, ContainerRef, IfName, MacAddr, Mtu, Target, TargetRef, VlanId};
+
+impl Caps {
+    /// `add-ports` and `attach-ports`: a batch of ports, all or none.
+    async fn attach(
+        &mut self,
+        call: &'static str,
+        bridge: String,
+        requests: Vec<AttachRequest>,
+    ) -> Trappable<Vec<WitPortInfo>> {
+        // Over the limit: refused as one call, before counting a call per request.
+        if let Err(e) = batch_limits(&requests) {
+            self.tick()?;
+            return self.finish(call, Err(e));
+        }
+        self.tick_many(requests.len())?;
+        let gate = self.gate.clone();
+        let r = async {
+            let bridge = ifname(&bridge)?;
+            let reqs = requests
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let addressing = parse_addressing(&r.addresses, r.gateway.as_deref());
+                    parse_request(r.port.target, &r.port.ifname, r.port.options)
+                        .and_then(|req| req.with_addressing(addressing?))
+                        .map_err(|e| e.context(nth(i)))
+                })
+                .collect::<CapResult<Vec<_>>>()?;
+            let started = std::time::Instant::now();
+            // Container lookups are Docker API round trips: overlap them.
+            // By index: a closure over `&PortReq` trips the Send check of async traits.
+            let targets = stream::iter(0..reqs.len())
+                .map(|i| gate.resolve(&reqs[i].target))
+                .buffered(RESOLVE_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            crate::verbose!(
+                2,
+                "{call}: {} targets resolved in {} ms",
+                reqs.len(),
+                started.elapsed().as_millis()
+            );
+            let userspace = gate.bridge_is_userspace(&bridge).await?;
+            let mut ops = Vec::with_capacity(reqs.len());
+            let mut seen = HashMap::new();
+            for (i, (req, target)) in reqs.into_iter().zip(targets).enumerate() {
+                let op = req.into_op(&bridge, target.map_err(|e| e.context(nth(i)))?, userspace);
+                let Op::AddPort { port, target, ifname, .. } = &op else {
+                    unreachable!("into_op makes AddPort")
+                };
+                if let Some(j) = seen.insert(port.clone(), i) {
+                    return Err(CapError::invalid(format!(
+                        "{}: {ifname} in {target} is already asked for by request {}",
+                        nth(i),
+                        j + 1
+                    )));
+                }
+                ops.push(op);
+            }
+            let applied = gate.apply_many(ops).await?;
+            applied
+                .into_iter()
+                .map(|a| {
+                    a.port.map(to_wit).ok_or_else(|| {
+                        CapError::failed(format!("{call} on {bridge}: backend returned no port"))
+                    })
+                })
+                .collect()
+        };
+        self.finish(call, r.await)
+    }
+}
 
 impl Host for Caps {
     async fn add_port(
@@ -38,62 +110,17 @@ impl Host for Caps {
     }
 
     async fn add_ports(&mut self, bridge: String, requests: Vec<PortRequest>) -> Trappable<Vec<WitPortInfo>> {
-        // Over the limit: refused as one call, before counting a call per request.
-        if let Err(e) = batch_limits(&requests) {
-            self.tick()?;
-            return self.finish("add-ports", Err(e));
-        }
-        self.tick_many(requests.len())?;
-        let gate = self.gate.clone();
-        let r = async {
-            let bridge = ifname(&bridge)?;
-            let reqs = requests
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| parse_request(r.target, &r.ifname, r.options).map_err(|e| e.context(nth(i))))
-                .collect::<CapResult<Vec<_>>>()?;
-            let started = std::time::Instant::now();
-            // Container lookups are Docker API round trips: overlap them.
-            // By index: a closure over `&PortReq` trips the Send check of async traits.
-            let targets = stream::iter(0..reqs.len())
-                .map(|i| gate.resolve(&reqs[i].target))
-                .buffered(RESOLVE_CONCURRENCY)
-                .collect::<Vec<_>>()
-                .await;
-            crate::verbose!(
-                2,
-                "add-ports: {} targets resolved in {} ms",
-                reqs.len(),
-                started.elapsed().as_millis()
-            );
-            let userspace = gate.bridge_is_userspace(&bridge).await?;
-            let mut ops = Vec::with_capacity(reqs.len());
-            let mut seen = HashMap::new();
-            for (i, (req, target)) in reqs.into_iter().zip(targets).enumerate() {
-                let op = req.into_op(&bridge, target.map_err(|e| e.context(nth(i)))?, userspace);
-                let Op::AddPort { port, target, ifname, .. } = &op else {
-                    unreachable!("into_op makes AddPort")
-                };
-                if let Some(j) = seen.insert(port.clone(), i) {
-                    return Err(CapError::invalid(format!(
-                        "{}: {ifname} in {target} is already asked for by request {}",
-                        nth(i),
-                        j + 1
-                    )));
-                }
-                ops.push(op);
-            }
-            let applied = gate.apply_many(ops).await?;
-            applied
-                .into_iter()
-                .map(|a| {
-                    a.port.map(to_wit).ok_or_else(|| {
-                        CapError::failed(format!("add-ports on {bridge}: backend returned no port"))
-                    })
-                })
-                .collect()
-        };
-        self.finish("add-ports", r.await)
+        let requests =
+            requests.into_iter().map(|port| AttachRequest { port, addresses: vec![], gateway: None });
+        self.attach("add-ports", bridge, requests.collect()).await
+    }
+
+    async fn attach_ports(
+        &mut self,
+        bridge: String,
+        reqs: Vec<AttachRequest>,
+    ) -> Trappable<Vec<WitPortInfo>> {
+        self.attach("attach-ports", bridge, reqs).await
     }
 
     async fn remove_ports(&mut self, bridge: String, ports: Vec<PortRef>) -> Trappable<Vec<bool>> {
@@ -253,16 +280,19 @@ struct PortReq {
     vlan: Option<VlanId>,
     trunks: Vec<VlanId>,
     iface_id: Option<crate::backend::ovn::OvnName>,
+    addressing: Addressing,
 }
 
 /// An `add-ports` batch within its limits: the number of requests, and the
 /// trunk VLANs of each request and of all of them together.
-fn batch_limits(requests: &[PortRequest]) -> CapResult<()> {
+fn batch_limits(requests: &[AttachRequest]) -> CapResult<()> {
     limits::list("requests", requests.len(), limits::MAX_BATCH)?;
     let mut trunks = 0;
     for (i, r) in requests.iter().enumerate() {
-        limits::list(&format!("requests[{i}].options.trunks"), r.options.trunks.len(), limits::MAX_TRUNKS)?;
-        trunks += r.options.trunks.len();
+        let n = r.port.options.trunks.len();
+        limits::list(&format!("requests[{i}].options.trunks"), n, limits::MAX_TRUNKS)?;
+        limits::list(&format!("requests[{i}].addresses"), r.addresses.len(), limits::MAX_ADDRESSES)?;
+        trunks += n;
     }
     limits::list("the trunks of all requests together", trunks, limits::MAX_BATCH_TRUNKS)
 }
@@ -287,18 +317,57 @@ fn parse_request(target: WitTarget, ifname_: &str, options: PortOptions) -> CapR
             "add-port {ifname} (host): iface-id binds a container's or netns's veth port to OVN, not a host interface"
         )));
     }
-    Ok(PortReq { target, ifname, mtu, mac, vlan, trunks, iface_id })
+    Ok(PortReq { target, ifname, mtu, mac, vlan, trunks, iface_id, addressing: Addressing::default() })
+}
+
+/// An `attach-request`'s addresses and gateway, checked: no address twice,
+/// and a gateway inside the subnet of one of them (the kernel would refuse
+/// the route otherwise, after the veth was made).
+fn parse_addressing(addresses: &[String], gateway: Option<&str>) -> CapResult<Addressing> {
+    let mut parsed: Vec<Cidr> = Vec::with_capacity(addresses.len());
+    for a in addresses {
+        let cidr = Cidr::parse(a)?;
+        if let Some(same) = parsed.iter().find(|c| c.addr == cidr.addr) {
+            return Err(CapError::invalid(format!(
+                "address {} is given twice ({same} and {cidr})",
+                cidr.addr
+            )));
+        }
+        parsed.push(cidr);
+    }
+    let gateway = gateway.map(parse_ip).transpose()?;
+    if let Some(g) = gateway {
+        // An IPv6 link-local gateway needs no address of its subnet: the
+        // link has its own link-local one.
+        let link_local = matches!(g, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+        if !link_local && !parsed.iter().any(|c| c.contains(g)) {
+            let given: Vec<String> = parsed.iter().map(Cidr::to_string).collect();
+            return Err(CapError::invalid(format!(
+                "gateway {g} is not in the subnet of any address given ({})",
+                if given.is_empty() { "none".to_string() } else { given.join(", ") }
+            )));
+        }
+    }
+    Ok(Addressing { addresses: parsed, gateway })
 }
 
 impl PortReq {
+    fn with_addressing(mut self, addressing: Addressing) -> CapResult<Self> {
+        if self.target == TargetRef::Host && !addressing.is_empty() {
+            return Err(Addressing::not_for_host(&self.ifname));
+        }
+        self.addressing = addressing;
+        Ok(self)
+    }
+
     /// `userspace`: the bridge uses ovs-vswitchd's userspace datapath, so a
     /// veth's container end gets TX checksum offload off (see [`Op::AddPort`]).
     fn into_op(self, bridge: &IfName, target: Target, userspace: bool) -> Op {
-        let PortReq { ifname, mtu, mac, vlan, trunks, iface_id, .. } = self;
-        let port = host_port_name(&target, &ifname);
+        let PortReq { ifname, mtu, mac, vlan, trunks, iface_id, addressing, .. } = self;
+        let (bridge, port) = (bridge.clone(), host_port_name(&target, &ifname));
         let sw_checksum = userspace && target != Target::Host;
         Op::AddPort {
-            bridge: bridge.clone(),
+            bridge,
             port,
             target,
             ifname,
@@ -308,6 +377,7 @@ impl PortReq {
             trunks,
             sw_checksum,
             iface_id,
+            addressing,
         }
     }
 }

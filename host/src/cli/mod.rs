@@ -333,7 +333,17 @@ pub fn main() -> i32 {
             return EXIT_USAGE;
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // `submit` is a client that waits on one socket: a runtime on this
+    // thread, no worker threads to start (it runs once per tenant call).
+    let mut builder = match cli.command {
+        Some(Command::Submit(_)) => tokio::runtime::Builder::new_current_thread(),
+        _ => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ovs-run: cannot start the runtime: {e}");

@@ -123,7 +123,9 @@ impl Journal {
     pub fn begin_many(&mut self, ops: &[Op]) -> CapResult<Vec<usize>> {
         let first = self.entries.len();
         let mut recs = self.places(ops);
-        recs.extend(ops.iter().enumerate().map(|(i, op)| Record::Begin { idx: first + i, op: op.clone() }));
+        recs.extend(
+            ops.iter().enumerate().map(|(i, op)| Record::Begin { idx: first + i, op: Box::new(op.clone()) }),
+        );
         self.write(&recs, ops.iter().any(Op::survives_reboot))?;
         self.entries.extend(ops.iter().map(|op| Entry { op: op.clone(), state: EntryState::Pending }));
         Ok((first..first + ops.len()).collect())

@@ -249,7 +249,7 @@ pub fn plan(records: &[Record]) -> (Vec<Op>, Vec<Op>) {
     let mut entries: Vec<Option<State>> = Vec::new();
     for r in records {
         let (idx, state) = match r {
-            Record::Begin { idx, op } => (*idx, State::Begun(op.clone())),
+            Record::Begin { idx, op } => (*idx, State::Begun((**op).clone())),
             Record::Done { idx, undo, reversible } => {
                 let op = match entries.get(*idx).cloned().flatten() {
                     Some(State::Begun(op)) => Some(op),
@@ -428,6 +428,7 @@ mod tests {
             trunks: vec![],
             sw_checksum: false,
             iface_id: None,
+            addressing: Default::default(),
         };
         let del = Op::DelPort { bridge: n("br0"), port: n("ovrx_l") };
         let addr = Op::AddAddress {
@@ -441,15 +442,15 @@ mod tests {
             cidr: Cidr::parse("10.0.0.1/24").unwrap(),
         };
         let records = vec![
-            Record::Begin { idx: 0, op: addr.clone() },
+            Record::Begin { idx: 0, op: Box::new(addr.clone()) },
             Record::Done { idx: 0, undo: vec![unaddr.clone()], reversible: true },
-            Record::Begin { idx: 1, op: add.clone() },
+            Record::Begin { idx: 1, op: Box::new(add.clone()) },
         ];
         let (undo, unknown) = plan(&records);
         assert_eq!(undo, vec![del, unaddr]);
         assert!(unknown.is_empty());
         // An address change begun without an outcome is reported, not guessed.
-        let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: addr.clone() }]);
+        let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: Box::new(addr.clone()) }]);
         assert!(undo.is_empty());
         assert_eq!(unknown, vec![addr]);
     }
@@ -469,7 +470,7 @@ mod tests {
             sw_checksum: true,
             external_ids: Default::default(),
         };
-        let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: add }]);
+        let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: Box::new(add) }]);
         assert_eq!(undo, vec![Op::DelPort { bridge: n("br0"), port: n("ovr0123456789_l") }]);
         assert!(unknown.is_empty());
     }
@@ -477,7 +478,7 @@ mod tests {
     #[test]
     fn plan_finishes_a_begun_del_port() {
         let del = Op::DelPort { bridge: n("br0"), port: n("ovr0123456789_l") };
-        let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: del.clone() }]);
+        let (undo, unknown) = plan(&[Record::Begin { idx: 0, op: Box::new(del.clone()) }]);
         assert_eq!(undo, vec![del]);
         assert!(unknown.is_empty());
     }
@@ -492,7 +493,7 @@ mod tests {
         let del = |i: usize| {
             serde_json::to_string(&Record::Begin {
                 idx: i,
-                op: Op::DelPort { bridge: n("br0"), port: n("p0") },
+                op: Box::new(Op::DelPort { bridge: n("br0"), port: n("p0") }),
             })
             .unwrap()
         };

@@ -161,8 +161,9 @@ impl Header {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "rec")]
 pub enum Record {
-    /// About to apply `op` (written before the backend is called).
-    Begin { idx: usize, op: Op },
+    /// About to apply `op` (written before the backend is called). Boxed:
+    /// an op is far larger than the other records.
+    Begin { idx: usize, op: Box<Op> },
     /// Applied; `undo` puts it back.
     Done { idx: usize, undo: Vec<Op>, reversible: bool },
     /// Nothing happened (unchanged, or the backend failed cleanly).

@@ -19,7 +19,7 @@ use crate::engine;
 /// What each capability interface lets a script do, for the reviewer.
 const CAPABILITIES: &[(&str, &str)] = &[
     ("bridges", "create and delete Open vSwitch bridges (deleting one removes all its ports), list them"),
-    ("ports", "add and remove bridge ports for containers, netns and host interfaces; set VLANs"),
+    ("ports", "add and remove bridge ports for containers, netns and host interfaces (a new veth with its addresses and default route); set VLANs"),
     ("links", "change links in the host, containers or netns: addresses, MTU, MAC, up/down"),
     ("routes", "add and remove routes in the host, containers or netns"),
     ("containers", "look up Docker containers by name, id or labels (read-only)"),

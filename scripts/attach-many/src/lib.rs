@@ -2,14 +2,14 @@
 //! one run, each with its address and default route: `attach` for a whole
 //! fleet, and the fast way to do it.
 //!
-//! All ports are added with one `ports::add_many` call (one OVSDB transaction,
-//! veth pairs made concurrently, one ovs-vswitchd reconfiguration) instead of
-//! one `ports::add` per container. Every argument is checked before the first
+//! All ports are added with one `ports::attach_many` call (one OVSDB
+//! transaction, veth pairs made concurrently with their addresses and routes,
+//! one ovs-vswitchd reconfiguration) instead of one `ports::add` per container. Every argument is checked before the first
 //! capability call, and a failure rolls the whole run back.
 
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, IpAddr, Mtu, VlanId};
-use ovs_run_sdk::ports::PortRequest;
-use ovs_run_sdk::{bridges, info, links, ports, routes, Arg, Args, Error, PortOptions, Route, Target};
+use ovs_run_sdk::ports::{AttachRequest, PortRequest};
+use ovs_run_sdk::{bridges, info, ports, Arg, Args, Error, PortOptions, Target};
 
 const USAGE: &str = "\
 Usage: attach-many BRIDGE INTERFACE [--mtu=N] [--vlan=TAG] CONTAINER[=CIDR[,GATEWAY]]...
@@ -75,25 +75,18 @@ fn main(args: Args) -> Result<(), Error> {
     // No --mtu: the bridge's inner MTU when it has an overlay (tunnels, OVN).
     let mtu = ports::mtu_for(&bridge, mtu)?;
     let options = PortOptions::new().mtu(mtu).vlan(vlan);
-    let requests: Vec<PortRequest> = members
+    // Each container's address and default route are set while its veth
+    // is made (attach-ports): no calls of their own, no second visit of
+    // each container's namespace.
+    let requests: Vec<AttachRequest> = members
         .iter()
-        .map(|m| PortRequest::new(Target::container(&m.container), iface.as_str(), options.clone()))
+        .map(|m| {
+            let port = PortRequest::new(Target::container(&m.container), iface.as_str(), options.clone());
+            AttachRequest::new(port).address(m.address).gateway(m.gateway)
+        })
         .collect();
-    let added = ports::add_many(&bridge, &requests)?;
-    info!("added {} ports on {bridge}", added.len());
-
-    // Addresses and routes are one netlink request each, on the target's own
-    // socket: cheap next to the port, so plain calls are enough.
-    for m in &members {
-        let target = Target::container(&m.container);
-        if let Some(address) = &m.address {
-            links::set_address(&target, &iface, address)?;
-        }
-        if let Some(gateway) = m.gateway {
-            routes::add(&target, &Route::default_route().via(gateway).dev(&iface))?;
-        }
-    }
-    info!("configured {} containers", members.len());
+    let added = ports::attach_many(&bridge, &requests)?;
+    info!("attached {} containers to {bridge}", added.len());
     Ok(())
 }
 

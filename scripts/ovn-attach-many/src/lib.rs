@@ -1,8 +1,8 @@
 //! `ovn-attach-many`: `ovn-attach` for many containers in one run. The
 //! logical switch ports first (one northbound transaction each, with
 //! "MAC IP" as address and port security), then every veth on the
-//! integration bridge with ONE `ports::add_many` call: the veths made
-//! concurrently, one OVSDB transaction, and one wait until this host's
+//! integration bridge with ONE `ports::attach_many` call: the veths made
+//! concurrently with their addresses and routes, one OVSDB transaction, and one wait until this host's
 //! ovn-controller has installed them all, so when the script ends, traffic
 //! flows. The MTU is the bridge's inner MTU (`ports::inner_mtu`) unless given.
 //!
@@ -10,8 +10,8 @@
 //! rolls the whole run back (the logical ports too).
 
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, IpAddr, Mtu};
-use ovs_run_sdk::ports::PortRequest;
-use ovs_run_sdk::{info, links, ovn, ports, routes, Arg, Args, Error, PortOptions, Route, Target};
+use ovs_run_sdk::ports::{AttachRequest, PortRequest};
+use ovs_run_sdk::{info, ovn, ports, Arg, Args, Error, PortOptions, Target};
 
 const USAGE: &str = "\
 Usage: ovn-attach-many SWITCH [--mtu=N] [--bridge=BRIDGE] [--interface=NAME]
@@ -90,21 +90,13 @@ fn main(args: Args) -> Result<(), Error> {
         };
         ovn::add_switch_port(&switch, &m.port, std::slice::from_ref(&entry), std::slice::from_ref(&entry))?;
         let options = PortOptions::new().mtu(mtu).mac(mac).iface_id(m.port.clone());
-        requests.push(PortRequest::new(m.target.clone(), m.iface.as_str(), options));
+        let port = PortRequest::new(m.target.clone(), m.iface.as_str(), options);
+        // The address and default route are set as the veth is made.
+        requests.push(AttachRequest::new(port).address(m.address).gateway(m.gateway));
     }
     info!("{} logical ports on switch {switch}", members.len());
-    let added = ports::add_many(&bridge, &requests)?;
-    info!("{} ports on {bridge}, bound and installed by ovn-controller", added.len());
-
-    for m in &members {
-        if let Some(address) = &m.address {
-            links::set_address(&m.target, &m.iface, address)?;
-        }
-        if let Some(gateway) = m.gateway {
-            routes::add(&m.target, &Route::default_route().via(gateway).dev(&m.iface))?;
-        }
-    }
-    info!("configured {} targets", members.len());
+    let added = ports::attach_many(&bridge, &requests)?;
+    info!("{} ports on {bridge}, configured, bound and installed by ovn-controller", added.len());
     Ok(())
 }
 

@@ -13,7 +13,8 @@
 //! logical port is removed from the northbound database again.
 
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, IpAddr, Mac, Mtu};
-use ovs_run_sdk::{info, links, ovn, ports, routes, Args, Error, PortOptions, Route, Target};
+use ovs_run_sdk::ports::{AttachRequest, PortRequest};
+use ovs_run_sdk::{info, ovn, ports, Args, Error, PortOptions, Target};
 
 const USAGE: &str = "\
 Usage: ovn-attach SWITCH PORT CONTAINER [--ipaddress=CIDR] [--macaddress=MAC]
@@ -65,18 +66,20 @@ fn main(args: Args) -> Result<(), Error> {
     // No --mtu: the integration bridge's inner MTU (the underlay's minus 58 for OVN's Geneve).
     let mtu = ports::mtu_for(&bridge, mtu)?;
     let options = PortOptions::new().mtu(mtu).mac(mac).iface_id(port.clone());
-    let p = ports::add(&bridge, &target, &iface, &options)?;
+    // The address and default route are set as the veth is made.
+    let request = PortRequest::new(target.clone(), iface.as_str(), options);
+    let request = AttachRequest::new(request).address(address).gateway(gateway);
+    let p = ports::attach_many(&bridge, &[request])?
+        .pop()
+        .ok_or_else(|| Error::msg(format!("attach-ports on {bridge} returned no port")))?;
     info!(
         "port {} on {bridge} for {iface} in {target}, bound to {port} and installed by ovn-controller",
         p.name
     );
-
     if let Some(address) = address {
-        links::set_address(&target, &iface, &address)?;
         info!("set address {address} on {iface} in {target}");
     }
     if let Some(gateway) = gateway {
-        routes::add(&target, &Route::default_route().via(gateway).dev(&iface))?;
         info!("set default route via {gateway} dev {iface} in {target}");
     }
     Ok(())

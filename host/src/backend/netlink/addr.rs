@@ -17,24 +17,7 @@ impl Netlink {
     pub async fn add_address(&self, target: &Target, name: &IfName, cidr: Cidr) -> CapResult<bool> {
         let handle = self.handle(target).await?;
         let index = get_link(&handle, target, name).await?.header.index;
-        let what = format!("add address {cidr} to {name} in {target}");
-        crate::backend::stats::netlink_request();
-        match handle.address().add(index, cidr.addr, cidr.prefix).execute().await {
-            Ok(()) => Ok(true),
-            Err(e) if errno(&e) == Some(libc::EEXIST) => {
-                let present = dump(&handle, target, Some(index)).await?.remove(&index);
-                let present = present.unwrap_or_default();
-                if present.contains(&cidr) {
-                    return Ok(false);
-                }
-                match present.iter().find(|c| c.addr == cidr.addr) {
-                    Some(other) => Err(CapError::exists(format!("{what}: {name} already has {other}"))),
-                    None => Err(CapError::exists(format!("{what}: address already in use"))),
-                }
-            }
-            Err(e) if is_not_found(&e) => Err(link_not_found(target, name)),
-            Err(e) => Err(nl_error(e, what)),
-        }
+        add_address_at(&handle, target, name, index, cidr).await
     }
 
     /// Remove `cidr` (address and prefix length) from `name`; false when absent.
@@ -95,4 +78,33 @@ fn local_addr(m: &AddressMessage) -> Option<IpAddr> {
         })
     };
     find(true).or_else(|| find(false))
+}
+
+/// [`Netlink::add_address`] on a socket already open in `target`, to the
+/// link of index `index` (named `name` in errors).
+pub(super) async fn add_address_at(
+    handle: &Handle,
+    target: &Target,
+    name: &IfName,
+    index: u32,
+    cidr: Cidr,
+) -> CapResult<bool> {
+    let what = format!("add address {cidr} to {name} in {target}");
+    crate::backend::stats::netlink_request();
+    match handle.address().add(index, cidr.addr, cidr.prefix).execute().await {
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == Some(libc::EEXIST) => {
+            let present = dump(handle, target, Some(index)).await?.remove(&index);
+            let present = present.unwrap_or_default();
+            if present.contains(&cidr) {
+                return Ok(false);
+            }
+            match present.iter().find(|c| c.addr == cidr.addr) {
+                Some(other) => Err(CapError::exists(format!("{what}: {name} already has {other}"))),
+                None => Err(CapError::exists(format!("{what}: address already in use"))),
+            }
+        }
+        Err(e) if is_not_found(&e) => Err(link_not_found(target, name)),
+        Err(e) => Err(nl_error(e, what)),
+    }
 }

@@ -6,13 +6,17 @@
 //! settings) and queues them on an unbounded channel faster than anyone
 //! consumes them, so the whole dump is in memory at once. Listing the host's
 //! links beside 1000 veths cost `detach-many` about 17 MiB of peak heap for
-//! the three fields it needs. Here a socket of its own sends one
-//! `RTM_GETLINK` dump request and reads the answer one receive buffer at a
-//! time, reading only those fields; nothing else of a message is kept.
+//! the three fields it needs. Here a raw socket sends one `RTM_GETLINK`
+//! dump request and reads the answer one receive buffer at a time, reading
+//! only those fields; nothing else of a message is kept. The socket is kept
+//! with the namespace's others (see the parent module), so a dump costs no
+//! entry into the namespace; each dump has a sequence number of its own,
+//! so what is left of one cut short (a timeout) is skipped by the next.
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::Netlink;
@@ -51,12 +55,14 @@ const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 impl Netlink {
     /// Every link in `target`, read from one dump (see the module doc).
     pub(super) async fn link_names(&self, target: &Target) -> CapResult<Vec<LinkName>> {
-        let sock = self.namespace(target)?.run("opening a netlink socket", socket).await?;
+        let sock = self.sockets(target).await?.dump;
         crate::backend::stats::netlink_request();
         let what = format!("list links in {target}");
+        let seq = DUMP_SEQ.fetch_add(1, Ordering::Relaxed);
         // Blocking reads: the kernel answers at once, and a thread of the
-        // blocking pool is simpler than registering the socket with the reactor.
-        tokio::task::spawn_blocking(move || dump(&sock))
+        // blocking pool is simpler than registering the socket with the
+        // reactor. One dump at a time per socket: answers do not interleave.
+        tokio::task::spawn_blocking(move || dump(&sock.lock().unwrap_or_else(|p| p.into_inner()), seq))
             .await
             .map_err(|e| CapError::failed(format!("{what}: {e}")))?
             .map_err(|e| CapError::failed(format!("{what}: {e}")))
@@ -68,8 +74,13 @@ impl Netlink {
     }
 }
 
+/// Sequence numbers of dump requests, never the same twice in a process
+/// (wrapping after 4 billion dumps is harmless: only leftovers of the one
+/// dump before on the same socket are ever in the way).
+static DUMP_SEQ: AtomicU32 = AtomicU32::new(1);
+
 /// A netlink route socket in the calling thread's namespace, with a receive timeout.
-fn socket() -> io::Result<OwnedFd> {
+pub(super) fn socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2); the fd is owned by the returned OwnedFd.
     let fd =
         unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
@@ -95,16 +106,15 @@ fn socket() -> io::Result<OwnedFd> {
     Ok(sock)
 }
 
-/// Send the dump request on `sock` and read the links out of the answer.
-fn dump(sock: &OwnedFd) -> io::Result<Vec<LinkName>> {
-    const SEQ: u32 = 1;
+/// Send the dump request `seq` on `sock` and read the links out of the answer.
+fn dump(sock: &OwnedFd, seq: u32) -> io::Result<Vec<LinkName>> {
     // nlmsghdr + an all-zero ifinfomsg (AF_UNSPEC: every link).
     const LEN: usize = NLMSG_HDRLEN + IFINFOMSG_LEN;
     let mut req = [0u8; LEN];
     req[0..4].copy_from_slice(&(LEN as u32).to_ne_bytes());
     req[4..6].copy_from_slice(&RTM_GETLINK.to_ne_bytes());
     req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req[8..12].copy_from_slice(&SEQ.to_ne_bytes());
+    req[8..12].copy_from_slice(&seq.to_ne_bytes());
     // SAFETY: req is valid for its length; the destination is the kernel (unconnected netlink socket).
     if unsafe { libc::send(sock.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) } < 0 {
         return Err(io::Error::last_os_error());
@@ -128,7 +138,7 @@ fn dump(sock: &OwnedFd) -> io::Result<Vec<LinkName>> {
                 buf.len()
             )));
         }
-        if parse(&buf[..n], SEQ, &mut links)? {
+        if parse(&buf[..n], seq, &mut links)? {
             return Ok(links);
         }
     }
@@ -144,7 +154,7 @@ fn parse(mut data: &[u8], seq: u32, links: &mut Vec<LinkName>) -> io::Result<boo
         }
         let kind = u16_at(data, 4);
         let body = &data[NLMSG_HDRLEN..len];
-        // Not our request's answer (cannot happen on a socket of our own): skip.
+        // Not this request's answer (what is left of an earlier dump cut short): skip.
         if u32_at(data, 8) == seq {
             match kind {
                 NLMSG_DONE => {
@@ -254,6 +264,20 @@ mod tests {
         assert!(parse(&second, 1, &mut links).unwrap());
         let got: Vec<_> = links.iter().map(|l| (l.index, l.name.as_str(), l.group)).collect();
         assert_eq!(got, [(1, "lo", 0), (7, "ovr0123_l", 0x8000_0001), (9, "eth0", 0)]);
+    }
+
+    #[test]
+    fn leftovers_of_an_earlier_dump_are_skipped() {
+        let mut links = Vec::new();
+        let mut old = newlink(5, "old0", None);
+        old[8..12].copy_from_slice(&6u32.to_ne_bytes());
+        let mut old_done = msg(NLMSG_DONE, 6, &0i32.to_ne_bytes());
+        old_done.extend(msg(NLMSG_ERROR, 6, &(-libc::EPERM).to_ne_bytes()));
+        let mine = [old, old_done, newlink(2, "eth0", None)].concat();
+        // newlink() makes seq 1: the answer to request 1 is read, 6's ignored.
+        assert!(!parse(&mine, 1, &mut links).unwrap());
+        assert!(parse(&msg(NLMSG_DONE, 1, &0i32.to_ne_bytes()), 1, &mut links).unwrap());
+        assert_eq!(links.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["eth0"]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use rtnetlink::packet_route::link::{
 use rtnetlink::{LinkMessageBuilder, LinkUnspec};
 
 use super::{errno, get_link, is_not_found, link_not_found, nl_error, Netlink};
-use crate::backend::LinkInfo;
+use crate::backend::{Addressing, LinkInfo};
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::types::{IfName, MacAddr, Mtu, Target};
 
@@ -43,6 +43,18 @@ impl LinkEnds {
     }
 }
 
+/// What the inner end of a veth gets before it comes up.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PeerSetup<'a> {
+    /// MTU of both ends.
+    pub mtu: Option<Mtu>,
+    pub mac: Option<MacAddr>,
+    /// TX checksum offload off (see [`Netlink::create_veth`]).
+    pub sw_checksum: bool,
+    /// Addresses, and a default route through the peer.
+    pub addressing: Option<&'a Addressing>,
+}
+
 impl Netlink {
     /// A veth pair for an OVS port: `host_name` in the host namespace,
     /// `peer` created directly in `target`'s namespace under its final name
@@ -66,15 +78,19 @@ impl Netlink {
     /// frames are complete, so offload there changes nothing (measured: TCP
     /// both ways between two containers, and to and from the bridge's own
     /// port, with offload off on the container ends only).
+    ///
+    /// The peer's addresses and default route, when asked for, are set in the
+    /// same visit of the target (on the socket already open there): the
+    /// addresses before the peer comes up, the route once it is up (the
+    /// kernel refuses a route through a link that is down).
     pub async fn create_veth(
         &self,
         host_name: &IfName,
         peer: &IfName,
         target: &Target,
-        mtu: Option<Mtu>,
-        peer_mac: Option<MacAddr>,
-        sw_checksum: bool,
+        setup: PeerSetup<'_>,
     ) -> CapResult<()> {
+        let PeerSetup { mtu, mac: peer_mac, sw_checksum, addressing } = setup;
         let what = format!("create veth {host_name} <-> {peer} in {target}");
         let ns = self.namespace(target)?;
         let host = self.handle(&Target::Host).await?;
@@ -133,9 +149,25 @@ impl Netlink {
                     ))
                 })?;
             }
+            // On the socket open in the target (not through the cache, which
+            // a batch's other veths may have turned over meanwhile).
+            let addressing = addressing.filter(|a| !a.is_empty());
+            let index = match addressing {
+                Some(a) => {
+                    let index = get_link(&inside.handle, target, peer).await?.header.index;
+                    for cidr in &a.addresses {
+                        super::addr::add_address_at(&inside.handle, target, peer, index, *cidr).await?;
+                    }
+                    Some(index)
+                }
+                None => None,
+            };
             // By name: saves looking up the new peer's index.
             let up = LinkUnspec::new_with_name(peer.as_str()).up().build();
             change(&inside.handle, up, target, peer, format!("{what}: set {peer} up in {target}")).await?;
+            if let Some(route) = addressing.and_then(|a| a.default_route(peer)) {
+                self.add_route_at(&inside.handle, target, &route, index).await?;
+            }
             let up = LinkUnspec::new_with_name(host_name.as_str()).up().build();
             change(&host, up, &Target::Host, host_name, format!("{what}: set {host_name} up")).await
         };

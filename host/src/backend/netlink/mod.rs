@@ -19,9 +19,9 @@
 //!
 //! The operations live in [`link`], [`addr`], [`route`] and [`ethtool`]
 //! (offloads, through an ioctl socket kept beside each netlink socket), and
-//! whole-namespace link listings that only need names in [`dump`] (a socket
-//! of their own, read lean); this file holds the socket cache, name-to-index
-//! resolution and errno mapping.
+//! whole-namespace link listings that only need names in [`dump`] (a raw
+//! socket kept beside them too, read lean); this file holds the socket
+//! cache, name-to-index resolution and errno mapping.
 
 mod addr;
 mod dump;
@@ -43,7 +43,7 @@ use rtnetlink::Handle;
 
 use crate::error::{CapError, CapResult};
 use crate::types::{IfName, Target};
-pub use link::LinkEnds;
+pub use link::{LinkEnds, PeerSetup};
 use netns::{Namespace, NsKey};
 
 /// Most namespaces whose sockets are kept (each costs a task and 72 KiB of
@@ -79,6 +79,8 @@ struct Sockets {
     handle: Handle,
     /// For device ioctls ([`ethtool`]).
     ioctl: Arc<OwnedFd>,
+    /// For lean link dumps ([`dump`]), one at a time.
+    dump: Arc<Mutex<OwnedFd>>,
     /// When it was opened ([`Netlink::opened`]): the oldest is evicted first.
     seq: u64,
 }
@@ -130,12 +132,12 @@ impl Netlink {
             return Ok(s.clone());
         }
         let rt = tokio::runtime::Handle::current();
-        let (conn, handle, ioctl) = ns
+        let (conn, handle, ioctl, dump) = ns
             .run("opening a netlink socket", move || {
                 // The socket registers with the reactor when it is created.
                 let _guard = rt.enter();
                 let (conn, handle, _) = rtnetlink::new_connection()?;
-                Ok((conn, handle, ethtool::ioctl_socket()?))
+                Ok((conn, handle, ethtool::ioctl_socket()?, dump::socket()?))
             })
             .await?;
         let since = self.since_prune.fetch_add(1, Ordering::Relaxed) + 1;
@@ -147,7 +149,13 @@ impl Netlink {
         // Two callers may race to open the same namespace: keep the first,
         // the loser's connection ends when its handle is dropped.
         let seq = self.opened.fetch_add(1, Ordering::Relaxed);
-        let fresh = Sockets { target: target.clone(), handle, ioctl: Arc::new(ioctl), seq };
+        let fresh = Sockets {
+            target: target.clone(),
+            handle,
+            ioctl: Arc::new(ioctl),
+            dump: Arc::new(Mutex::new(dump)),
+            seq,
+        };
         let sockets = {
             let mut map = self.lock();
             let sockets = map.entry(key).or_insert(fresh).clone();

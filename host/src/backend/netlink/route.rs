@@ -7,6 +7,7 @@ use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType, RouteVia,
 };
 use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::Handle;
 
 use super::{errno, get_link, nl_error, Netlink};
 use crate::backend::restore::RouteRecord;
@@ -117,6 +118,18 @@ impl Netlink {
             Some(d) => Some(get_link(&handle, target, d).await?.header.index),
             None => None,
         };
+        self.add_route_at(&handle, target, route, oif).await
+    }
+
+    /// [`Netlink::add_route`] on a socket already open in `target`, through
+    /// the link of index `oif` (the route's device).
+    pub(super) async fn add_route_at(
+        &self,
+        handle: &Handle,
+        target: &Target,
+        route: &RouteSpec,
+        oif: Option<u32>,
+    ) -> CapResult<bool> {
         let what = format!("add route {route} in {target}");
         crate::backend::stats::netlink_request();
         match handle.route().add(message(route, oif, false)).execute().await {
