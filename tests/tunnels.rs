@@ -310,17 +310,24 @@ fn dry_run_plan_matches_the_real_run() {
 fn neighbour_seeding_fills_the_tunnel_cache_before_any_traffic() {
     let lab = lab(2);
     let [a, b] = [&lab.hosts[0], &lab.hosts[1]];
-    let cold = |h: &Host| {
-        h.appctl(&["tnl/arp/flush"]);
-        h.appctl(&["revalidator/purge"]);
+    // Both kernels learn the other's MAC (what seeding reads), then both
+    // ovs-vswitchd caches are emptied: ovs-vswitchd snoops every ARP packet
+    // for its bridge's address, the other host's request included, so a
+    // flush before the other host's ping made this test fail now and then.
+    let learn = |h: &Host| {
         h.container().ip(&["neigh", "flush", "all"]);
-        // The kernel knows the peer's MAC (what seeding reads).
         let (ok, out) = h.exec("ping", &["-c", "1", "-W", "2", &underlay_ip(if h.i == 1 { 2 } else { 1 })]);
         assert!(ok, "{out}");
     };
+    let forget = |h: &Host| {
+        h.appctl(&["tnl/arp/flush"]);
+        h.appctl(&["revalidator/purge"]);
+    };
     let measure = |env: &[(&str, &str)]| -> (Duration, String) {
-        cold(a);
-        cold(b);
+        learn(a);
+        learn(b);
+        forget(a);
+        forget(b);
         let r = a.mesh("vxlan", &[b], &[], env);
         assert_eq!(r.code, 0, "{r:?}");
         // Read before any traffic (and before host 2 has its tunnel).

@@ -39,11 +39,26 @@ docker_up() {
 
 docker_down() {
     [ -n "$_OVSRUN_PRIVATE_DOCKERD" ] || return 0
-    local dir=$_OVSRUN_PRIVATE_DOCKERD
-    if [ -f "$dir/docker.pid" ]; then
-        kill "$(cat "$dir/docker.pid")" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$(cat "$dir/docker.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+    local dir=$_OVSRUN_PRIVATE_DOCKERD pid shim
+    pid=$(cat "$dir/docker.pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null || true
+        # dockerd stops its containers before it exits: seconds for a test's
+        # few, minutes for the benchmark's 1000 (OVSRUN_DOCKERD_STOP_WAIT
+        # seconds at most, default 180).
+        for _ in $(seq $((${OVSRUN_DOCKERD_STOP_WAIT:-180} * 10))); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
     fi
-    umount -R -l "$dir/exec" "$dir/data" 2>/dev/null || true
+    # Whatever of it is still there goes by force, so that nothing outlives
+    # the run: the containers' processes (children of their shims), the
+    # shims, containerd and dockerd, all named by this directory.
+    for shim in $(pgrep -f -- "-address $dir/exec/" 2>/dev/null); do pkill -9 -P "$shim" 2>/dev/null || true; done
+    if pkill -9 -f -- "$dir/" 2>/dev/null; then sleep 0.5; fi
+    # Every mount under it, deepest first (the containers' network namespace
+    # files, overlay layers): left mounted, they keep the directory busy.
+    awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+        xargs -r -n1 umount -l 2>/dev/null || true
     rm -rf "$dir"
 }
