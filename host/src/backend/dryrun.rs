@@ -253,9 +253,6 @@ impl DryRunBackend {
                 Ok(Applied::irreversible())
             }
             Op::AddPort { bridge, port, target, ifname, mtu, mac, vlan, trunks, iface_id, .. } => {
-                if *target == Target::Host && op.addressing().is_some_and(|a| !a.is_empty()) {
-                    return Err(super::Addressing::not_for_host(ifname));
-                }
                 // In the system's order: an existing port, then (for a veth)
                 // an existing host end, and only then the bridge.
                 let bridges = self.bridges(m).await?;

@@ -206,7 +206,8 @@ impl Addressing {
 
     /// The refusal of addressing for an add-port of a host interface: that
     /// interface keeps its own configuration (links.set-address and
-    /// routes.set-route change it).
+    /// routes.set-route change it). The ports capability, which alone makes
+    /// an add-port with addressing, refuses it while parsing the request.
     pub fn not_for_host(ifname: &IfName) -> CapError {
         CapError::invalid(format!(
             "add-port {ifname} (host): addresses and gateway are for a container's or netns's new veth end, not a host interface"

@@ -30,8 +30,8 @@ use super::ovn::{nb::OvnNb, OvnName, Topology};
 use super::ovsdb::{OvsdbUri, PortSpec, Vswitch};
 use super::restore::{Restore, RouteRecord};
 use super::{
-    apply_each, port_external_ids, Addressing, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op,
-    PingStats, PortInfo, TransferStats,
+    apply_each, port_external_ids, Applied, Backend, BatchError, BridgeInfo, LinkInfo, Op, PingStats,
+    PortInfo, TransferStats,
 };
 use crate::error::{CapError, CapResult, ErrorKind};
 use crate::types::{
@@ -186,9 +186,6 @@ impl SystemBackend {
     async fn add_port(&self, op: &Op) -> CapResult<Applied> {
         let r = PortReq::of(op);
         let PortReq { bridge, port, target, ifname, .. } = r;
-        if *target == Target::Host && r.setup.addressing.is_some_and(|a| !a.is_empty()) {
-            return Err(Addressing::not_for_host(ifname));
-        }
         let ovs = self.ovs().await?;
         let spec = port_spec(port, target, ifname, r.vlan, r.trunks, r.iface_id);
         let info = if *target == Target::Host {

@@ -339,7 +339,7 @@ fn parse_addressing(addresses: &[String], gateway: Option<&str>) -> CapResult<Ad
     if let Some(g) = gateway {
         // An IPv6 link-local gateway needs no address of its subnet: the
         // link has its own link-local one.
-        let link_local = matches!(g, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+        let link_local = matches!(g, std::net::IpAddr::V6(v6) if v6.is_unicast_link_local());
         if !link_local && !parsed.iter().any(|c| c.contains(g)) {
             let given: Vec<String> = parsed.iter().map(Cidr::to_string).collect();
             return Err(CapError::invalid(format!(

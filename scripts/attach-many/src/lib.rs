@@ -4,8 +4,9 @@
 //!
 //! All ports are added with one `ports::attach_many` call (one OVSDB
 //! transaction, veth pairs made concurrently with their addresses and routes,
-//! one ovs-vswitchd reconfiguration) instead of one `ports::add` per container. Every argument is checked before the first
-//! capability call, and a failure rolls the whole run back.
+//! one ovs-vswitchd reconfiguration) instead of one `ports::add` per
+//! container. Every argument is checked before the first capability call,
+//! and a failure rolls the whole run back.
 
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, IpAddr, Mtu, VlanId};
 use ovs_run_sdk::ports::{AttachRequest, PortRequest};

@@ -2,9 +2,9 @@
 //! logical switch ports first (one northbound transaction each, with
 //! "MAC IP" as address and port security), then every veth on the
 //! integration bridge with ONE `ports::attach_many` call: the veths made
-//! concurrently with their addresses and routes, one OVSDB transaction, and one wait until this host's
-//! ovn-controller has installed them all, so when the script ends, traffic
-//! flows. The MTU is the bridge's inner MTU (`ports::inner_mtu`) unless given.
+//! concurrently with their addresses and routes, one OVSDB transaction, and
+//! one wait until this host's ovn-controller has installed them all, so when
+//! the script ends, traffic flows. The MTU is the bridge's inner MTU (`ports::inner_mtu`) unless given.
 //!
 //! Every argument is checked before the first change, and a failure later
 //! rolls the whole run back (the logical ports too).
