@@ -6,6 +6,8 @@
 //! namespaces) on different hosts. One sandbox with OVN carries the checks
 //! that only look at a running sandbox (its hosts, a VXLAN mesh, an OVN
 //! switch): each builds on what `up` made and nothing the others need.
+//! Last, `sandbox up --docker`'s `down` with a container that outlives
+//! dockerd's shutdown.
 
 mod common;
 
@@ -410,4 +412,59 @@ fn down_leaves_no_namespace_after_ip_netns_add_on_a_fresh_run_netns() {
         assert!(!Path::new("/run/netns").join(n).exists(), "/run/netns/{n} is left");
     }
     assert!(!sb.dir.exists(), "{} is left", sb.d());
+}
+
+/// `sandbox up --docker`, then `down` while a container outlives dockerd's
+/// own shutdown (its init, busybox `sleep` as PID 1, ignores SIGTERM, and
+/// its stop timeout is longer than `down` waits): dockerd is killed first,
+/// and its containerd, the shim, the container and the mounts under the
+/// directory still go. Seen with the benchmark's 1000 containers.
+#[test]
+fn down_with_docker_leaves_no_container_shim_or_mount() {
+    let sb = Sandbox::new();
+    let r = sb.sandbox(&["up", "--docker"]);
+    assert_eq!(r.code, 0, "sandbox up --docker: {r:?}");
+    let host = format!("unix://{}/docker.sock", sb.d());
+    let name = unique("ovsrt-slow");
+    sh(
+        "docker",
+        &[
+            "-H",
+            &host,
+            "run",
+            "-d",
+            "--net=none",
+            "--stop-timeout=120",
+            "--name",
+            &name,
+            "ovsrun-busybox:latest",
+            "sleep",
+            "3600",
+        ],
+    );
+    let pid = sh("docker", &["-H", &host, "inspect", "-f", "{{.State.Pid}}", &name]).trim().to_string();
+    assert!(Path::new("/proc").join(&pid).exists(), "container init {pid} runs");
+
+    let t = Instant::now();
+    let r = sb.sandbox(&["down"]);
+    assert_eq!(r.code, 0, "sandbox down: {r:?}");
+    assert!(t.elapsed() < Duration::from_secs(60), "down took {:?}", t.elapsed());
+    assert!(!sb.dir.exists(), "{} is left", sb.d());
+    // An independent view: /proc and the mount table, not ovs-run.
+    // Killed is enough: a zombie waits for whoever inherits it to reap it.
+    let running = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    };
+    let t = Instant::now();
+    while running() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!running(), "the container's init {pid} outlived down");
+    let (_, procs) = try_sh("ps", &["-eo", "pid,args"]);
+    let left: Vec<&str> = procs.lines().filter(|l| l.contains(sb.d())).collect();
+    assert!(left.is_empty(), "processes naming {}: {left:#?}", sb.d());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(sb.d())).collect();
+    assert!(left.is_empty(), "mounts under {}: {left:#?}", sb.d());
 }

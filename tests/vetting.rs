@@ -134,7 +134,7 @@ fn code_section(bytes: &[u8]) -> std::ops::Range<usize> {
 #[test]
 fn inspect_lists_exactly_the_capabilities_each_script_imports() {
     let expected: &[(&str, &[&str])] = &[
-        ("attach", &["bridges", "ports", "links", "routes", "containers", "log", "types"]),
+        ("attach", &["bridges", "ports", "links", "containers", "log", "types"]),
         ("detach", &["ports", "log", "types"]),
         ("detach-all", &["ports", "log", "types"]),
         ("set-vlan", &["ports", "log", "types"]),

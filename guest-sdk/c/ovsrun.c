@@ -518,10 +518,7 @@ bool ovsrun_mtu_for(const char *bridge, uint32_t given, uint32_t *mtu, ovsrun_er
     return true;
 }
 
-bool ovsrun_port_add(const char *bridge, ovsrun_target target, const char *ifname,
-                     const ovsrun_port_options *o, ovsrun_port *port, ovsrun_error *err) {
-    script_string_t b = to_wit(bridge), i = to_wit(ifname);
-    ovs_run_net_types_target_t t = wit_target(target);
+static ovs_run_net_ports_port_options_t wit_port_options(const ovsrun_port_options *o) {
     ovs_run_net_ports_port_options_t opts = {0};
     if (o && o->mtu)
         opts.mtu = (script_option_u32_t){true, o->mtu};
@@ -529,16 +526,58 @@ bool ovsrun_port_add(const char *bridge, ovsrun_target target, const char *ifnam
         opts.mac = opt_string(o->mac->text);
     if (o && o->vlan)
         opts.vlan = (script_option_u16_t){true, o->vlan};
+    return opts;
+}
+
+static void take_port(const ovs_run_net_ports_port_info_t *info, ovsrun_port *port) {
+    if (port) {
+        port->name = from_wit(&info->name);
+        port->error = info->error.is_some ? from_wit(&info->error.val) : NULL;
+        port->ofport = info->ofport.is_some ? info->ofport.val : -1;
+    }
+}
+
+bool ovsrun_port_add(const char *bridge, ovsrun_target target, const char *ifname,
+                     const ovsrun_port_options *o, ovsrun_port *port, ovsrun_error *err) {
+    script_string_t b = to_wit(bridge), i = to_wit(ifname);
+    ovs_run_net_types_target_t t = wit_target(target);
+    ovs_run_net_ports_port_options_t opts = wit_port_options(o);
     ovs_run_net_ports_port_info_t info;
     ovs_run_net_types_error_t e;
     OVSRUN_TRY(HOST_CALL(ovs_run_net_ports_add_port(&b, &t, &i, &opts, &info, &e), e));
-    if (port) {
-        port->name = from_wit(&info.name);
-        port->error = info.error.is_some ? from_wit(&info.error.val) : NULL;
-        port->ofport = info.ofport.is_some ? info.ofport.val : -1;
-    }
+    take_port(&info, port);
     ovs_run_net_ports_port_info_free(&info);
     return true;
+}
+
+bool ovsrun_port_attach(const char *bridge, ovsrun_target target, const char *ifname,
+                        const ovsrun_port_options *o, const ovsrun_cidr *address, const ovsrun_ip *gateway,
+                        ovsrun_port *port, ovsrun_error *err) {
+    script_string_t b = to_wit(bridge);
+    ovsrun_cidr_text cidr = {{0}};
+    ovsrun_ip_text via = {{0}};
+    script_string_t addresses[1];
+    ovs_run_net_ports_attach_request_t req = {
+        .port = {.target = wit_target(target), .ifname = to_wit(ifname), .options = wit_port_options(o)},
+    };
+    if (address) {
+        cidr = ovsrun_cidr_str(address);
+        addresses[0] = to_wit(cidr.s);
+        req.addresses = (script_list_string_t){addresses, 1};
+    }
+    if (gateway) {
+        via = ovsrun_ip_str(gateway);
+        req.gateway = opt_string(via.s);
+    }
+    ovs_run_net_ports_list_attach_request_t reqs = {&req, 1};
+    ovs_run_net_ports_list_port_info_t infos;
+    ovs_run_net_types_error_t e;
+    OVSRUN_TRY(HOST_CALL(ovs_run_net_ports_attach_ports(&b, &reqs, &infos, &e), e));
+    size_t n = infos.len;
+    if (n == 1)
+        take_port(&infos.ptr[0], port);
+    ovs_run_net_ports_list_port_info_free(&infos);
+    return n == 1 || ovsrun_fail(err, "attach-ports answered %zu ports for 1 request", n);
 }
 
 bool ovsrun_port_del(const char *bridge, ovsrun_target target, const char *ifname, bool *removed,

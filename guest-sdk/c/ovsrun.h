@@ -179,6 +179,13 @@ bool ovsrun_mtu_for(const char *bridge, uint32_t given, uint32_t *mtu, ovsrun_er
 
 bool ovsrun_port_add(const char *bridge, ovsrun_target target, const char *ifname,
                      const ovsrun_port_options *options, ovsrun_port *port, ovsrun_error *err);
+/* ovsrun_port_add that also gives the inner end `address` and a default route
+ * via `gateway` (either may be NULL), set while the veth is made: one call,
+ * one OVS transaction, all or none (attach-ports with one request). The policy
+ * judges the address as set-address and the route as set-route. */
+bool ovsrun_port_attach(const char *bridge, ovsrun_target target, const char *ifname,
+                        const ovsrun_port_options *options, const ovsrun_cidr *address,
+                        const ovsrun_ip *gateway, ovsrun_port *port, ovsrun_error *err);
 bool ovsrun_port_del(const char *bridge, ovsrun_target target, const char *ifname, bool *removed,
                      ovsrun_error *err);
 bool ovsrun_port_del_all(const char *bridge, const char *container, uint32_t *removed, ovsrun_error *err);

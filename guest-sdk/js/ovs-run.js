@@ -430,6 +430,19 @@ export const ports = {
   add: (bridge, target, ifname, { mtu = null, mac = null, vlan = null, trunks = [], ifaceId = null } = {}) =>
     call(witPorts.addPort, String(bridge), target.wit, String(ifname),
       { mtu, mac: optStr(mac), vlan, trunks, ifaceId: optStr(ifaceId) }),
+  /** `add` that also gives the inner end `addresses` (CIDRs) and a default route via
+   *  `gateway`, set while the veth is made: one call and one OVS transaction where add,
+   *  setAddress and routes.add are three. All or none; the policy judges each address
+   *  and the route as if set on their own. Returns the port's info. */
+  attach: (bridge, target, ifname,
+    { mtu = null, mac = null, vlan = null, trunks = [], ifaceId = null, addresses = [], gateway = null } = {}) => {
+    const port = { target: target.wit, ifname: String(ifname),
+      options: { mtu, mac: optStr(mac), vlan, trunks, ifaceId: optStr(ifaceId) } };
+    const found = call(witPorts.attachPorts, String(bridge),
+      [{ port, addresses: addresses.map(String), gateway: optStr(gateway) }]);
+    if (found.length !== 1) throw new OvsRunError(`attach-ports answered ${found.length} ports for 1 request`);
+    return found[0];
+  },
   delete: (bridge, target, ifname) => call(witPorts.delPort, String(bridge), target.wit, String(ifname)),
   deleteAll: (bridge, container) => call(witPorts.delPorts, String(bridge), String(container)),
   setVlan: (bridge, target, ifname, vlan) => call(witPorts.setVlan, String(bridge), target.wit, String(ifname), vlan),

@@ -424,6 +424,22 @@ class ports:
         return _call(_ports.add_port, str(bridge), target.wit, str(ifname), options)
 
     @staticmethod
+    def attach(bridge, target, ifname, mtu=None, mac=None, vlan=None, trunks=(), iface_id=None, addresses=(),
+               gateway=None):
+        """``add`` that also gives the inner end ``addresses`` (CIDRs) and a default route via
+        ``gateway``, set while the veth is made: one call and one OVS transaction where add,
+        set-address and set-route are three. All or none; the policy judges each address and
+        the route as if set on their own. Returns the port's info."""
+        options = _ports.PortOptions(mtu=mtu, mac=_opt_str(mac), vlan=vlan, trunks=[int(t) for t in trunks],
+                                     iface_id=_opt_str(iface_id))
+        request = _ports.AttachRequest(port=_ports.PortRequest(target=target.wit, ifname=str(ifname), options=options),
+                                       addresses=[str(a) for a in addresses], gateway=_opt_str(gateway))
+        found = _call(_ports.attach_ports, str(bridge), [request])
+        if len(found) != 1:
+            raise Error(f"attach-ports answered {len(found)} ports for 1 request")
+        return found[0]
+
+    @staticmethod
     def delete(bridge, target, ifname):
         """Remove the port of ``target``'s ``ifname``; False when there was none."""
         return _call(_ports.del_port, str(bridge), target.wit, str(ifname))

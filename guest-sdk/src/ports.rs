@@ -127,6 +127,16 @@ pub fn attach_many(bridge: impl AsRef<str>, requests: &[AttachRequest]) -> Resul
     Ok(wit::attach_ports(bridge.as_ref(), requests)?)
 }
 
+/// [`add`] that also gives the inner end its addresses and default route,
+/// set while the veth is made: one call and one OVS transaction where add,
+/// set-address and set-route would be three (attach-ports with one
+/// request). All or none; the policy judges each address and the route as
+/// if set on their own.
+pub fn attach(bridge: impl AsRef<str>, request: AttachRequest) -> Result<PortInfo, Error> {
+    let mut ports = wit::attach_ports(bridge.as_ref(), std::slice::from_ref(&request))?;
+    ports.pop().ok_or_else(|| Error::msg("attach-ports answered no port for its one request"))
+}
+
 /// [`del`] for many ports at once (one OVS transaction); per port, false when
 /// there was nothing to remove.
 pub fn del_many(bridge: impl AsRef<str>, ports: &[PortRef]) -> Result<Vec<bool>, Error> {

@@ -67,21 +67,18 @@ static bool attach(const ovsrun_args *args, ovsrun_error *err) {
     ovsrun_target target = ovsrun_container(container);
     ovsrun_port_options options = {.mtu = mtu, .mac = has_mac ? &mac : NULL, .vlan = vlan};
     ovsrun_port port;
-    /* add-port leaves the inner end up (what ovs-docker does with `ip link set up`). */
-    OVSRUN_TRY(ovsrun_port_add(bridge, target, iface, &options, &port, err));
+    /* The address and default route are made with the veth (one call, one
+     * OVS transaction); the inner end is left up, as ovs-docker leaves it. */
+    OVSRUN_TRY(ovsrun_port_attach(bridge, target, iface, &options, has_address ? &address : NULL,
+                                  has_gateway ? &gateway : NULL, &port, err));
     ovsrun_info("added port %s on %s for %s in " OVSRUN_TARGET_FMT, port.name, bridge, iface,
                 OVSRUN_TARGET_ARGS(target));
-
-    if (has_address) {
-        OVSRUN_TRY(ovsrun_link_set_address(target, iface, &address, NULL, err));
+    if (has_address)
         ovsrun_info("set address %s on %s in " OVSRUN_TARGET_FMT, ovsrun_cidr_str(&address).s, iface,
                     OVSRUN_TARGET_ARGS(target));
-    }
-    if (has_gateway) {
-        OVSRUN_TRY(ovsrun_route_add(target, &(ovsrun_route){.via = &gateway, .dev = iface}, NULL, err));
+    if (has_gateway)
         ovsrun_info("set default route via %s dev %s in " OVSRUN_TARGET_FMT, ovsrun_ip_str(&gateway).s, iface,
                     OVSRUN_TARGET_ARGS(target));
-    }
     return true;
 }
 

@@ -5,7 +5,7 @@
 // same calls in the same order. Every argument is checked before the first
 // capability call, so a typo never leaves a half-made port behind.
 
-import { script, parse, OvsRunError, Target, bridges, containers, info, links, ports, routes } from "../../guest-sdk/js/ovs-run.js";
+import { script, parse, OvsRunError, Target, bridges, containers, info, ports } from "../../guest-sdk/js/ovs-run.js";
 
 const USAGE = `Usage: attach BRIDGE INTERFACE CONTAINER [--ipaddress=CIDR] [--macaddress=MAC]
               [--gateway=IP] [--mtu=N] [--vlan=TAG]
@@ -46,18 +46,13 @@ function main(args) {
 
   const portMtu = ports.mtuFor(bridge, mtu);
   const target = Target.container(container);
-  // add-port leaves the inner end up (what ovs-docker does with `ip link set up`).
-  const port = ports.add(bridge, target, iface, { mtu: portMtu, mac, vlan });
+  // The address and default route are made with the veth (one call, one
+  // OVS transaction); the inner end is left up, as ovs-docker leaves it.
+  const port = ports.attach(bridge, target, iface,
+    { mtu: portMtu, mac, vlan, addresses: address ? [address] : [], gateway });
   info(`added port ${port.name} on ${bridge} for ${iface} in ${target}`);
-
-  if (address) {
-    links.setAddress(target, iface, address);
-    info(`set address ${address} on ${iface} in ${target}`);
-  }
-  if (gateway) {
-    routes.add(target, { via: gateway, dev: iface });
-    info(`set default route via ${gateway} dev ${iface} in ${target}`);
-  }
+  if (address) info(`set address ${address} on ${iface} in ${target}`);
+  if (gateway) info(`set default route via ${gateway} dev ${iface} in ${target}`);
 }
 
 export const run = script(main, { usage: USAGE, options: ["ipaddress", "macaddress", "gateway", "mtu", "vlan"] });

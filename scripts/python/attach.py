@@ -7,7 +7,7 @@ capability call, so a typo never leaves a half-made port behind.
 """
 
 import ovs_run
-from ovs_run import Error, Target, bridges, containers, info, links, ports, routes
+from ovs_run import Error, Target, bridges, containers, info, ports
 
 USAGE = """\
 Usage: attach BRIDGE INTERFACE CONTAINER [--ipaddress=CIDR] [--macaddress=MAC]
@@ -52,15 +52,14 @@ def main(args):
 
     mtu = ports.mtu_for(bridge, mtu)
     target = Target.container(container)
-    # add-port leaves the inner end up (what ovs-docker does with `ip link set up`).
-    port = ports.add(bridge, target, iface, mtu=mtu, mac=mac, vlan=vlan)
+    # The address and default route are made with the veth (one call, one
+    # OVS transaction); the inner end is left up, as ovs-docker leaves it.
+    port = ports.attach(bridge, target, iface, mtu=mtu, mac=mac, vlan=vlan,
+                        addresses=[address] if address else [], gateway=gateway)
     info(f"added port {port.name} on {bridge} for {iface} in {target}")
-
     if address:
-        links.set_address(target, iface, address)
         info(f"set address {address} on {iface} in {target}")
     if gateway:
-        routes.add(target, via=gateway, dev=iface)
         info(f"set default route via {gateway} dev {iface} in {target}")
 
 

@@ -13,6 +13,7 @@ pub(crate) mod recover;
 mod run;
 pub mod sandbox;
 pub mod sandbox_hosts;
+mod sandbox_reap;
 pub mod scripts;
 mod table;
 pub mod vetting;

@@ -574,10 +574,13 @@ pub fn down(dir: &Path) -> Result<(), String> {
     for f in ["docker.pid", "vswitchd.pid", "ovsdb.pid"] {
         kill_pidfile(&dir.join(f));
     }
-    // dockerd leaves mounts under its roots; unmount before removing.
-    for sub in ["docker-exec", "docker-data"] {
-        let _ = Command::new("umount").args(["-R", "-l"]).arg(dir.join(sub)).stderr(Stdio::null()).status();
+    // A dockerd killed before it stopped every container leaves them, their
+    // shims and containerd running, and mounts under its roots.
+    if super::sandbox_reap::kill_engine(dir) > 0 {
+        // SIGKILL is asynchronous: let the kernel finish before unmounting.
+        std::thread::sleep(Duration::from_millis(500));
     }
+    super::sandbox_reap::unmount_under(dir);
     // Last, with every daemon gone: what is left in the namespace (veths,
     // the datapath's tap) goes with it.
     if let Some(name) = netns_of(dir) {

@@ -6,7 +6,8 @@
 
 use ovs_run_sdk::containers::ContainerInfo;
 use ovs_run_sdk::net::{Cidr, ContainerName, IfName, IpAddr, Mac, Mtu, VlanId};
-use ovs_run_sdk::{bridges, containers, info, links, ports, routes, Args, Error, PortOptions, Route, Target};
+use ovs_run_sdk::ports::AttachRequest;
+use ovs_run_sdk::{bridges, containers, info, links, ports, Args, Error, PortOptions, PortRequest, Target};
 
 const USAGE: &str = "\
 Usage: attach BRIDGE INTERFACE CONTAINER [--ipaddress=CIDR] [--macaddress=MAC]
@@ -66,16 +67,17 @@ fn main(args: Args) -> Result<(), Error> {
     // No --mtu: the bridge's inner MTU when it has an overlay (tunnels, OVN).
     let mtu = ports::mtu_for(&bridge, mtu)?;
     let options = PortOptions::new().mtu(mtu).mac(mac).vlan(vlan);
-    // add-port leaves the inner end up (what ovs-docker does with `ip link set up`).
-    let port = ports::add(&bridge, &target, &iface, &options)?;
+    // The address and default route are made with the veth (one call, one
+    // OVS transaction); the inner end is left up, as ovs-docker leaves it.
+    let request = AttachRequest::new(PortRequest::new(target.clone(), iface.as_str(), options))
+        .address(address)
+        .gateway(gateway);
+    let port = ports::attach(&bridge, request)?;
     info!("added port {} on {bridge} for {iface} in {target}", port.name);
-
     if let Some(address) = address {
-        links::set_address(&target, &iface, &address)?;
         info!("set address {address} on {iface} in {target}");
     }
     if let Some(gateway) = gateway {
-        routes::add(&target, &Route::default_route().via(gateway).dev(&iface))?;
         info!("set default route via {gateway} dev {iface} in {target}");
     }
     Ok(())
