@@ -23,12 +23,15 @@ const ENGINE: [&str; 3] = ["dockerd", "containerd", "containerd-shim"];
 /// Returns how many processes were killed.
 pub fn kill_engine(dir: &Path) -> usize {
     let under = prefix(dir);
-    let engine: Vec<i32> = processes()
+    // One read of /proc serves both: the engine's processes and their children.
+    let all: Vec<Process> = processes().collect();
+    let engine: Vec<i32> = all
+        .iter()
         .filter(|p| ENGINE.iter().any(|n| p.comm.starts_with(n)) && p.cmdline.contains(&under))
         .map(|p| p.pid)
         .collect();
     let containers: Vec<i32> =
-        processes().filter(|p| engine.contains(&p.ppid) && !engine.contains(&p.pid)).map(|p| p.pid).collect();
+        all.iter().filter(|p| engine.contains(&p.ppid) && !engine.contains(&p.pid)).map(|p| p.pid).collect();
     let mut killed = 0;
     for pid in containers.into_iter().chain(engine) {
         if kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
